@@ -1,0 +1,331 @@
+"""Decide the crossings in one episode of a door: edges in (gateway time), crossings out.
+
+An episode is a stretch of activity bounded by both beams clear for a while. The decision:
+
+1. Per beam, rebuild break intervals; bridge flicker gaps, drop light glitches, and drop
+   blips (a swinging hand or bag strap: a short break next to a body's long one).
+2. Align the outer beam's breaks with the inner beam's in time order (single file keeps its
+   order across two beams a few centimetres apart), allowing a break to stay unmatched
+   (a U-turn into one beam, a stray object) and allowing a run of breaks on one beam to be one
+   person swaying while the other beam stays covered (lingering). Dynamic programming picks the
+   alignment with the fewest unexplained breaks, then the most consistent timing.
+3. A matched pair is a crossing when the outer beam both breaks and clears first ("in") or
+   both breaks and clears last ("out"). Breaking one way and clearing the other is someone who
+   stepped in and went back: never counted.
+4. A matched break whose speed-independent length (duration / outer-inner lag) is about twice
+   the door's usual single-person length is two people in contact; far longer is one person
+   with a cart or stroller.
+
+Pure: no clock, no I/O; the engine calls it with re-mapped, sorted edges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gateway.trace import Direction
+from gateway.tuning import DoorTuning
+
+OUTER = 0
+INNER = 1
+SIGN_EPS_S = 0.004
+"""Edge offsets smaller than this are within clock-alignment noise: no sign of their own."""
+MAX_GROUP = 3
+"""At most this many breaks of one beam are taken as one swaying person."""
+SKIP_COST = 1.0
+GROUP_COST = 0.3
+LINGER_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One counted crossing."""
+
+    direction: Direction
+    t: float
+    kind: str
+    confidence: float
+
+
+@dataclass(slots=True)
+class Outcome:
+    crossings: list[Decision]
+    rejected: int
+    """Breaks or matched pairs that were not crossings (U-turns, strays)."""
+    single_lengths: list[float]
+    """Speed-independent lengths of clean single crossings, for the door's typical length."""
+
+
+def intervals(edges: list[tuple[float, int, bool]], role: int, start: float) -> list[Interval]:
+    """Break intervals of one beam; a leading clear means the beam was broken at `start`."""
+    out: list[Interval] = []
+    since: float | None = None
+    seen = False
+    for t, r, broken in edges:
+        if r != role:
+            continue
+        if broken:
+            if since is None:
+                since = t
+        elif since is not None:
+            out.append(Interval(since, t))
+            since = None
+        elif not seen:
+            out.append(Interval(start, t))
+        seen = True
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A body's break on one beam: `core` without blips, `extent` with its blips."""
+
+    core: Interval
+    extent: Interval
+
+
+def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
+    """Bridge flicker, drop glitches, join a body with what it carries, attach blips."""
+    merged: list[Interval] = []
+    for iv in raw:
+        if merged and iv.start - merged[-1].end < tuning.merge_gap_s:
+            merged[-1] = Interval(merged[-1].start, max(merged[-1].end, iv.end))
+        else:
+            merged.append(iv)
+    solid = [iv for iv in merged if iv.duration >= tuning.glitch_s]
+    cores: list[Interval] = []
+    for iv in solid:
+        if iv.duration < tuning.blip_s:
+            continue
+        if cores and iv.start - cores[-1].end < tuning.carry_gap_s:
+            cores[-1] = Interval(cores[-1].start, iv.end)  # a bag or case right behind
+        else:
+            cores.append(iv)
+    if not cores:
+        return [Body(iv, iv) for iv in solid]
+    reach = tuning.blip_reach_s
+    starts = [c.start for c in cores]
+    ends = [c.end for c in cores]
+    lone: list[Body] = []
+    for iv in solid:
+        if iv.duration >= tuning.blip_s:
+            continue
+        # The nearest body within reach carries this blip; a lone blip stays a candidate.
+        best, best_gap = -1, reach
+        for k, c in enumerate(cores):
+            gap = max(c.start - iv.end, iv.start - c.end, 0.0)
+            if gap <= best_gap:
+                best, best_gap = k, gap
+        if best < 0:
+            lone.append(Body(iv, iv))
+        else:
+            starts[best] = min(starts[best], iv.start)
+            ends[best] = max(ends[best], iv.end)
+    bodies = [Body(c, Interval(a, b)) for c, a, b in zip(cores, starts, ends, strict=True)]
+    bodies.extend(lone)
+    bodies.sort(key=lambda b: b.core.start)
+    return bodies
+
+
+def _span(bodies: list[Body], a: int, n: int) -> Body:
+    first, last = bodies[a], bodies[a + n - 1]
+    extent = Interval(
+        min(b.extent.start for b in bodies[a : a + n]),
+        max(b.extent.end for b in bodies[a : a + n]),
+    )
+    return Body(Interval(first.core.start, last.core.end), extent)
+
+
+def _pair_cost(o: Interval, i: Interval, groups: int, tuning: DoorTuning) -> float | None:
+    """Cost of explaining outer core `o` and inner core `i` as one person; None if impossible."""
+    gap = max(o.start, i.start) - min(o.end, i.end)  # > 0: no overlap
+    if gap > tuning.max_lag_s:
+        return None
+    lb = i.start - o.start
+    lc = i.end - o.end
+    lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
+    dur_spread = abs(o.duration - i.duration) / max(o.duration, i.duration, 1e-6)
+    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups
+
+
+def _sign(x: float) -> int:
+    if x > SIGN_EPS_S:
+        return 1
+    if x < -SIGN_EPS_S:
+        return -1
+    return 0
+
+
+def _signs(o: Interval, i: Interval) -> Direction | None:
+    sb = _sign(i.start - o.start)
+    sc = _sign(i.end - o.end)
+    if sb * sc < 0:
+        return None
+    if sb == 0 and sc == 0:
+        total = (i.start - o.start) + (i.end - o.end)
+        if total == 0:
+            return None
+        return "in" if total > 0 else "out"
+    return "in" if (sb or sc) > 0 else "out"
+
+
+def direction_of(o: Body, i: Body) -> Direction | None:
+    """in / out from which beam broke first and which cleared first; None for a U-turn.
+
+    The first thing to touch the door (a hand swinging ahead) and the last to leave it (one
+    swinging behind) move the same way as the body, so the extents decide; a blip that merged
+    into the body's break on one beam only can skew the cores, not the extents. Where the
+    extents disagree, the cores get a say before it is called a U-turn.
+    """
+    by_extent = _signs(o.extent, i.extent)
+    if by_extent is not None:
+        return by_extent
+    return _signs(o.core, i.core)
+
+
+Step = tuple[int, int, int, int]
+
+
+def _cost(os: float, oe: float, is_: float, ie: float, groups: int, max_lag: float) -> float:
+    """`_pair_cost` on bare floats, for the alignment's inner loop; inf if impossible."""
+    if max(os, is_) - min(oe, ie) > max_lag:
+        return math.inf
+    lb = is_ - os
+    lc = ie - oe
+    do, di = oe - os, ie - is_
+    lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
+    dur_spread = abs(do - di) / max(do, di, 1e-6)
+    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups
+
+
+def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step | None]:
+    """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len)."""
+    m, n = len(outer), len(inner)
+    inf = math.inf
+    cost = [[inf] * (n + 1) for _ in range(m + 1)]
+    back: list[list[tuple[int, int] | None]] = [[None] * (n + 1) for _ in range(m + 1)]
+    cost[0][0] = 0.0
+    max_lag = tuning.max_lag_s
+    os_ = [b.core.start for b in outer]
+    oe_ = [b.core.end for b in outer]
+    is_ = [b.core.start for b in inner]
+    ie_ = [b.core.end for b in inner]
+    for a in range(m + 1):
+        for b in range(n + 1):
+            here = cost[a][b]
+            if here == inf:
+                continue
+            if a < m and here + SKIP_COST < cost[a + 1][b]:
+                cost[a + 1][b] = here + SKIP_COST
+                back[a + 1][b] = (1, 0)
+            if b < n and here + SKIP_COST < cost[a][b + 1]:
+                cost[a][b + 1] = here + SKIP_COST
+                back[a][b + 1] = (0, 1)
+            if a == m or b == n:
+                continue
+            # Far-apart breaks cannot be one person: skip the group search.
+            if os_[a] > ie_[b] + max_lag or is_[b] > oe_[a] + max_lag:
+                continue
+            for p in range(1, min(MAX_GROUP, m - a) + 1):
+                o_s, o_e = os_[a], oe_[a + p - 1]
+                # A run of outer breaks is one swaying person only under one inner break.
+                if p > 1 and not (is_[b] <= oe_[a + p - 2] and os_[a + p - 1] <= ie_[b]):
+                    break
+                for q in range(1, min(MAX_GROUP, n - b) + 1):
+                    if p > 1 and q > 1:
+                        break
+                    i_s, i_e = is_[b], ie_[b + q - 1]
+                    if q > 1 and not (o_s <= ie_[b + q - 2] and is_[b + q - 1] <= o_e):
+                        break
+                    c = here + _cost(o_s, o_e, i_s, i_e, p + q - 2, max_lag)
+                    if c < cost[a + p][b + q]:
+                        cost[a + p][b + q] = c
+                        back[a + p][b + q] = (p, q)
+    steps: list[Step | None] = []
+    a, b = m, n
+    while a or b:
+        step = back[a][b]
+        assert step is not None
+        p, q = step
+        a, b = a - p, b - q
+        steps.append((a, p, b, q) if p and q else None)
+    steps.reverse()
+    return steps
+
+
+def decide(
+    edges: list[tuple[float, int, bool]],
+    tuning: DoorTuning,
+    typical_length: float | None,
+) -> Outcome:
+    """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted."""
+    if not edges:
+        return Outcome([], 0, [])
+    start = edges[0][0]
+    outer = clean(intervals(edges, OUTER, start), tuning)
+    inner = clean(intervals(edges, INNER, start), tuning)
+    crossings: list[Decision] = []
+    singles: list[float] = []
+    rejected = 0
+    steps: list[Step | None]
+    if len(outer) == 1 and len(inner) == 1:
+        # Most episodes: one body on each beam. Same answer as align(), without the table.
+        if _pair_cost(outer[0].core, inner[0].core, 0, tuning) is None:
+            steps = [None, None]
+        else:
+            steps = [(0, 1, 0, 1)]
+    else:
+        steps = align(outer, inner, tuning)
+    for step in steps:
+        if step is None:
+            rejected += 1
+            continue
+        a, p, b, q = step
+        ob, ib = _span(outer, a, p), _span(inner, b, q)
+        direction = direction_of(ob, ib)
+        if direction is None:
+            rejected += 1
+            continue
+        o, i = ob.core, ib.core
+        cost = _pair_cost(o, i, p + q - 2, tuning) or 0.0
+        confidence = round(1.0 / (1.0 + 2.0 * max(0.0, cost - 0.1)), 3)
+        lag = (abs(i.start - o.start) + abs(i.end - o.end)) / 2
+        duration = (o.duration + i.duration) / 2
+        length = duration / lag if lag > SIGN_EPS_S else math.inf
+        lead, trail = (o, i) if direction == "in" else (i, o)
+        # The body's middle is over the middle between the beams halfway between the front
+        # reaching the far beam and the back leaving the near beam.
+        t = (trail.start + lead.end) / 2
+        if duration >= LINGER_S:
+            kind = "linger"
+        elif p + q > 2:
+            kind = "sway"
+        else:
+            kind = "single"
+        if typical_length is not None and kind == "single":
+            rel = length / typical_length
+            if tuning.split_min <= rel < tuning.split_max:
+                half_lead = lead.start + lead.duration / 2
+                half_trail = trail.start + trail.duration / 2
+                crossings.append(Decision(direction, (trail.start + half_lead) / 2, "split", 0.6))
+                crossings.append(Decision(direction, (half_trail + lead.end) / 2, "split", 0.6))
+                continue
+            if rel >= tuning.split_max:
+                kind = "long"
+            elif rel < 1.5 and cost < 0.25:
+                singles.append(length)
+        elif kind == "single" and cost < 0.25 and math.isfinite(length):
+            singles.append(length)
+        crossings.append(Decision(direction, t, kind, confidence))
+    return Outcome(crossings, rejected, singles)

@@ -1,0 +1,481 @@
+"""The counting engine: beam-edge ticks in, crossings, occupancy and health events out.
+
+Sans-IO and deterministic: no asyncio, no clock, no files. Time advances only through the ticks'
+receive times (`feed`) or an explicit `advance(now)`, so the same code runs live, in replay at
+CPU speed, and in tests, with the same results.
+
+Per tick: drop duplicates by (node, boot, seq) and note gaps and reboots; feed the node's
+clock model; file the edge under its door's open episode. An episode is decided once both beams
+have been clear for `segment_gap_s` and the other node had `reorder_s` to deliver; an episode
+seen on one beam only is held up to `hold_s` for a disconnected node's backlog, since a crossing
+always breaks both beams. Deciding re-maps every edge with the latest clock fit, so early ticks
+benefit from what was learned since (see gateway/decide.py for the decision itself).
+"""
+
+from __future__ import annotations
+
+import bisect
+import pickle
+import statistics
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Self
+
+from gateway.clock import ClockModel
+from gateway.decide import INNER, OUTER, decide
+from gateway.events import Crossing, DoorOccupancy, Event, Health
+from gateway.trace import DoorSpec, Tick
+from gateway.tuning import DoorTuning, EngineConfig
+
+INF = float("inf")
+MAX_BOOTS = 4
+"""Boots remembered per node, for late ticks of an earlier boot."""
+TYPICAL_SAMPLES = 64
+
+
+@dataclass(slots=True)
+class EngineStats:
+    ticks: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    unknown_node: int = 0
+    unknown_beam: int = 0
+    reboots: int = 0
+    seq_lost: int = 0
+    masked: int = 0
+    """Ticks ignored because their door had a stuck beam."""
+    episodes: int = 0
+    rejected: int = 0
+    """Breaks or pairs decided not to be a crossing (U-turns, strays, blips)."""
+    entries: int = 0
+    exits: int = 0
+
+
+@dataclass(slots=True)
+class _Boot:
+    """One boot of one node: its sequence bookkeeping and clock model."""
+
+    node: str
+    boot: int
+    clock: ClockModel
+    next_seq: int = 0
+    """Every seq below this was received (or declared lost)."""
+    ahead: set[int] = field(default_factory=set)
+    """Seqs received beyond a gap."""
+    gap_since: float = INF
+    """Gateway time the oldest open gap was noticed."""
+    gap_from_t: float = INF
+    """Gateway time of the last tick before the open gap."""
+    last_t: float = -INF
+
+
+@dataclass(slots=True)
+class _Node:
+    name: str
+    boots: dict[int, _Boot] = field(default_factory=dict)
+    current: _Boot | None = None
+
+
+# An edge waiting for its episode's decision:
+# (estimated gateway time, role, broken, boot, node seconds).
+_Edge = tuple[float, int, bool, _Boot, float]
+
+
+def _edge_time(e: _Edge) -> float:
+    return e[0]
+
+
+@dataclass(slots=True)
+class _Episode:
+    edges: list[_Edge] = field(default_factory=list)
+
+    @property
+    def start(self) -> float:
+        return self.edges[0][0]
+
+    @property
+    def end(self) -> float:
+        return self.edges[-1][0]
+
+    def add(self, edge: _Edge) -> None:
+        if not self.edges or edge[0] >= self.edges[-1][0]:
+            self.edges.append(edge)
+        else:
+            bisect.insort(self.edges, edge, key=_edge_time)
+
+    def open_since(self) -> float | None:
+        """If a beam is still broken at the end, since when (the longest-broken beam)."""
+        since: float | None = None
+        for role in (OUTER, INNER):
+            for t, r, broken, _, _ in reversed(self.edges):
+                if r == role:
+                    if broken and (since is None or t < since):
+                        since = t
+                    break
+        return since
+
+    def roles(self) -> int:
+        seen = 0
+        for e in self.edges:
+            seen |= 1 << e[1]
+            if seen == 3:
+                break
+        return seen
+
+
+@dataclass(slots=True)
+class _Door:
+    spec: DoorSpec
+    tuning: DoorTuning
+    nodes: tuple[str, ...]
+    episodes: list[_Episode] = field(default_factory=list)
+    due: float = INF
+    stuck: list[bool] = field(default_factory=lambda: [False, False])
+    lengths: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_SAMPLES))
+    entries: int = 0
+    exits: int = 0
+
+    def typical_length(self) -> float | None:
+        if len(self.lengths) < self.tuning.split_after:
+            return None
+        return statistics.median(self.lengths)
+
+
+class Engine:
+    """Counts crossings for a set of doors. Feed it ticks in receive order."""
+
+    def __init__(self, doors: Sequence[DoorSpec], config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.stats = EngineStats()
+        self.now = -INF
+        self._doors: list[_Door] = []
+        self._beams: dict[tuple[str, int], tuple[_Door, int]] = {}
+        self._nodes: dict[str, _Node] = {}
+        self._door_nodes: dict[str, list[_Door]] = {}
+        for spec in doors:
+            door = _Door(
+                spec,
+                self.config.for_door(spec.door),
+                tuple(dict.fromkeys((spec.outer.node, spec.inner.node))),
+            )
+            self._doors.append(door)
+            for role, ref in ((OUTER, spec.outer), (INNER, spec.inner)):
+                key = (ref.node, ref.beam)
+                if key in self._beams:
+                    raise ValueError(f"beam {ref.node}/{ref.beam} belongs to two doors")
+                self._beams[key] = (door, role)
+                self._nodes.setdefault(ref.node, _Node(ref.node))
+            for node in door.nodes:
+                self._door_nodes.setdefault(node, []).append(door)
+        self._next_due = INF
+        self._next_gap_check = INF
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def doors(self) -> list[DoorSpec]:
+        return [d.spec for d in self._doors]
+
+    def feed(self, tick: Tick) -> list[Event]:
+        """Take one received tick; return the events that became certain."""
+        stats = self.stats
+        stats.ticks += 1
+        now = tick.rx
+        if now > self.now:
+            self.now = now
+        else:
+            now = self.now
+        events: list[Event] = []
+        node = self._nodes.get(tick.node)
+        if node is None:
+            stats.unknown_node += 1
+        else:
+            boot = node.boots.get(tick.boot)
+            if boot is None:
+                boot = self._new_boot(node, tick, events)
+            if self._accept(boot, tick.seq, now):
+                stats.accepted += 1
+                node_s = tick.node_us * 1e-6
+                clock = boot.clock
+                clock.observe(node_s, tick.rx)
+                t = clock.to_gateway(node_s)
+                if t > boot.last_t:
+                    boot.last_t = t
+                target = self._beams.get((tick.node, tick.beam))
+                if target is None:
+                    stats.unknown_beam += 1
+                else:
+                    self._file(target[0], (t, target[1], tick.broken, boot, node_s), events)
+        if now >= self._next_due or now >= self._next_gap_check:
+            self._run_due(now, events)
+        return events
+
+    def advance(self, now: float) -> list[Event]:
+        """Let time pass with no ticks (live: call every few hundred milliseconds)."""
+        events: list[Event] = []
+        if now > self.now:
+            self.now = now
+        if self.now >= self._next_due or self.now >= self._next_gap_check:
+            self._run_due(self.now, events)
+        return events
+
+    def finish(self) -> list[Event]:
+        """End of input: decide everything still open, as if much time had passed."""
+        events: list[Event] = []
+        for node in self._nodes.values():
+            for boot in node.boots.values():
+                if boot.ahead:
+                    self._close_gap(boot, events, self.now)
+        for door in self._doors:
+            for episode in list(door.episodes):
+                self._decide(door, episode, events, self.now)
+            door.episodes.clear()
+            door.due = INF
+        self._next_due = INF
+        return events
+
+    def run(self, ticks: Iterable[Tick]) -> list[Event]:
+        """Replay: feed every tick, then finish."""
+        events: list[Event] = []
+        for tick in ticks:
+            events.extend(self.feed(tick))
+        events.extend(self.finish())
+        return events
+
+    def resume_points(self) -> dict[str, tuple[int, int]]:
+        """Per node, the (boot, seq) to ask it to resend from after a gateway restart.
+
+        Pair with `snapshot()`: the restored engine still holds every undecided tick, so
+        the node only needs to resend what came after what this engine consumed.
+        """
+        out: dict[str, tuple[int, int]] = {}
+        for name, node in self._nodes.items():
+            if node.current is not None:
+                out[name] = (node.current.boot, node.current.next_seq)
+        return out
+
+    def snapshot(self) -> bytes:
+        """The whole engine state, for a crash-safe restart (store it privately)."""
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Self:
+        """Inverse of `snapshot()`; only ever give it bytes this gateway wrote itself."""
+        engine = pickle.loads(data)  # noqa: S301 - our own state file, created 0600
+        if not isinstance(engine, cls):
+            raise TypeError("snapshot does not hold an Engine")
+        return engine
+
+    def door_state(self) -> dict[str, DoorOccupancy]:
+        return {
+            d.spec.door: DoorOccupancy(d.spec.door, self.now, d.entries, d.exits)
+            for d in self._doors
+        }
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    def _new_boot(self, node: _Node, tick: Tick, events: list[Event]) -> _Boot:
+        clock = ClockModel()
+        previous = node.current
+        if previous is not None:
+            clock.drift = previous.clock.drift  # the same crystal after a reboot
+            if tick.boot != previous.boot:
+                self.stats.reboots += 1
+                events.append(
+                    Health("node_reboot", tick.rx, node.name, detail=f"boot {tick.boot}")
+                )
+        boot = _Boot(node.name, tick.boot, clock)
+        node.boots[tick.boot] = boot
+        node.current = boot
+        if len(node.boots) > MAX_BOOTS:
+            oldest = next(iter(node.boots))
+            del node.boots[oldest]
+        return boot
+
+    def _accept(self, boot: _Boot, seq: int, now: float) -> bool:
+        if seq < boot.next_seq or seq in boot.ahead:
+            self.stats.duplicates += 1
+            return False
+        if seq == boot.next_seq:
+            boot.next_seq = seq + 1
+            if boot.ahead:
+                ahead = boot.ahead
+                while boot.next_seq in ahead:
+                    ahead.remove(boot.next_seq)
+                    boot.next_seq += 1
+                if not ahead:
+                    boot.gap_since = INF
+                    boot.gap_from_t = INF
+        else:
+            if not boot.ahead:
+                boot.gap_since = now
+                boot.gap_from_t = boot.last_t
+                gap_due = now + self.config.gap_timeout_s
+                if gap_due < self._next_gap_check:
+                    self._next_gap_check = gap_due
+            boot.ahead.add(seq)
+        return True
+
+    def _close_gap(self, boot: _Boot, events: list[Event], now: float) -> None:
+        first = min(boot.ahead)
+        lost = first - boot.next_seq
+        self.stats.seq_lost += lost
+        events.append(
+            Health(
+                "seq_gap",
+                now,
+                boot.node,
+                detail=f"boot {boot.boot}: seq {boot.next_seq}..{first - 1} never arrived",
+            )
+        )
+        boot.next_seq = first
+        ahead = boot.ahead
+        while boot.next_seq in ahead:
+            ahead.remove(boot.next_seq)
+            boot.next_seq += 1
+        if ahead:
+            boot.gap_since = now
+            boot.gap_from_t = boot.last_t
+        else:
+            boot.gap_since = INF
+            boot.gap_from_t = INF
+
+    # -- episodes --------------------------------------------------------------------------
+
+    def _file(self, door: _Door, edge: _Edge, events: list[Event]) -> None:
+        t, role, broken = edge[0], edge[1], edge[2]
+        if door.stuck[role]:
+            if not broken:
+                door.stuck[role] = False
+                ref = door.spec.outer if role == OUTER else door.spec.inner
+                events.append(
+                    Health("beam_recovered", t, ref.node, door.spec.door, ref.beam)
+                )
+            else:
+                self.stats.masked += 1
+            return
+        if door.stuck[1 - role]:
+            self.stats.masked += 1
+            return
+        gap = door.tuning.segment_gap_s
+        episodes = door.episodes
+        # Find the episode this edge belongs to; nearly always the last one.
+        index = len(episodes) - 1
+        while index >= 0 and episodes[index].start > t + gap:
+            index -= 1
+        if index >= 0:
+            episode = episodes[index]
+            if t <= episode.end + gap or episode.open_since() is not None:
+                episode.add(edge)
+                # The edge may now bridge to the next episode: join them.
+                if index + 1 < len(episodes) and episodes[index + 1].start <= episode.end + gap:
+                    later = episodes.pop(index + 1)
+                    for e in later.edges:
+                        episode.add(e)
+            else:
+                episode = _Episode([edge])
+                episodes.insert(index + 1, episode)
+        else:
+            episode = _Episode([edge])
+            episodes.insert(0, episode)
+        due = t + gap + door.tuning.reorder_s
+        if due < door.due:
+            door.due = due
+            if due < self._next_due:
+                self._next_due = due
+
+    def _run_due(self, now: float, events: list[Event]) -> None:
+        if now >= self._next_gap_check:
+            self._next_gap_check = INF
+            timeout = self.config.gap_timeout_s
+            for node in self._nodes.values():
+                for boot in node.boots.values():
+                    if boot.ahead:
+                        if now - boot.gap_since >= timeout:
+                            self._close_gap(boot, events, now)
+                        if boot.ahead:
+                            self._next_gap_check = min(
+                                self._next_gap_check, boot.gap_since + timeout
+                            )
+        next_due = INF
+        for door in self._doors:
+            if door.due <= now:
+                self._process(door, now, events)
+            next_due = min(next_due, door.due)
+        self._next_due = next_due
+
+    def _gap_open_before(self, door: _Door, t: float) -> bool:
+        """Could a tick of this door's nodes from before `t` still be missing?"""
+        for name in door.nodes:
+            current = self._nodes[name].current
+            if current is not None and current.ahead and current.gap_from_t <= t:
+                return True
+        return False
+
+    def _process(self, door: _Door, now: float, events: list[Event]) -> None:
+        tuning = door.tuning
+        wait = tuning.segment_gap_s + tuning.reorder_s
+        due = INF
+        for episode in list(door.episodes):
+            since = episode.open_since()
+            if since is not None:
+                if now - since >= tuning.stuck_s:
+                    self._stuck(door, episode, since, events, now)
+                    continue
+                due = min(due, since + tuning.stuck_s)
+                continue
+            ready_at = episode.end + wait
+            if episode.roles() != 3 or self._gap_open_before(door, episode.end + wait):
+                ready_at = max(ready_at, episode.end + tuning.segment_gap_s + tuning.hold_s)
+            if now >= ready_at:
+                door.episodes.remove(episode)
+                self._decide(door, episode, events, now)
+            else:
+                due = min(due, ready_at)
+        door.due = due
+
+    def _stuck(
+        self, door: _Door, episode: _Episode, since: float, events: list[Event], now: float
+    ) -> None:
+        """A beam broken for `stuck_s`: report it, decide what came before, mask the door."""
+        stuck_edge = next(e for e in reversed(episode.edges) if e[0] == since and e[2])
+        role = stuck_edge[1]
+        ref = door.spec.outer if role == OUTER else door.spec.inner
+        door.stuck[role] = True
+        events.append(
+            Health(
+                "beam_stuck",
+                since,
+                ref.node,
+                door.spec.door,
+                ref.beam,
+                detail=f"broken for {now - since:.0f} s; no counts until it clears",
+            )
+        )
+        door.episodes.remove(episode)
+        before = _Episode([e for e in episode.edges if e[0] < since])
+        self.stats.masked += len(episode.edges) - len(before.edges)
+        if before.edges:
+            self._decide(door, before, events, now)
+
+    def _decide(self, door: _Door, episode: _Episode, events: list[Event], now: float) -> None:
+        self.stats.episodes += 1
+        mapped = sorted(
+            (boot.clock.to_gateway(node_s), role, broken)
+            for _, role, broken, boot, node_s in episode.edges
+        )
+        outcome = decide(mapped, door.tuning, door.typical_length())
+        self.stats.rejected += outcome.rejected
+        door.lengths.extend(outcome.single_lengths)
+        name = door.spec.door
+        for c in outcome.crossings:
+            if c.direction == "in":
+                door.entries += 1
+                self.stats.entries += 1
+            else:
+                door.exits += 1
+                self.stats.exits += 1
+            events.append(Crossing(name, c.direction, c.t, c.kind, c.confidence, now))
+        if outcome.crossings:
+            events.append(DoorOccupancy(name, now, door.entries, door.exits))

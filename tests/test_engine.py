@@ -1,0 +1,269 @@
+"""The counting engine on hand-built physical patterns, one behaviour per test."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gateway.engine import Engine
+from gateway.events import Crossing, DoorOccupancy, Health
+from gateway.trace import Tick
+from tests.enginekit import T0, Site, dual_beam_door, two_node_door, warm_up
+
+
+def crossings(site: Site, ticks: list[Tick] | None = None, after: float = -5.0) -> list[Crossing]:
+    engine = Engine(site.doors)
+    events = engine.run(ticks if ticks is not None else site.ticks())
+    return [e for e in events if isinstance(e, Crossing) and e.t > T0 + after]
+
+
+def directions(cs: list[Crossing]) -> list[str]:
+    return [c.direction for c in sorted(cs, key=lambda c: c.t)]
+
+
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_single_walker_counted_once_in_its_direction(make, direction):
+    site = make()
+    warm_up(site)
+    site.walk(0, 10.0, direction)
+    cs = crossings(site)
+    assert directions(cs) == [direction]
+    assert cs[0].t == pytest.approx(T0 + 10.0, abs=0.05)
+    assert cs[0].kind == "single"
+
+
+@pytest.mark.parametrize(("speed", "spacing"), [(2.0, 0.05), (0.6, 0.30), (1.3, 0.12)])
+def test_speed_and_spacing_extremes(speed, spacing):
+    site = two_node_door()
+    for k in range(16):  # a door's spacing is fixed: learn it with ordinary walkers
+        site.walk(0, -400.0 + 20.0 * k, "in" if k % 2 == 0 else "out", spacing=spacing)
+    site.walk(0, 5.0, "in", speed=speed, spacing=spacing)
+    site.walk(0, 15.0, "out", speed=speed, spacing=spacing)
+    assert directions(crossings(site)) == ["in", "out"]
+
+
+def test_uturn_into_outer_beam_only_is_not_counted():
+    site = two_node_door()
+    warm_up(site)
+    site.add("o1", 0, 10.0, 10.6)  # steps into the outer beam, steps back
+    assert crossings(site) == []
+
+
+def test_uturn_into_both_beams_is_not_counted():
+    site = two_node_door()
+    warm_up(site)
+    # Outer breaks first, inner breaks, then the inner clears first: came in, went back.
+    site.add("o1", 0, 10.0, 11.4)
+    site.add("i1", 0, 10.15, 10.9)
+    assert crossings(site) == []
+
+
+def test_glitches_are_ignored():
+    site = two_node_door()
+    warm_up(site)
+    for k in range(20):
+        site.add("o1", 0, 5.0 + k * 1.7, 5.0 + k * 1.7 + 0.002 + 0.0015 * k)
+        site.add("i1", 0, 6.1 + k * 1.3, 6.1 + k * 1.3 + 0.025)
+    assert crossings(site) == []
+
+
+def test_arm_blips_before_and_after_the_body_do_not_double_count():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    # A hand swinging ahead breaks both beams briefly before the body, and behind it after.
+    t_body_o = T0 + 10.0 - (0.075 + 0.15) / 1.3
+    site.add("o1", 0, t_body_o - T0 - 0.16, t_body_o - T0 - 0.10)
+    site.add("i1", 0, t_body_o - T0 - 0.05, t_body_o - T0 + 0.005)
+    site.add("o1", 0, t_body_o - T0 + 0.30, t_body_o - T0 + 0.36)
+    assert directions(crossings(site)) == ["in"]
+
+
+def test_tailgaters_with_short_gap_are_two_people():
+    site = two_node_door()
+    warm_up(site)
+    # depth 0.30 m at 1.3 m/s lasts 0.23 s; the second follows 0.15 s after the first clears.
+    site.walk(0, 10.0, "in")
+    site.walk(0, 10.0 + 0.30 / 1.3 + 0.15, "in")
+    cs = crossings(site)
+    assert directions(cs) == ["in", "in"]
+
+
+def test_opposite_flows_close_together():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    site.walk(0, 10.9, "out")
+    assert directions(crossings(site)) == ["in", "out"]
+
+
+def test_lingering_in_the_beams_then_walking_in_counts_once():
+    site = two_node_door()
+    warm_up(site)
+    # Steps into the outer beam, stands 8 s swaying (inner flickers at the body's edge), walks in.
+    site.add("o1", 0, 10.0, 18.4)
+    site.add("i1", 0, 10.2, 12.0)
+    site.add("i1", 0, 12.4, 15.0)
+    site.add("i1", 0, 15.5, 18.6)
+    cs = crossings(site)
+    assert directions(cs) == ["in"]
+
+
+def test_lingering_then_retreating_is_not_counted():
+    site = two_node_door()
+    warm_up(site)
+    site.add("o1", 0, 10.0, 18.4)
+    site.add("i1", 0, 10.2, 12.0)
+    site.add("i1", 0, 12.4, 15.0)
+    assert crossings(site) == []
+
+
+def test_cart_is_one_person():
+    site = two_node_door()
+    warm_up(site)
+    # A 1.2 m trolley plus its pusher: one long break on each beam.
+    site.walk(0, 10.0, "in", depth=1.5)
+    cs = crossings(site)
+    assert directions(cs) == ["in"]
+
+
+def test_two_people_in_contact_are_split_by_length():
+    site = two_node_door()
+    warm_up(site)
+    # Two people with backpacks back to front, no gap: 2.5 times the door's usual length.
+    # (Exactly twice is not split: one person with a large bag looks the same.)
+    site.walk(0, 10.0, "out", depth=0.75)
+    cs = crossings(site)
+    assert directions(cs) == ["out", "out"]
+    assert {c.kind for c in cs} == {"split"}
+
+
+def test_two_node_clock_skew_is_aligned():
+    # +50 and -50 ppm over an hour since boot, fast walkers 5 cm apart: lag 25 ms.
+    site = two_node_door(drift_o=50.0, drift_i=-50.0)
+    for k in range(60):
+        site.walk(0, -1200.0 + 20.0 * k, "in" if k % 3 else "out", speed=2.0, spacing=0.05)
+    site.walk(0, 10.0, "in", speed=2.0, spacing=0.05)
+    site.walk(0, 20.0, "out", speed=2.0, spacing=0.05)
+    assert directions(crossings(site)) == ["in", "out"]
+
+
+def test_duplicates_and_replays_never_double_count():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    ticks = site.ticks()
+    late = [dataclasses.replace(t, rx=t.rx + 3.0) for t in ticks if t.rx > T0 + 5]
+    replayed = sorted(ticks + late, key=lambda t: t.rx)
+    engine = Engine(site.doors)
+    events = engine.run(replayed)
+    cs = [e for e in events if isinstance(e, Crossing) and e.t > T0 - 5]
+    assert directions(cs) == ["in"]
+    assert engine.stats.duplicates == len(late)
+
+
+def test_late_backlog_of_a_disconnected_node_still_counts():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    site.walk(0, 14.0, "out")
+    ticks = site.ticks()
+    # The outer node was disconnected from t=8 s to t=30 s: its ticks arrive in a burst.
+    moved = [
+        dataclasses.replace(t, rx=T0 + 30.0 + 0.001 * k)
+        for k, t in enumerate(t for t in ticks if t.node == "o1" and T0 + 8 < t.rx < T0 + 30)
+    ]
+    kept = [t for t in ticks if not (t.node == "o1" and T0 + 8 < t.rx < T0 + 30)]
+    cs = crossings(site, sorted(kept + moved, key=lambda t: t.rx))
+    assert directions(cs) == ["in", "out"]
+    assert all(c.decided_at >= T0 + 30.0 for c in cs)
+
+
+def test_reboot_restarts_sequence_and_clock():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    ticks = site.ticks()
+    # The inner node rebooted at t=0: new boot id, seq from 0, node clock from 0.
+    rebooted: list[Tick] = []
+    seq = 0
+    for t in ticks:
+        if t.node == "i1" and t.rx > T0:
+            rebooted.append(
+                dataclasses.replace(t, boot=2, seq=seq, node_us=t.node_us - 3600 * 1_000_000)
+            )
+            seq += 1
+        else:
+            rebooted.append(t)
+    engine = Engine(site.doors)
+    events = engine.run(rebooted)
+    cs = [e for e in events if isinstance(e, Crossing) and e.t > T0 - 5]
+    assert directions(cs) == ["in"]
+    assert any(isinstance(e, Health) and e.kind == "node_reboot" for e in events)
+    assert engine.stats.reboots == 1
+
+
+def test_lost_ticks_are_reported_as_a_gap():
+    site = two_node_door()
+    warm_up(site)
+    ticks = [t for t in site.ticks() if not (t.node == "o1" and t.seq in (5, 6))]
+    engine = Engine(site.doors)
+    events = engine.run(ticks)
+    assert engine.stats.seq_lost == 2
+    assert any(isinstance(e, Health) and e.kind == "seq_gap" for e in events)
+
+
+def test_stuck_beam_raises_health_and_invents_no_counts():
+    site = two_node_door()
+    warm_up(site)
+    site.add("o1", 0, 0.0, 400.0)  # taped over for almost 7 minutes
+    for k in range(12):
+        site.add("i1", 0, 20.0 + k * 25.0, 20.2 + k * 25.0)  # people still pass the inner beam
+    engine = Engine(site.doors)
+    events = engine.run(site.ticks())
+    cs = [e for e in events if isinstance(e, Crossing) and e.t > T0 - 5]
+    kinds = [e.kind for e in events if isinstance(e, Health)]
+    assert cs == []
+    assert "beam_stuck" in kinds
+    assert "beam_recovered" in kinds
+
+
+def test_unknown_node_is_ignored_and_counted():
+    site = two_node_door()
+    warm_up(site)
+    rogue = [Tick("rogue", 1, k, 1000 * k, 0, k % 2 == 0, T0 + k) for k in range(10)]
+    ticks = sorted(site.ticks() + rogue, key=lambda t: t.rx)
+    engine = Engine(site.doors)
+    engine.run(ticks)
+    assert engine.stats.unknown_node == 10
+
+
+def test_occupancy_follows_crossings():
+    site = dual_beam_door()
+    for k in range(5):
+        site.walk(0, 10.0 * k, "in")
+    site.walk(0, 60.0, "out")
+    engine = Engine(site.doors)
+    events = engine.run(site.ticks())
+    occ = [e for e in events if isinstance(e, DoorOccupancy)]
+    assert occ[-1].entries == 5
+    assert occ[-1].exits == 1
+    assert occ[-1].net == 4
+
+
+def test_replay_is_deterministic_and_snapshot_resumes_exactly():
+    site = two_node_door(drift_o=30.0, drift_i=-20.0)
+    for k in range(40):
+        site.walk(0, 13.0 * k, "in" if k % 3 else "out")
+    ticks = site.ticks()
+    whole = Engine(site.doors).run(ticks)
+    assert whole == Engine(site.doors).run(ticks)
+    half = len(ticks) // 2
+    first = Engine(site.doors)
+    events = [e for t in ticks[:half] for e in first.feed(t)]
+    resumed = Engine.restore(first.snapshot())
+    events += [e for t in ticks[half:] for e in resumed.feed(t)]
+    events += resumed.finish()
+    assert events == whole
