@@ -35,6 +35,10 @@ MAX_GROUP = 3
 """At most this many breaks of one beam are taken as one swaying person."""
 SKIP_COST = 1.0
 GROUP_COST = 0.3
+UTURN_COST = 0.3
+"""A matched group that breaks one way and clears the other costs extra: people walk on."""
+SHARE_COST = 0.35
+"""Two people sharing one long break on the other beam (passing in a wide door)."""
 LINGER_S = 3.0
 
 
@@ -96,7 +100,7 @@ class Body:
 
 
 def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
-    """Bridge flicker, drop glitches, join a body with what it carries, attach blips."""
+    """Bridge flicker, drop glitches, attach blips to the body they swing from."""
     merged: list[Interval] = []
     for iv in raw:
         if merged and iv.start - merged[-1].end < tuning.merge_gap_s:
@@ -104,14 +108,7 @@ def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
         else:
             merged.append(iv)
     solid = [iv for iv in merged if iv.duration >= tuning.glitch_s]
-    cores: list[Interval] = []
-    for iv in solid:
-        if iv.duration < tuning.blip_s:
-            continue
-        if cores and iv.start - cores[-1].end < tuning.carry_gap_s:
-            cores[-1] = Interval(cores[-1].start, iv.end)  # a bag or case right behind
-        else:
-            cores.append(iv)
+    cores = [iv for iv in solid if iv.duration >= tuning.blip_s]
     if not cores:
         return [Body(iv, iv) for iv in solid]
     reach = tuning.blip_reach_s
@@ -136,6 +133,52 @@ def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
     bodies.extend(lone)
     bodies.sort(key=lambda b: b.core.start)
     return bodies
+
+
+def carry(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> None:
+    """Join a body with what it carries (a bag or case just behind) on both beams at once.
+
+    A carried object shows the same short gap on both beams, a lag apart; a short gap on one
+    beam while the other stays covered is two people passing, not a bag.
+    """
+    gap_max, lag_max = tuning.carry_gap_s, tuning.max_lag_s
+
+    def gaps(bodies: list[Body]) -> list[tuple[int, float]]:
+        out = []
+        for k in range(len(bodies) - 1):
+            gap = bodies[k + 1].core.start - bodies[k].core.end
+            if gap < gap_max:
+                out.append((k, gap))
+        return out
+
+    og, ig = gaps(outer), gaps(inner)
+    if not og or not ig:
+        return
+    pairs: list[tuple[int, int]] = []
+    used: set[int] = set()
+    for k, _ in og:
+        for j, _ in ig:
+            if (
+                j not in used
+                and abs(inner[j].core.end - outer[k].core.end) <= lag_max
+            ):
+                pairs.append((k, j))
+                used.add(j)
+                break
+    for k in sorted((k for k, _ in pairs), reverse=True):
+        _join(outer, k)
+    for j in sorted(used, reverse=True):
+        _join(inner, j)
+
+
+def _join(bodies: list[Body], k: int) -> None:
+    a, b = bodies[k], bodies[k + 1]
+    bodies[k : k + 2] = [
+        Body(
+            Interval(a.core.start, b.core.end),
+            Interval(min(a.extent.start, b.extent.start), max(a.extent.end, b.extent.end)),
+        )
+    ]
 
 
 def _span(bodies: list[Body], a: int, n: int) -> Body:
@@ -194,7 +237,8 @@ def direction_of(o: Body, i: Body) -> Direction | None:
     return _signs(o.core, i.core)
 
 
-Step = tuple[int, int, int, int]
+Step = tuple[int, int, int, int, bool]
+"""(outer start, outer count, inner start, inner count, shared by two people)."""
 
 
 def _cost(os: float, oe: float, is_: float, ie: float, groups: int, max_lag: float) -> float:
@@ -206,7 +250,29 @@ def _cost(os: float, oe: float, is_: float, ie: float, groups: int, max_lag: flo
     do, di = oe - os, ie - is_
     lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
     dur_spread = abs(do - di) / max(do, di, 1e-6)
-    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups
+    turn = UTURN_COST if _sign(lb) * _sign(lc) < 0 else 0.0
+    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + turn
+
+
+def _share(
+    x1: Interval, x2: Interval, y: Interval, max_lag: float
+) -> tuple[float, float, float] | None:
+    """Two breaks x1, x2 on one beam under one long break y on the other: two people?
+
+    The first person's front shows as (x1.start, y.start), the second's back as
+    (x2.end, y.end); the edges between are hidden under the other person. Returns the cost and
+    the two visible edge offsets (y - x), or None where that cannot be.
+    """
+    if x1.duration >= LINGER_S or x2.duration >= LINGER_S:
+        return None
+    if x1.end < y.start or x2.start > y.end:
+        return None
+    la = y.start - x1.start
+    lb = y.end - x2.end
+    if not (SIGN_EPS_S < abs(la) <= max_lag and SIGN_EPS_S < abs(lb) <= max_lag):
+        return None
+    spread = abs(abs(la) - abs(lb)) / (abs(la) + abs(lb) + 0.05)
+    return 0.2 + SHARE_COST + 0.2 * spread, la, lb
 
 
 def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step | None]:
@@ -214,7 +280,7 @@ def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step
     m, n = len(outer), len(inner)
     inf = math.inf
     cost = [[inf] * (n + 1) for _ in range(m + 1)]
-    back: list[list[tuple[int, int] | None]] = [[None] * (n + 1) for _ in range(m + 1)]
+    back: list[list[tuple[int, int, bool] | None]] = [[None] * (n + 1) for _ in range(m + 1)]
     cost[0][0] = 0.0
     max_lag = tuning.max_lag_s
     os_ = [b.core.start for b in outer]
@@ -228,10 +294,10 @@ def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step
                 continue
             if a < m and here + SKIP_COST < cost[a + 1][b]:
                 cost[a + 1][b] = here + SKIP_COST
-                back[a + 1][b] = (1, 0)
+                back[a + 1][b] = (1, 0, False)
             if b < n and here + SKIP_COST < cost[a][b + 1]:
                 cost[a][b + 1] = here + SKIP_COST
-                back[a][b + 1] = (0, 1)
+                back[a][b + 1] = (0, 1, False)
             if a == m or b == n:
                 continue
             # Far-apart breaks cannot be one person: skip the group search.
@@ -251,15 +317,25 @@ def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step
                     c = here + _cost(o_s, o_e, i_s, i_e, p + q - 2, max_lag)
                     if c < cost[a + p][b + q]:
                         cost[a + p][b + q] = c
-                        back[a + p][b + q] = (p, q)
+                        back[a + p][b + q] = (p, q, False)
+            for p, q in ((2, 1), (1, 2)):
+                if a + p > m or b + q > n:
+                    continue
+                if p == 2:
+                    shared = _share(outer[a].core, outer[a + 1].core, inner[b].core, max_lag)
+                else:
+                    shared = _share(inner[b].core, inner[b + 1].core, outer[a].core, max_lag)
+                if shared is not None and here + shared[0] < cost[a + p][b + q]:
+                    cost[a + p][b + q] = here + shared[0]
+                    back[a + p][b + q] = (p, q, True)
     steps: list[Step | None] = []
     a, b = m, n
     while a or b:
         step = back[a][b]
         assert step is not None
-        p, q = step
+        p, q, two = step
         a, b = a - p, b - q
-        steps.append((a, p, b, q) if p and q else None)
+        steps.append((a, p, b, q, two) if p and q else None)
     steps.reverse()
     return steps
 
@@ -275,6 +351,7 @@ def decide(
     start = edges[0][0]
     outer = clean(intervals(edges, OUTER, start), tuning)
     inner = clean(intervals(edges, INNER, start), tuning)
+    carry(outer, inner, tuning)
     crossings: list[Decision] = []
     singles: list[float] = []
     rejected = 0
@@ -284,14 +361,17 @@ def decide(
         if _pair_cost(outer[0].core, inner[0].core, 0, tuning) is None:
             steps = [None, None]
         else:
-            steps = [(0, 1, 0, 1)]
+            steps = [(0, 1, 0, 1, False)]
     else:
         steps = align(outer, inner, tuning)
     for step in steps:
         if step is None:
             rejected += 1
             continue
-        a, p, b, q = step
+        a, p, b, q, two = step
+        if two:
+            crossings.extend(_shared_crossings(outer, inner, a, p, b, tuning))
+            continue
         ob, ib = _span(outer, a, p), _span(inner, b, q)
         direction = direction_of(ob, ib)
         if direction is None:
@@ -329,3 +409,26 @@ def decide(
             singles.append(length)
         crossings.append(Decision(direction, t, kind, confidence))
     return Outcome(crossings, rejected, singles)
+
+
+def _shared_crossings(
+    outer: list[Body], inner: list[Body], a: int, p: int, b: int, tuning: DoorTuning
+) -> list[Decision]:
+    """The two people of a shared step, each from its one visible pair of edges."""
+    if p == 2:
+        x1, x2, y = outer[a].core, outer[a + 1].core, inner[b].core
+    else:
+        x1, x2, y = inner[b].core, inner[b + 1].core, outer[a].core
+    shared = _share(x1, x2, y, tuning.max_lag_s)
+    assert shared is not None
+    cost, la, lb = shared
+    out: list[Decision] = []
+    for x, lag in ((x1, la), (x2, lb)):
+        # On the outer beam, inner-after-outer means in; on the inner beam, the reverse.
+        inward = (lag > 0) == (p == 2)
+        direction: Direction = "in" if inward else "out"
+        # The body's middle is over the midpoint half a lag from its middle over this beam.
+        towards = 1.0 if (p == 2) == inward else -1.0
+        t = (x.start + x.end) / 2 + towards * abs(lag) / 2
+        out.append(Decision(direction, t, "passing", round(1.0 / (1.0 + 2.0 * cost), 3)))
+    return out

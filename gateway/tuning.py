@@ -43,11 +43,11 @@ class DoorTuning(BaseModel):
         "longer break on the same beam is within `blip_reach_s`; blips never count.",
     )
     carry_gap_s: float = Field(
-        0.1,
+        0.12,
         ge=0.0,
         le=0.5,
-        description="Two long breaks closer than this are one person with what they carry "
-        "(a bag or case right behind): tailgaters keep at least ~0.15 s apart.",
+        description="Two long breaks closer than this on both beams are one person with what "
+        "they carry (a bag or case right behind): tailgaters keep >= 0.15 s apart.",
     )
     blip_reach_s: float = Field(
         0.4,
