@@ -128,6 +128,8 @@ def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: st
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
+    if float in kinds:
+        return "a number"
     names = {str: "a string", int: "an integer", float: "a number", list: "a list"}
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 

@@ -1,0 +1,89 @@
+"""Accuracy, speed and memory of the engine on every simulator preset, against a naive baseline.
+
+    python -m benchmarks.accuracy [--minutes M] [--seed S] [--markdown]
+
+Generates each preset with a fixed seed, replays it through the engine (pre-parsed ticks, so
+ticks/s is the engine alone) and through the DIY rule, and prints one table. Not a test: the
+figures are measured, printed and copied into the README by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+import tracemalloc
+
+from gateway.baseline import naive_count
+from gateway.engine import Engine
+from gateway.events import Crossing
+from gateway.scoring import Counted, score
+from gateway.trace import Tick, Truth
+from sensor_sim.generator import generate
+from sensor_sim.scenarios import PRESETS
+
+
+def run(minutes: float, seed: int, markdown: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = []
+    for name in PRESETS:
+        duration = 24 * 3600 if name == "real-day" else minutes * 60
+        header, records = generate(name, duration, seed)
+        ticks = [r for r in records if isinstance(r, Tick)]
+        truth = [r for r in records if isinstance(r, Truth)]
+        doors = [d.door for d in header.doors]
+        gc.collect()
+        started = time.perf_counter()
+        events = Engine(header.doors).run(ticks)
+        elapsed = time.perf_counter() - started
+        counted = [Counted(e.door, e.direction, e.t) for e in events if isinstance(e, Crossing)]
+        sc = score(doors, truth, counted)
+        naive = score(doors, truth, naive_count(header.doors, ticks))
+        tracemalloc.start()
+        Engine(header.doors).run(ticks)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows.append(
+            (
+                name,
+                f"{duration / 3600:g} h",
+                sc.truth_total,
+                f"{sc.event_accuracy:.4f}",
+                f"{sc.count_error:.4f}",
+                f"{len(ticks) / elapsed:,.0f}",
+                f"{peak / 2**20:.1f}",
+                f"{naive.event_accuracy:.4f}",
+                f"{naive.count_error:.4f}",
+            )
+        )
+    cols = (
+        "scenario", "trace", "crossings", "event_accuracy", "count_error", "ticks/s",
+        "peak MiB", "naive event_acc", "naive count_err",
+    )
+    if markdown:
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "|".join("---" for _ in cols) + "|")
+        for row in rows:
+            print("| " + " | ".join(str(c) for c in row) + " |")
+        return
+    table = Table(title=f"doorcount engine vs naive rule (seed {seed})")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    Console(width=180).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="trace length per preset")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = parser.parse_args()
+    run(args.minutes, args.seed, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
