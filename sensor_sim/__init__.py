@@ -1,0 +1,1 @@
+"""doorcount sensor simulator: physics-based doorway traffic and beam-node traces."""

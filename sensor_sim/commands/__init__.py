@@ -1,0 +1,1 @@
+"""`sensor-sim` subcommands, one module each, discovered by sensor_sim.cli."""

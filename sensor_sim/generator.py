@@ -1,0 +1,397 @@
+"""Compose a trace: site layout, node clocks and faults, people, beam edges, BLE delivery.
+
+Every random choice comes from its own stream keyed by (seed, purpose, index), so the same
+seed gives the same people whatever the node layout: `two-node-skew` and `dual-beam` share
+their traffic, and adding a fault never moves a person.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from gateway.errors import ConfigError
+from gateway.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth
+from sensor_sim import profile as profile_mod
+from sensor_sim.clock import Boot, NodeClock
+from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
+from sensor_sim.physics import occlusion
+from sensor_sim.scenarios import Scenario, preset, with_doors
+from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn
+
+DEFAULT_START = datetime(2025, 6, 3, 10, 0, tzinfo=UTC)  # a Tuesday morning
+GENERATOR = "sensor_sim"
+
+Progress = Callable[[str, float], None]  # (phase, fraction done 0..1)
+
+# Random stream purposes; never renumber (it would change every seeded trace).
+_DOOR, _LAYOUT, _TRAFFIC, _NODE, _LINK, _FAULT = 1, 2, 3, 4, 5, 6
+
+Run = tuple[int, int]  # [first broken sample k, first clear sample k)
+
+
+def _rng(seed: int, purpose: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, purpose, index])
+
+
+@dataclass(slots=True)
+class Node:
+    name: str
+    clock: NodeClock
+    boots: list[Boot]
+    outages: list[Outage]
+    interval: float
+    phase: float
+    # (beam channel, boot index) -> broken runs in sample indices
+    runs: dict[tuple[int, int], list[Run]] = field(default_factory=dict)
+
+    def boot_spans(self, t0: float, t1: float) -> list[int]:
+        return [i for i, b in enumerate(self.boots) if b.start < t1 and b.end > t0]
+
+    def add(self, beam: int, boot: int, run: Run) -> None:
+        self.runs.setdefault((beam, boot), []).append(run)
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    name: str
+    geometry: Geometry
+    outer: tuple[Node, int]
+    inner: tuple[Node, int]
+
+
+def _make_node(name: str, index: int, sc: Scenario, seed: int, duration: float) -> Node:
+    rng = _rng(seed, _NODE, index)
+    c = sc.clocks
+    lo, hi = c.sample_us
+    wander = float(rng.uniform(0, min(c.wander_ppm, abs(c.drift_ppm))))
+    steady = abs(c.drift_ppm) - wander  # constant + wander stays within ±drift_ppm
+    clock = NodeClock(
+        sample_us=int(round(rng.uniform(lo, hi) / 50.0) * 50) if hi > lo else lo,
+        drift_ppm=float(rng.uniform(-steady, steady)),
+        wander_ppm=wander,
+        wander_period_s=float(rng.uniform(3600, 6 * 3600)),
+        wander_phase=float(rng.uniform(0, 2 * math.pi)),
+    )
+    link = sc.link
+    boot_id = int(rng.integers(1, 1000))
+    t = -float(rng.uniform(*c.uptime_s))
+    boots: list[Boot] = []
+    outages: list[Outage] = []
+    n_reboots = int(rng.poisson(link.reboots_per_day * duration / 86400.0))
+    for at in np.sort(rng.uniform(0, duration, n_reboots)):
+        if at <= t + 5.0:
+            continue
+        boots.append(Boot(boot_id, t, float(at)))
+        boot_id += 1
+        t = float(at) + float(rng.uniform(*link.reboot_blackout_s))
+        outages.append(Outage(float(at), t + float(rng.uniform(0.5, 3.0)), "reboot"))
+    boots.append(Boot(boot_id, t, math.inf))
+    n_disc = int(rng.poisson(link.disconnects_per_hour * duration / 3600.0))
+    lo_s, hi_s = link.disconnect_s
+    for at in rng.uniform(0, duration, n_disc):
+        length = math.exp(rng.uniform(math.log(lo_s), math.log(hi_s)))
+        outages.append(Outage(float(at), float(at) + length, "disconnect"))
+    lo_ms, hi_ms = link.interval_ms
+    interval = max(7.5, round(float(rng.uniform(lo_ms, hi_ms)) / 1.25) * 1.25) * 1e-3
+    return Node(
+        name, clock, boots, merge_outages(outages), interval, float(rng.uniform(-interval, 0))
+    )
+
+
+def _layout(sc: Scenario, seed: int, duration: float) -> tuple[list[Door], list[Node]]:
+    doors: list[Door] = []
+    nodes: list[Node] = []
+
+    def node() -> Node:
+        n = _make_node(f"n{len(nodes) + 1:02d}", len(nodes), sc, seed, duration)
+        nodes.append(n)
+        return n
+
+    for i in range(sc.doors.count):
+        rng = _rng(seed, _DOOR, i)
+        tilt = math.tan(math.radians(sc.doors.tilt_deg))
+        geo = Geometry(
+            spacing=float(rng.uniform(*sc.doors.spacing_m)),
+            outer_tilt=float(rng.uniform(-tilt, tilt)),
+            inner_tilt=float(rng.uniform(-tilt, tilt)),
+        )
+        layout = sc.doors.layout
+        if layout == "mixed":
+            layout = "dual" if _rng(seed, _LAYOUT, i).random() < 0.5 else "pair"
+        if layout == "dual":
+            n = node()
+            outer, inner = (n, 0), (n, 1)
+        else:
+            outer, inner = (node(), 0), (node(), 0)
+        doors.append(Door(f"door{i + 1}", geo, outer, inner))
+    return doors, nodes
+
+
+def _runs(broken: np.ndarray, k: np.ndarray) -> list[Run]:
+    if not broken.any():
+        return []
+    b = np.concatenate(([False], broken, [False])).astype(np.int8)
+    d = np.diff(b)
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    kk = np.concatenate((k, [k[-1] + 1]))
+    return [(int(kk[s]), int(kk[e])) for s, e in zip(starts, ends, strict=True)]
+
+
+def _sample_people(door: Door, people: list[Person]) -> None:
+    for inner, (node, beam) in ((False, door.outer), (True, door.inner)):
+        for person in people:
+            bx = door.geometry.beam_x(inner, person.lateral)
+            span = person.traj.near(bx, person.body.reach + 0.01)
+            if span is None:
+                continue
+            for bi in node.boot_spans(*span):
+                k, ts = node.clock.samples(node.boots[bi], *span)
+                if len(k) == 0:
+                    continue
+                broken, _ = occlusion(person.traj, person.body, bx, ts)
+                for run in _runs(broken, k):
+                    node.add(beam, bi, run)
+
+
+def _add_interval(node: Node, beam: int, t0: float, t1: float) -> None:
+    """A broken interval in true time, as the node samples it (missed if between samples)."""
+    for bi in node.boot_spans(t0, t1):
+        boot = node.boots[bi]
+        lo, hi = max(t0, boot.start), min(t1, boot.end)
+        p = node.clock.sample_us
+        k0 = math.ceil(float(node.clock.node_us(boot, lo)) / p)
+        k1 = math.floor(float(node.clock.node_us(boot, hi)) / p)
+        if k1 >= k0:
+            node.add(beam, bi, (k0, k1 + 1))
+
+
+def _faults(
+    door: Door, index: int, sc: Scenario, seed: int, duration: float
+) -> list[dict[str, object]]:
+    rng = _rng(seed, _FAULT, index)
+    f = sc.faults
+    notes: list[dict[str, object]] = []
+    for node, beam in (door.outer, door.inner):
+        n = int(rng.poisson(f.glitches_per_hour * duration / 3600.0))
+        lo, hi = (math.log(x * 1e-3) for x in f.glitch_ms)
+        for at in rng.uniform(0, duration, n):
+            _add_interval(node, beam, float(at), float(at) + math.exp(rng.uniform(lo, hi)))
+    for _ in range(f.stuck_per_door):
+        node, beam = door.outer if rng.random() < 0.5 else door.inner
+        length = float(rng.uniform(*f.stuck_s))
+        at = float(rng.uniform(0, max(1.0, duration - length)))
+        _add_interval(node, beam, at, min(duration, at + length))
+        notes.append(
+            {
+                "kind": "stuck",
+                "door": door.name,
+                "node": node.name,
+                "beam": beam,
+                "from": round(at, 3),
+                "to": round(min(duration, at + length), 3),
+            }
+        )
+    return notes
+
+
+def _edges(node: Node) -> list[Pending]:
+    """Union the runs per beam and boot; emit edges in node order with seq numbers."""
+    p = node.clock.sample_us
+    out: list[Pending] = []
+    for bi, boot in enumerate(node.boots):
+        last_k = (
+            math.floor(float(node.clock.node_us(boot, boot.end)) / p)
+            if math.isfinite(boot.end)
+            else math.inf
+        )
+        edges: list[tuple[int, int, bool]] = []
+        for (beam, b), runs in node.runs.items():
+            if b != bi:
+                continue
+            runs.sort()
+            cur_lo, cur_hi = runs[0]
+            merged: list[Run] = []
+            for lo, hi in runs[1:]:
+                if lo <= cur_hi:
+                    cur_hi = max(cur_hi, hi)
+                else:
+                    merged.append((cur_lo, cur_hi))
+                    cur_lo, cur_hi = lo, hi
+            merged.append((cur_lo, cur_hi))
+            for lo, hi in merged:
+                edges.append((lo, beam, True))
+                if hi <= last_k:
+                    edges.append((hi, beam, False))
+        edges.sort()
+        if not edges:
+            continue
+        ks = np.array([e[0] for e in edges], dtype=np.float64) * p
+        gens = node.clock.true_time(boot, ks)
+        for seq, ((k, beam, broken), gen) in enumerate(zip(edges, gens, strict=True)):
+            tick = Tick(node.name, boot.boot_id, seq, k * p, beam, broken, 0.0)
+            out.append(Pending(float(gen), boot.end, tick))
+    return out
+
+
+def _profile_rate(
+    prof: profile_mod.Profile, north_in: bool, per_s: float, start: datetime
+) -> RateFn:
+    """Arrival rates (in, out) per second: `per_s` at the busiest hour of an average week."""
+    a, b = ("north", "south") if north_in else ("south", "north")
+
+    def rate(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return per_s * profile_mod.shape(prof, a, start, t), per_s * profile_mod.shape(
+            prof, b, start, t
+        )
+
+    return rate
+
+
+def resolve(scenario: str | Scenario, doors: int | None = None) -> Scenario:
+    sc = preset(scenario) if isinstance(scenario, str) else scenario
+    return with_doors(sc, doors)
+
+
+def generate(
+    scenario: str | Scenario,
+    duration_s: float,
+    seed: int,
+    start: float | datetime | None = None,
+    doors: int | None = None,
+    *,
+    progress: Progress | None = None,
+) -> tuple[TraceHeader, list[Record]]:
+    """Simulate `duration_s` seconds of a scenario; the same arguments give the same trace.
+
+    `start` is the wall-clock start (Unix seconds or an aware datetime; the profile is read
+    in its time zone). Returns the header and the records in file order (rx order for ticks,
+    truth interleaved at its time).
+    """
+    sc = resolve(scenario, doors)
+    if not 0 < duration_s <= 31 * 86400:
+        raise ConfigError(f"duration must be > 0 s and at most 31 days, got {duration_s}")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
+    if start is None:
+        start_dt = DEFAULT_START
+    elif isinstance(start, datetime):
+        start_dt = start if start.tzinfo else start.replace(tzinfo=UTC)
+    else:
+        start_dt = datetime.fromtimestamp(start, UTC)
+    t_start = start_dt.timestamp()
+
+    def report(phase: str, done: float) -> None:
+        if progress is not None:
+            progress(phase, done)
+
+    site_doors, nodes = _layout(sc, seed, duration_s)
+    prof = profile_mod.load() if sc.traffic.profile else None
+    truth: list[Truth] = []
+    notes: list[dict[str, object]] = []
+    for i, door in enumerate(site_doors):
+        rate: RateFn | None = None
+        if prof is not None:
+            north_in = _rng(seed, _DOOR, 1000 + i).random() < 0.5
+            rate = _profile_rate(prof, north_in, sc.traffic.rate_per_min / 60.0, start_dt)
+        planner = DoorTraffic(_rng(seed, _TRAFFIC, i), sc.traffic, door.geometry, duration_s)
+        for n, group in enumerate(planner.plan(rate)):
+            _sample_people(door, group)
+            truth.extend(
+                Truth(door.name, round(t_start + float(p.truth_t), 6), p.direction, p.kind)
+                for p in group
+            )
+            if n % 200 == 0:
+                report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
+        notes.extend(_faults(door, i, sc, seed, duration_s))
+        report("people", (i + 1) / len(site_doors))
+
+    ticks: list[Tick] = []
+    for j, node in enumerate(nodes):
+        conn = Connection(node.interval, node.phase, node.outages)
+        ticks.extend(deliver(_rng(seed, _LINK, j), sc.link, conn, _edges(node), t_start))
+        for o in node.outages:
+            notes.append(
+                {
+                    "kind": o.kind,
+                    "node": node.name,
+                    "from": round(o.start, 3),
+                    "to": round(o.end, 3),
+                }
+            )
+        report("delivery", (j + 1) / len(nodes))
+
+    node_order = {n.name: i for i, n in enumerate(nodes)}
+    ticks.sort(key=lambda tk: (tk.rx, node_order[tk.node]))
+    truth.sort(key=lambda tr: tr.t)
+    records: list[Record] = []
+    ti = 0
+    for tick in ticks:
+        while ti < len(truth) and truth[ti].t <= tick.rx:
+            records.append(truth[ti])
+            ti += 1
+        records.append(tick)
+    records.extend(truth[ti:])
+
+    header = TraceHeader(
+        site=f"sim-{sc.name}",
+        doors=tuple(
+            DoorSpec(
+                d.name, BeamRef(d.outer[0].name, d.outer[1]), BeamRef(d.inner[0].name, d.inner[1])
+            )
+            for d in site_doors
+        ),
+        extra={
+            "sim": _metadata(
+                sc=sc,
+                seed=seed,
+                duration=duration_s,
+                start=start_dt,
+                doors=site_doors,
+                nodes=nodes,
+                notes=notes,
+            )
+        },
+    )
+    return header, records
+
+
+def _metadata(
+    *,
+    sc: Scenario,
+    seed: int,
+    duration: float,
+    start: datetime,
+    doors: list[Door],
+    nodes: list[Node],
+    notes: list[dict[str, object]],
+) -> dict[str, object]:
+    """Generator facts for scoring and debugging only; an engine must not read them."""
+    return {
+        "generator": GENERATOR,
+        "scenario": sc.name,
+        "seed": seed,
+        "start": start.isoformat(),
+        "duration_s": duration,
+        "doors": [{"door": d.name, "spacing_m": round(d.geometry.spacing, 4)} for d in doors],
+        "nodes": [
+            {
+                "node": n.name,
+                "sample_us": n.clock.sample_us,
+                "drift_ppm": round(n.clock.drift_ppm, 3),
+                "wander_ppm": round(n.clock.wander_ppm, 3),
+                "interval_ms": round(n.interval * 1e3, 2),
+                "boots": [b.boot_id for b in n.boots],
+            }
+            for n in nodes
+        ],
+        "events": sorted(
+            notes, key=lambda e: (str(e["kind"]), str(e.get("node")), float(str(e["from"])))
+        ),
+        "params": asdict(sc),
+    }
