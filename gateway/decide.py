@@ -101,6 +101,9 @@ class Body:
 
 def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
     """Bridge flicker, drop glitches, attach blips to the body they swing from."""
+    if len(raw) == 1:  # the common case: one clean break
+        iv = raw[0]
+        return [Body(iv, iv)] if iv.end - iv.start >= tuning.glitch_s else []
     merged: list[Interval] = []
     for iv in raw:
         if merged and iv.start - merged[-1].end < tuning.merge_gap_s:
@@ -358,7 +361,8 @@ def decide(
     steps: list[Step | None]
     if len(outer) == 1 and len(inner) == 1:
         # Most episodes: one body on each beam. Same answer as align(), without the table.
-        if _pair_cost(outer[0].core, inner[0].core, 0, tuning) is None:
+        o, i = outer[0].core, inner[0].core
+        if max(o.start, i.start) - min(o.end, i.end) > tuning.max_lag_s:
             steps = [None, None]
         else:
             steps = [(0, 1, 0, 1, False)]
@@ -372,7 +376,10 @@ def decide(
         if two:
             crossings.extend(_shared_crossings(outer, inner, a, p, b, tuning))
             continue
-        ob, ib = _span(outer, a, p), _span(inner, b, q)
+        if p == 1 and q == 1:
+            ob, ib = outer[a], inner[b]
+        else:
+            ob, ib = _span(outer, a, p), _span(inner, b, q)
         direction = direction_of(ob, ib)
         if direction is None:
             rejected += 1

@@ -29,6 +29,9 @@ from gateway.trace import DoorSpec, Tick
 from gateway.tuning import DoorTuning, EngineConfig
 
 INF = float("inf")
+CLOCK_WARMUP_POINTS = 16
+"""A two-node door's episodes wait (up to `hold_s`) until both clocks have this many samples:
+at boot, a few (node time, rx) pairs leave the alignment error near a connection interval."""
 MAX_BOOTS = 4
 """Boots remembered per node, for late ticks of an earlier boot."""
 TYPICAL_SAMPLES = 64
@@ -75,6 +78,8 @@ class _Node:
     name: str
     boots: dict[int, _Boot] = field(default_factory=dict)
     current: _Boot | None = None
+    beams: dict[int, tuple[_Door, int]] = field(default_factory=dict)
+    """Beam channel -> (door, OUTER/INNER)."""
 
 
 # An edge waiting for its episode's decision:
@@ -124,6 +129,10 @@ class _Episode:
         return seen
 
 
+def _clocks_young(episode: _Episode) -> bool:
+    return any(e[3].clock.points < CLOCK_WARMUP_POINTS for e in episode.edges)
+
+
 @dataclass(slots=True)
 class _Door:
     spec: DoorSpec
@@ -133,13 +142,16 @@ class _Door:
     due: float = INF
     stuck: list[bool] = field(default_factory=lambda: [False, False])
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_SAMPLES))
+    typical: float | None = None
+    """Median of `lengths`, once there are `split_after` of them."""
     entries: int = 0
     exits: int = 0
 
-    def typical_length(self) -> float | None:
-        if len(self.lengths) < self.tuning.split_after:
-            return None
-        return statistics.median(self.lengths)
+    def learn(self, lengths: list[float]) -> None:
+        if lengths:
+            self.lengths.extend(lengths)
+            if len(self.lengths) >= self.tuning.split_after:
+                self.typical = statistics.median(self.lengths)
 
 
 class Engine:
@@ -165,7 +177,7 @@ class Engine:
                 if key in self._beams:
                     raise ValueError(f"beam {ref.node}/{ref.beam} belongs to two doors")
                 self._beams[key] = (door, role)
-                self._nodes.setdefault(ref.node, _Node(ref.node))
+                self._nodes.setdefault(ref.node, _Node(ref.node)).beams[ref.beam] = (door, role)
             for node in door.nodes:
                 self._door_nodes.setdefault(node, []).append(door)
         self._next_due = INF
@@ -181,9 +193,9 @@ class Engine:
         """Take one received tick; return the events that became certain."""
         stats = self.stats
         stats.ticks += 1
-        now = tick.rx
-        if now > self.now:
-            self.now = now
+        rx = now = tick.rx
+        if rx > self.now:
+            self.now = rx
         else:
             now = self.now
         events: list[Event] = []
@@ -194,15 +206,21 @@ class Engine:
             boot = node.boots.get(tick.boot)
             if boot is None:
                 boot = self._new_boot(node, tick, events)
-            if self._accept(boot, tick.seq, now):
+            seq = tick.seq
+            if seq == boot.next_seq and not boot.ahead:
+                boot.next_seq = seq + 1  # the common case, inline
+                fresh = True
+            else:
+                fresh = self._accept(boot, seq, now)
+            if fresh:
                 stats.accepted += 1
                 node_s = tick.node_us * 1e-6
                 clock = boot.clock
-                clock.observe(node_s, tick.rx)
-                t = clock.to_gateway(node_s)
+                clock.observe(node_s, rx)
+                t = node_s + clock._offset + clock.drift * node_s  # clock.to_gateway, inline
                 if t > boot.last_t:
                     boot.last_t = t
-                target = self._beams.get((tick.node, tick.beam))
+                target = node.beams.get(tick.beam)
                 if target is None:
                     stats.unknown_beam += 1
                 else:
@@ -345,22 +363,39 @@ class Engine:
 
     def _file(self, door: _Door, edge: _Edge, events: list[Event]) -> None:
         t, role, broken = edge[0], edge[1], edge[2]
-        if door.stuck[role]:
-            if not broken:
-                door.stuck[role] = False
-                ref = door.spec.outer if role == OUTER else door.spec.inner
-                events.append(
-                    Health("beam_recovered", t, ref.node, door.spec.door, ref.beam)
-                )
-            else:
-                self.stats.masked += 1
-            return
-        if door.stuck[1 - role]:
+        stuck = door.stuck
+        if stuck[0] or stuck[1]:
+            if stuck[role]:
+                if not broken:
+                    stuck[role] = False
+                    ref = door.spec.outer if role == OUTER else door.spec.inner
+                    events.append(
+                        Health("beam_recovered", t, ref.node, door.spec.door, ref.beam)
+                    )
+                else:
+                    self.stats.masked += 1
+                return
             self.stats.masked += 1
             return
+        tuning = door.tuning
+        gap = tuning.segment_gap_s
+        episodes = door.episodes
+        last = episodes[-1] if episodes else None
+        if last is not None and last.edges[-1][0] <= t <= last.edges[-1][0] + gap:
+            last.edges.append(edge)  # in order, close to the last edge: nearly every tick
+        else:
+            self._file_slow(door, edge)
+        due = t + gap + tuning.reorder_s
+        if due < door.due:
+            door.due = due
+            if due < self._next_due:
+                self._next_due = due
+
+    def _file_slow(self, door: _Door, edge: _Edge) -> None:
+        """Find (or open) the episode for an edge that is not simply the next one."""
+        t = edge[0]
         gap = door.tuning.segment_gap_s
         episodes = door.episodes
-        # Find the episode this edge belongs to; nearly always the last one.
         index = len(episodes) - 1
         while index >= 0 and episodes[index].start > t + gap:
             index -= 1
@@ -374,16 +409,9 @@ class Engine:
                     for e in later.edges:
                         episode.add(e)
             else:
-                episode = _Episode([edge])
-                episodes.insert(index + 1, episode)
+                episodes.insert(index + 1, _Episode([edge]))
         else:
-            episode = _Episode([edge])
-            episodes.insert(0, episode)
-        due = t + gap + door.tuning.reorder_s
-        if due < door.due:
-            door.due = due
-            if due < self._next_due:
-                self._next_due = due
+            episodes.insert(0, _Episode([edge]))
 
     def _run_due(self, now: float, events: list[Event]) -> None:
         if now >= self._next_gap_check:
@@ -426,7 +454,11 @@ class Engine:
                 due = min(due, since + tuning.stuck_s)
                 continue
             ready_at = episode.end + wait
-            if episode.roles() != 3 or self._gap_open_before(door, episode.end + wait):
+            if (
+                episode.roles() != 3
+                or self._gap_open_before(door, episode.end + wait)
+                or (len(door.nodes) > 1 and _clocks_young(episode))
+            ):
                 ready_at = max(ready_at, episode.end + tuning.segment_gap_s + tuning.hold_s)
             if now >= ready_at:
                 door.episodes.remove(episode)
@@ -461,13 +493,14 @@ class Engine:
 
     def _decide(self, door: _Door, episode: _Episode, events: list[Event], now: float) -> None:
         self.stats.episodes += 1
-        mapped = sorted(
+        mapped = [
             (boot.clock.to_gateway(node_s), role, broken)
             for _, role, broken, boot, node_s in episode.edges
-        )
-        outcome = decide(mapped, door.tuning, door.typical_length())
+        ]
+        mapped.sort()
+        outcome = decide(mapped, door.tuning, door.typical)
         self.stats.rejected += outcome.rejected
-        door.lengths.extend(outcome.single_lengths)
+        door.learn(outcome.single_lengths)
         name = door.spec.door
         for c in outcome.crossings:
             if c.direction == "in":

@@ -71,7 +71,7 @@ class DoorTuning(BaseModel):
         "(BLE connection interval, batching and retransmission) before deciding.",
     )
     hold_s: float = Field(
-        45.0,
+        120.0,
         ge=0.0,
         le=3600.0,
         description="An episode seen on one beam only is held this long for a node's late "
