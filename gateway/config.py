@@ -1,0 +1,258 @@
+"""The gateway's one configuration: a TOML file, validated as a whole before any I/O.
+
+Every section is a typed model with defaults; cross-field checks (a door's beams belong to
+known nodes, a beam serves one door) run here, so a bad file fails with every problem named and
+nothing started. Environment variables override the file: `DOORCOUNT_<SECTION>__<KEY>`, e.g.
+`DOORCOUNT_MQTT__HOST=broker.lan` or `DOORCOUNT_MQTT__PASSWORD=...` (keep secrets out of the
+file). The file is never written back: what installers change with `doorcount pair` /
+`walktest` lives in the pairing registry (`<state_dir>/pairings.json`), merged in here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.bridge.settings import BridgeSettings
+from gateway.errors import ConfigError
+from gateway.mqtt.settings import MqttSettings, OccupancySettings
+from gateway.trace import BeamRef, DoorSpec
+from gateway.tuning import DoorTuning, EngineConfig
+
+Position = Literal["outer", "inner"]
+NODE_ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+class BeamConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node: str
+    beam: int = Field(default=0, ge=0, le=7)
+
+
+class DoorConfig(BaseModel):
+    """A doorway. Its beams come from here or from pairing (`doorcount pair --door`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    outer: BeamConfig | None = None
+    inner: BeamConfig | None = None
+    capacity: int | None = Field(default=None, ge=1, description="people, for the alert rule")
+    tuning: DoorTuning | None = None
+
+
+class NodeConfig(BaseModel):
+    """A beam node: how to reach it. Paired BLE nodes are also listed in the registry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=16)
+    address: str | None = Field(default=None, description="BLE address, e.g. F4:12:..:9A")
+    serial: str | None = Field(default=None, description="wired node: serial:/dev/ttyUSB0,115200")
+
+    @field_validator("id")
+    @classmethod
+    def _id_chars(cls, value: str) -> str:
+        if not set(value) <= NODE_ID_CHARS:
+            raise ValueError(f"node id {value!r} may only use letters, digits, '_' and '-'")
+        return value
+
+
+class BleConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    backend: str = Field(
+        default="os",
+        description="'os' (BlueZ on Linux) or 'bumble:<transport>', e.g. 'bumble:usb:0'",
+    )
+    connect_timeout_s: float = Field(default=20.0, gt=0)
+    silent_after_s: float = Field(default=30.0, gt=0, description="no status this long: dead")
+    backoff_min_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if value != "os" and not value.startswith("bumble:"):
+            raise ValueError("backend must be 'os' or 'bumble:<transport>' (e.g. bumble:usb:0)")
+        return value
+
+
+class Pairing(BaseModel):
+    """What `doorcount pair` recorded about one node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    node: str
+    address: str
+    door: str
+    position: Position
+    beam: int = 0
+    paired_at: float
+
+
+class GatewayConfig(BaseSettings):
+    """The whole gateway configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DOORCOUNT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    site: str = Field(min_length=1, max_length=64)
+    state_dir: Path = Path("/var/lib/doorcount")
+    doors: list[DoorConfig] = Field(default_factory=list)
+    nodes: list[NodeConfig] = Field(default_factory=list)
+    ble: BleConfig = BleConfig()
+    engine: EngineConfig = EngineConfig()
+    mqtt: MqttSettings = MqttSettings()
+    occupancy: OccupancySettings = OccupancySettings()
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (the file arrives as init arguments).
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Self:
+        problems: list[str] = []
+        names = [d.name for d in self.doors]
+        for name in {n for n in names if names.count(n) > 1}:
+            problems.append(f"door {name!r} is listed twice")
+        ids = [n.id for n in self.nodes]
+        for node in {n for n in ids if ids.count(n) > 1}:
+            problems.append(f"node {node!r} is listed twice")
+        known = set(ids)
+        used: dict[tuple[str, int], str] = {}
+        for door in self.doors:
+            for where, beam in (("outer", door.outer), ("inner", door.inner)):
+                if beam is None:
+                    continue
+                if beam.node not in known:
+                    problems.append(
+                        f"door {door.name!r} {where} beam names node {beam.node!r}, "
+                        "which is not under [[nodes]]"
+                    )
+                key = (beam.node, beam.beam)
+                if key in used:
+                    problems.append(
+                        f"beam {beam.node}/{beam.beam} serves both {used[key]!r} and {door.name!r}"
+                    )
+                used[key] = door.name
+        if problems:
+            raise ValueError("; ".join(sorted(problems)))
+        return self
+
+    # -- derived -----------------------------------------------------------------------
+
+    @property
+    def registry_path(self) -> Path:
+        return self.state_dir / "pairings.json"
+
+    def engine_config(self) -> EngineConfig:
+        """Engine tuning with each door's own overrides folded in."""
+        overrides = {d.name: d.tuning for d in self.doors if d.tuning is not None}
+        if not overrides:
+            return self.engine
+        return self.engine.model_copy(update={"doors": {**self.engine.doors, **overrides}})
+
+    def door_specs(self, pairings: list[Pairing] | None = None) -> list[DoorSpec]:
+        """Doors with both beams known, from the file and the pairing registry.
+
+        A door missing a beam is left out (it cannot count yet); `doorcount doors` says so.
+        """
+        pairings = load_pairings(self.registry_path) if pairings is None else pairings
+        beams: dict[str, dict[str, BeamRef]] = {d.name: {} for d in self.doors}
+        for door in self.doors:
+            if door.outer is not None:
+                beams[door.name]["outer"] = BeamRef(door.outer.node, door.outer.beam)
+            if door.inner is not None:
+                beams[door.name]["inner"] = BeamRef(door.inner.node, door.inner.beam)
+        for p in pairings:
+            if p.door not in beams:
+                raise ConfigError(
+                    f"node {p.node} is paired to door {p.door!r}, which the config does not "
+                    f"list: add [[doors]] name = {json.dumps(p.door)} or run "
+                    f"'doorcount unpair {p.node}'"
+                )
+            beams[p.door][p.position] = BeamRef(p.node, p.beam)
+        return [
+            DoorSpec(name, b["outer"], b["inner"])
+            for name, b in beams.items()
+            if "outer" in b and "inner" in b
+        ]
+
+
+def load_config(path: str | Path, **overrides: Any) -> GatewayConfig:
+    """Read and validate the TOML file; every problem is named, with its key path."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    data.update(overrides)
+    try:
+        return GatewayConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"config {path}: {describe(exc)}") from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per problem, with the key path a person would look for in the file."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
+
+
+def load_pairings(path: Path) -> list[Pairing]:
+    """The pairing registry; a missing file is an empty registry."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"pairing registry {path} is unreadable: {exc}") from None
+    try:
+        return [Pairing.model_validate(item) for item in raw.get("pairings", [])]
+    except (ValidationError, AttributeError) as exc:
+        raise ConfigError(f"pairing registry {path} is malformed: {exc}") from None
+
+
+def save_pairings(path: Path, pairings: list[Pairing]) -> None:
+    """Atomically replace the registry (write, fsync, rename); readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps(
+        {"pairings": [p.model_dump() for p in sorted(pairings, key=lambda p: p.node)]},
+        indent=2,
+    )
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pairings-", suffix=".json")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
