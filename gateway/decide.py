@@ -91,6 +91,29 @@ def intervals(edges: list[tuple[float, int, bool]], role: int, start: float) -> 
     return out
 
 
+def split_intervals(
+    edges: list[tuple[float, int, bool]],
+) -> tuple[list[Interval], list[Interval]]:
+    """`intervals()` of both beams in one pass over the episode's edges."""
+    start = edges[0][0]
+    out: tuple[list[Interval], list[Interval]] = ([], [])
+    since: list[float | None] = [None, None]
+    seen = [False, False]
+    for t, r, broken in edges:
+        if broken:
+            if since[r] is None:
+                since[r] = t
+        else:
+            began = since[r]
+            if began is not None:
+                out[r].append(Interval(began, t))
+                since[r] = None
+            elif not seen[r]:
+                out[r].append(Interval(start, t))
+        seen[r] = True
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
     """A body's break on one beam: `core` without blips, `extent` with its blips."""
@@ -351,9 +374,9 @@ def decide(
     """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted."""
     if not edges:
         return Outcome([], 0, [])
-    start = edges[0][0]
-    outer = clean(intervals(edges, OUTER, start), tuning)
-    inner = clean(intervals(edges, INNER, start), tuning)
+    raw_outer, raw_inner = split_intervals(edges)
+    outer = clean(raw_outer, tuning)
+    inner = clean(raw_inner, tuning)
     carry(outer, inner, tuning)
     crossings: list[Decision] = []
     singles: list[float] = []

@@ -129,10 +129,6 @@ class _Episode:
         return seen
 
 
-def _clocks_young(episode: _Episode) -> bool:
-    return any(e[3].clock.points < CLOCK_WARMUP_POINTS for e in episode.edges)
-
-
 @dataclass(slots=True)
 class _Door:
     spec: DoorSpec
@@ -457,7 +453,7 @@ class Engine:
             if (
                 episode.roles() != 3
                 or self._gap_open_before(door, episode.end + wait)
-                or (len(door.nodes) > 1 and _clocks_young(episode))
+                or (len(door.nodes) > 1 and self._clocks_young(door))
             ):
                 ready_at = max(ready_at, episode.end + tuning.segment_gap_s + tuning.hold_s)
             if now >= ready_at:
@@ -466,6 +462,13 @@ class Engine:
             else:
                 due = min(due, ready_at)
         door.due = due
+
+    def _clocks_young(self, door: _Door) -> bool:
+        for name in door.nodes:
+            current = self._nodes[name].current
+            if current is None or current.clock.points < CLOCK_WARMUP_POINTS:
+                return True
+        return False
 
     def _stuck(
         self, door: _Door, episode: _Episode, since: float, events: list[Event], now: float
