@@ -1,0 +1,295 @@
+"""The simulator's node: the MicroPython firmware core, run unchanged under CPython.
+
+`firmware_notes/firmware/doorcore.py` is what a flashed node runs; this module loads that file
+(it is not a package, so MicroPython can import it from flash as is) and wraps its untyped
+`Node` in typed methods. Whatever a simulated node sends (HELLO, TICK_BATCH, STATUS,
+TIME_ECHO) is therefore the firmware's own bytes: glitch filter, sequence numbers, ring
+overflow, clock epochs and RESUME handling included.
+
+Times are the node's clock: integer µs since this boot, non-decreasing. The node's sampling
+quantisation (2 ms latch) is the physics' job; the twin starts at the pin interrupt.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gateway.errors import DoorcountError
+from gateway.nodelink import unwrap
+from gateway.wire import MAX_FRAME_SIZE, U16, U32, TickBatch, WireError
+
+FIRMWARE_DIR_ENV = "DOORCOUNT_FIRMWARE_DIR"
+"""Overrides where doorcore.py is found (default: firmware_notes/firmware in the source tree)."""
+FIRMWARE_VERSION = (1, 0, 0)
+_MODULE_NAME = "doorcount_firmware_doorcore"
+
+
+class TwinError(DoorcountError, ValueError):
+    """The twin was used wrongly (time going backwards, an unwired beam, no firmware file)."""
+
+
+class ControlFrameError(WireError):
+    """A control frame the firmware core rejected; the message is the firmware's reason."""
+
+
+def firmware_dir() -> Path:
+    override = os.environ.get(FIRMWARE_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "firmware_notes" / "firmware"
+
+
+def load_core() -> ModuleType:
+    """The firmware core module, loaded once from its file."""
+    loaded = sys.modules.get(_MODULE_NAME)
+    if loaded is not None:
+        return loaded
+    path = firmware_dir() / "doorcore.py"
+    if not path.is_file():
+        raise TwinError(
+            f"firmware core not found at {path}; set {FIRMWARE_DIR_ENV} to the directory "
+            "holding doorcore.py"
+        )
+    spec = importlib.util.spec_from_file_location(_MODULE_NAME, path)
+    if spec is None or spec.loader is None:
+        raise TwinError(f"cannot load the firmware core from {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_MODULE_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[_MODULE_NAME]
+        raise
+    return module
+
+
+@dataclass(frozen=True, slots=True)
+class TwinConfig:
+    """The node's SET_CONFIG-able settings as the firmware currently holds them."""
+
+    glitch_filter_us: int
+    status_interval_s: int
+    pairing_window_s: int
+    batch_latency_ms: int
+
+
+class TwinNode:
+    """One simulated beam node running the firmware core.
+
+    Feed raw receiver edges with `edge`; let time pass with `advance`; collect what the node
+    would notify with `take_batch` / `drain` (TICK_BATCH), `hello` and `status`; hand every
+    gateway write to `on_control`, which returns the reply frame (TIME_ECHO) if any.
+    `reboot` starts a new boot: new boot id, empty buffer, clock back at 0.
+    """
+
+    def __init__(
+        self,
+        node_id: str,
+        beams: Sequence[int] = (0, 1),
+        boot_id: int | None = None,
+        *,
+        rng: random.Random | None = None,
+        capacity: int | None = None,
+        broken: Iterable[int] = (),
+        firmware: tuple[int, int, int] = FIRMWARE_VERSION,
+    ) -> None:
+        self._core = load_core()
+        self._rng = rng if rng is not None else random.Random()
+        self.node_id = node_id
+        self.beams = tuple(beams)
+        self._firmware = firmware
+        self._capacity = self._core.RING_CAPACITY if capacity is None else capacity
+        if self._capacity < 1:
+            raise TwinError(f"capacity must be >= 1, got {self._capacity}")
+        self._node: Any = None
+        self._now = 0
+        self._start(boot_id, tuple(broken))
+
+    def _start(self, boot_id: int | None, broken: tuple[int, ...]) -> None:
+        if boot_id is None:
+            boot_id = self._rng.randint(1, U32)
+        try:
+            self._node = self._core.Node(
+                self.node_id, boot_id, self.beams, self._firmware, self._capacity, broken
+            )
+        except ValueError as exc:
+            raise TwinError(str(exc)) from None
+        self._now = 0
+
+    # -- time and edges ------------------------------------------------------------------
+
+    @property
+    def boot_id(self) -> int:
+        return int(self._node.boot_id)
+
+    @property
+    def now_us(self) -> int:
+        """The latest node time the twin was told about."""
+        return self._now
+
+    def _at(self, now_us: int | None) -> int:
+        if now_us is None:
+            return self._now
+        if now_us < self._now:
+            raise TwinError(f"node time went backwards: {now_us} µs after {self._now} µs")
+        self._now = now_us
+        return now_us
+
+    def edge(self, beam: int, broken: bool, node_us: int) -> None:
+        """A raw edge of the beam's receiver latch at node time `node_us`."""
+        if beam not in self.beams:
+            raise TwinError(f"beam {beam} is not wired on node {self.node_id!r} ({self.beams})")
+        self._node.edge(beam, bool(broken), self._at(node_us))
+
+    def advance(self, node_us: int) -> None:
+        """Let node time pass to `node_us` (releases edges that outlasted the glitch filter)."""
+        self._node.release(self._at(node_us))
+
+    def wakeup(self) -> int | None:
+        """Node time of the next batch or filter release due without a new edge, or None."""
+        due = self._node.wakeup(self._now)
+        return None if due is None else int(due)
+
+    # -- frames out ----------------------------------------------------------------------
+
+    def hello(self) -> bytes:
+        return bytes(self._node.hello())
+
+    def take_batch(
+        self, max_bytes: int = MAX_FRAME_SIZE, *, now_us: int | None = None, force: bool = False
+    ) -> bytes | None:
+        """The next TICK_BATCH due by now (or any unsent tick if `force`), else None."""
+        now = self._at(now_us)
+        try:
+            frame = self._node.take_batch(now, max_bytes, force)
+        except ValueError as exc:
+            raise TwinError(str(exc)) from None
+        return None if frame is None else bytes(frame)
+
+    def drain(
+        self, max_bytes: int = MAX_FRAME_SIZE, *, now_us: int | None = None, force: bool = False
+    ) -> list[bytes]:
+        """Every TICK_BATCH due by now, in order (everything unsent if `force`)."""
+        frames = []
+        while (frame := self.take_batch(max_bytes, now_us=now_us, force=force)) is not None:
+            frames.append(frame)
+        return frames
+
+    def status(
+        self,
+        now_us: int | None = None,
+        *,
+        battery_mv: int | None = None,
+        battery_pct: int | None = None,
+    ) -> bytes:
+        return bytes(self._node.status(self._at(now_us), battery_mv, battery_pct))
+
+    # -- frames in -----------------------------------------------------------------------
+
+    def on_control(self, data: bytes, now_us: int | None = None) -> bytes | None:
+        """Obey one control frame (a write to the control characteristic); returns the reply."""
+        try:
+            reply = self._node.on_control(data, self._at(now_us))
+        except self._core.FrameError as exc:
+            raise ControlFrameError(f"node {self.node_id!r} rejected a control frame: {exc}") from (
+                None
+            )
+        return None if reply is None else bytes(reply)
+
+    # -- state the BLE peripheral and the physics need -----------------------------------
+
+    def reboot(self, boot_id: int | None = None, *, broken: Iterable[int] = ()) -> None:
+        """Power cycle: a new boot id, an empty buffer and the clock restarting at 0."""
+        self._start(boot_id, tuple(broken))
+
+    def open_pairing(self) -> None:
+        """The pairing button was pressed now."""
+        self._node.open_pairing(self._now)
+
+    @property
+    def pairing_open(self) -> bool:
+        return bool(self._node.pairing_open(self._now))
+
+    @property
+    def identifying(self) -> bool:
+        return bool(self._node.identifying(self._now))
+
+    @property
+    def config(self) -> TwinConfig:
+        c = self._node.config
+        core = self._core
+        return TwinConfig(
+            int(c[core.GLITCH_FILTER_US]),
+            int(c[core.STATUS_INTERVAL_S]),
+            int(c[core.PAIRING_WINDOW_S]),
+            int(c[core.BATCH_LATENCY_MS]),
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Ticks evicted from the full buffer before they were ever sent."""
+        return int(self._node.ring.dropped)
+
+    @property
+    def unsent(self) -> int:
+        return int(self._node.ring.unsent())
+
+    @property
+    def bad_frames(self) -> int:
+        """Control frames the firmware refused."""
+        return int(self._node.bad_frames)
+
+    @property
+    def glitches(self) -> int:
+        """Pulses the glitch filter removed, all beams."""
+        return sum(int(f.glitches) for f in self._node.filters)
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareTick:
+    """One tick as the firmware numbered and sent it (full sequence number and clock)."""
+
+    seq: int
+    node_us: int
+    beam: int
+    broken: bool
+
+
+def firmware_ticks(
+    node_id: str,
+    boot_id: int,
+    edges: Iterable[tuple[int, int, bool]],
+    beams: Sequence[int] = (0, 1),
+) -> list[FirmwareTick]:
+    """What one boot of the firmware sends for raw edges `(node_us, beam, broken)`.
+
+    For a trace generator: the glitch filter and the numbering are the firmware's, read back
+    from its TICK_BATCH bytes. Batches are taken as soon as they are due, so nothing
+    overflows here; buffering and delivery are the caller's model.
+    """
+    node = TwinNode(node_id, beams, boot_id)
+    out: list[FirmwareTick] = []
+
+    def take(frames: list[bytes]) -> None:
+        for frame in frames:
+            batch = TickBatch.from_bytes(frame)
+            base = unwrap(batch.base_seq, len(out), U16 + 1)
+            for i, tick in enumerate(batch.ticks):
+                node_us = batch.epoch << 32 | tick.node_us
+                out.append(FirmwareTick(base + i, node_us, tick.beam, tick.broken))
+
+    for node_us, beam, broken in edges:
+        node.edge(beam, broken, node_us)
+        if node.unsent >= TickBatch.MAX_TICKS:
+            take(node.drain(now_us=node_us))
+    node.advance(node.now_us + 10 * node.config.glitch_filter_us + 1)
+    take(node.drain(force=True))
+    return out
