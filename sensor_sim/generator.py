@@ -115,11 +115,12 @@ def _layout(sc: Scenario, seed: int, duration: float) -> tuple[list[Door], list[
     for i in range(sc.doors.count):
         rng = _rng(seed, _DOOR, i)
         tilt = math.tan(math.radians(sc.doors.tilt_deg))
-        geo = Geometry(
-            spacing=float(rng.uniform(*sc.doors.spacing_m)),
-            outer_tilt=float(rng.uniform(-tilt, tilt)),
-            inner_tilt=float(rng.uniform(-tilt, tilt)),
-        )
+        spacing = float(rng.uniform(*sc.doors.spacing_m))
+        outer_tilt = float(rng.uniform(-tilt, tilt))
+        inner_tilt = float(rng.uniform(-tilt, tilt))
+        wide = rng.random() < sc.doors.wide_share
+        width = float(rng.uniform(*(sc.doors.wide_width_m if wide else sc.doors.width_m)))
+        geo = Geometry(spacing, outer_tilt, inner_tilt, width)
         layout = sc.doors.layout
         if layout == "mixed":
             layout = "dual" if _rng(seed, _LAYOUT, i).random() < 0.5 else "pair"
@@ -378,7 +379,15 @@ def _metadata(
         "seed": seed,
         "start": start.isoformat(),
         "duration_s": duration,
-        "doors": [{"door": d.name, "spacing_m": round(d.geometry.spacing, 4)} for d in doors],
+        "doors": [
+            {
+                "door": d.name,
+                "spacing_m": round(d.geometry.spacing, 4),
+                "width_m": round(d.geometry.width, 3),
+                "narrow": d.geometry.narrow,
+            }
+            for d in doors
+        ],
         "nodes": [
             {
                 "node": n.name,

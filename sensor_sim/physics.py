@@ -92,6 +92,52 @@ class Trajectory:
     def closest_time(self) -> float:
         return self.t0 + int(np.argmin(np.abs(self.p))) * DT
 
+    def from_rest(self, wait: float, accel: float, hold: float) -> Trajectory:
+        """The same walk, but standing still at progress `wait` and setting off from there.
+
+        For someone who queued outside the beams: they stand `hold` s, then speed up at
+        `accel` until they meet their cruising walk and go on exactly as before (same speed,
+        same gait phase); if that takes longer than the walk, they are still speeding up
+        when it ends. Only for a trajectory that goes straight through (no stops or turns);
+        `wait` is clamped to its start. The time of the standstill's start is kept.
+        """
+        p = self.p
+        wait = max(wait, float(p[0]))
+        cruise = np.diff(p) / DT
+        n_max = int(max(float(cruise.max()), 0.1) / accel / DT) + 2
+        speed = accel * np.arange(1, n_max + 1) * DT
+        pos = wait + np.cumsum(speed) * DT
+        joined = speed >= np.interp(pos, p[:-1], cruise)
+        beyond = pos >= p[-1]
+        stop = np.flatnonzero(joined | beyond)
+        n = int(stop[0]) if len(stop) else n_max
+        j = len(p)
+        if n < n_max and not beyond[n]:
+            j = int(np.searchsorted(p, pos[n] + speed[n] * DT))
+        if j < len(p):  # the walk takes over one step after the ramp
+            nudge = float(p[j]) - speed[n] * DT - float(pos[n])  # < one step: no jolt
+            wait, pos = wait + nudge, pos + nudge
+            n += 1
+        n_hold = max(1, round(hold / DT))
+        head = np.concatenate((np.full(n_hold, wait), pos[:n]))
+        top = float(cruise[min(j, len(cruise) - 1)])
+        swing = np.concatenate((np.zeros(n_hold), np.clip(speed[:n] / top, 0.0, 1.0)))
+        dphase = float(self.phase[1] - self.phase[0])  # per step at a full swing
+        if j < len(p):  # meet the walk's gait phase where it takes over
+            phase = self.phase[j] - np.cumsum((swing * dphase)[::-1])[::-1]
+        else:
+            phase = self.phase[0] + np.cumsum(swing * dphase)
+        m = len(head)
+        return Trajectory(
+            self.sign,
+            self.t0,
+            np.concatenate((head, p[j:])),
+            np.concatenate((np.full(m, self.heading[0]), self.heading[j:])),
+            np.concatenate((swing, self.swing[j:])),
+            np.concatenate((phase, self.phase[j:])),
+            np.concatenate((np.zeros(m), self.gesture[j:])),
+        )
+
     def near(self, beam_x: float, reach: float) -> tuple[float, float] | None:
         """Time span during which an occluder could touch a beam at world x `beam_x`."""
         if self.gesture.any():

@@ -1,9 +1,13 @@
 """Who crosses a door and when: arrivals, behaviours, bodies, and the ground truth they imply.
 
 Arrivals are a (non-homogeneous) Poisson process per door; each becomes a behaviour (single,
-tailgate, abreast, cart, uturn, linger, opposite) of one to three people. Unrelated walkers
-in the same direction queue behind each other (a person never walks through another one);
-people in opposite directions pass each other freely, as in a door wide enough for two.
+tailgate, abreast, cart, uturn, linger, opposite) of one to three people, in one or two
+parties. A party moves through the beams as one: a person, a tailgating file, an abreast
+pair, a cart and its pusher. Nobody walks through anybody: in a narrow door (a single leaf,
+< NARROW_DOOR_M) the beam zone holds one party at a time across both directions, and a party
+that would conflict waits just outside the beams and then walks through. In a wide door,
+people going opposite ways, or past someone standing in the beams, may share the zone;
+their truth lines are labelled "passing". Same-direction walkers queue in every door.
 """
 
 from __future__ import annotations
@@ -15,10 +19,17 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from gateway.trace import TruthDirection
-from sensor_sim.physics import DT, Body, Trajectory, Walker
+from sensor_sim.physics import DT, GESTURE_REACH, Body, Trajectory, Walker
 from sensor_sim.scenarios import Traffic
 
 MERGED_OFFSET_M = 0.05  # abreast closer than this along x is physically one break
+NARROW_DOOR_M = 1.4  # narrower than this, two people cannot be in the beams side by side
+APPROACH_MARGIN_M = 0.10  # personal space ahead of a party's front as it enters the beams
+LEAVE_MARGIN_M = 0.10  # and behind its back as it leaves them
+ABREAST_ROOM_M = 0.15  # what two people walking abreast need beyond their torso widths
+QUEUE_STOP_S = 1.0  # a longer wait is stood out before the beams; a shorter one walked off
+WAIT_GAP_M = (0.05, 0.30)  # a waiting person's front to the approach margin
+START_ACCEL = (0.8, 1.6)  # m/s^2, walking off from a standstill
 
 RateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # t -> (in/s, out/s)
 
@@ -30,6 +41,17 @@ class Geometry:
     spacing: float
     outer_tilt: float  # tan of the beam's angle off-square
     inner_tilt: float
+    width: float = 0.9  # clear width of the doorway (m)
+
+    @property
+    def narrow(self) -> bool:
+        """One party at a time: nobody passes anybody in the beams."""
+        return self.width < NARROW_DOOR_M
+
+    @property
+    def half_span(self) -> float:
+        """Farthest |x| a beam reaches anywhere across the door (tilt included)."""
+        return self.spacing / 2 + max(abs(self.outer_tilt), abs(self.inner_tilt)) * self.width / 2
 
     def beam_x(self, inner: bool, lateral: float) -> float:
         """Where a person at `lateral` (m across the door) meets the beam."""
@@ -46,6 +68,8 @@ class Person:
     direction: TruthDirection
     kind: str
     truth_t: float = 0.0
+    stops: bool = False  # stands in or at the beams (U-turn, linger)
+    gap: float = 0.0  # a tailgater's planned back-to-front gap to the one ahead (s)
 
     def shift(self, dt: float) -> None:
         self.traj.t0 += dt
@@ -73,7 +97,8 @@ class DoorTraffic:
         self.t = traffic
         self.geo = geometry
         self.duration = duration
-        self._last_exit = {1: -math.inf, -1: -math.inf}
+        self._last_exit = {1: -math.inf, -1: -math.inf}  # per direction (wide door)
+        self._free = -math.inf  # when the beam zone is next empty (narrow door)
         names = [f.name for f in fields(traffic.mix)]
         weights = np.array([getattr(traffic.mix, n) for n in names], dtype=np.float64)
         self._kinds = names
@@ -155,7 +180,8 @@ class DoorTraffic:
         )
 
     def _zone(self, body: Body) -> float:
-        return self.geo.spacing / 2 + 0.03 + body.reach + 0.05
+        """Where a walk starts and ends: out of reach of the beams, with room to queue."""
+        return self.geo.half_span + APPROACH_MARGIN_M + body.reach + WAIT_GAP_M[1] + 0.05
 
     def _walker(self, sign: int, speed: float, body: Body, run_up: float = 0.0) -> Walker:
         """A walker starting out of reach of the beams, `run_up` metres farther back."""
@@ -175,7 +201,9 @@ class DoorTraffic:
         return Person(traj, body, lateral, "in" if sign > 0 else "out", kind, traj.crossing_time())
 
     def _lateral(self) -> float:
-        return float(self.rng.uniform(-0.35, 0.35))
+        """Where across the door a person walks: a torso's half width off either jamb."""
+        room = max(0.0, self.geo.width / 2 - 0.3)
+        return float(self.rng.uniform(-room, room))
 
     def _uturn(self, sign: int) -> Person:
         rng = self.rng
@@ -203,7 +231,7 @@ class DoorTraffic:
         w.ramp(back, float(rng.uniform(1.0, 2.0)))
         w.walk(w.progress + self._zone(body))
         traj = w.build()
-        return Person(traj, body, self._lateral(), "none", "uturn", traj.closest_time())
+        return Person(traj, body, self._lateral(), "none", "uturn", traj.closest_time(), True)
 
     def _linger(self, sign: int) -> Person:
         rng, t = self.rng, self.t
@@ -232,60 +260,80 @@ class DoorTraffic:
                 "in" if sign > 0 else "out",
                 "linger",
                 traj.crossing_time(),
+                True,
             )
         w.turn(float(rng.uniform(0.6, 1.2)), math.pi)
         w.ramp(speed, float(rng.uniform(0.8, 1.5)))
         w.walk(w.progress + zone)
         traj = w.build()
-        return Person(traj, body, self._lateral(), "none", "linger", traj.closest_time())
+        return Person(traj, body, self._lateral(), "none", "linger", traj.closest_time(), True)
 
-    def _event(self, sign: int) -> list[Person]:
+    def _event(self, sign: int) -> list[list[Person]]:
+        """One arrival's parties: each moves through the beams as one."""
         rng, t = self.rng, self.t
         kind = self._kinds[int(rng.choice(len(self._kinds), p=self._weights))]
         if kind == "uturn":
-            return [self._uturn(sign)]
+            return [[self._uturn(sign)]]
         if kind == "linger":
-            return [self._linger(sign)]
+            return [[self._linger(sign)]]
         if kind == "cart":
             speed = self._speed(1.0, 0.15)
             return [
-                self._through(sign, "cart", speed, self._body(speed, cart=True), self._lateral())
+                [self._through(sign, "cart", speed, self._body(speed, cart=True), self._lateral())]
             ]
         speed = self._speed()
         lead = self._through(sign, kind, speed, self._body(speed), self._lateral())
         if kind == "single":
-            return [lead]
+            return [[lead]]
         if kind == "opposite":
             s2 = self._speed()
             other = self._through(-sign, "opposite", s2, self._body(s2), self._lateral())
             other.shift(lead.truth_t - other.truth_t + float(rng.uniform(-1.5, 1.5)))
-            return [lead, other]
+            return [[lead], [other]]
         if kind == "abreast":
             s2 = speed * float(rng.uniform(0.99, 1.01))
             side = float(rng.choice([-1.0, 1.0]))
-            lead.lateral = 0.3 * side
-            mate = self._through(sign, "abreast", s2, self._body(s2), -0.3 * side)
-            offset = float(rng.uniform(0, t.abreast_offset_m))
-            mate.shift(lead.truth_t - mate.truth_t + offset / speed)
-            # One break on each beam, no longer than one body's spread of sizes: no engine
-            # can tell it from a single person, so scorers should not expect two counts.
-            if offset < MERGED_OFFSET_M and self._merged(lead, mate):
-                lead.kind = mate.kind = "abreast-merged"
-            return [lead, mate]
-        # tailgate: 1-2 followers, each with a back-to-front gap >= tailgate_gap_s at x=0
+            mate_body = self._body(s2)
+            if lead.body.width + mate_body.width + ABREAST_ROOM_M <= self.geo.width:
+                half = min(0.3, self.geo.width / 2 - max(lead.body.width, mate_body.width) / 2)
+                lead.lateral = half * side
+                mate = self._through(sign, "abreast", s2, mate_body, -half * side)
+                offset = float(rng.uniform(0, t.abreast_offset_m))
+                mate.shift(lead.truth_t - mate.truth_t + offset / speed)
+                # One break on each beam, no longer than one body's spread of sizes: no engine
+                # can tell it from a single person, so scorers should not expect two counts.
+                if offset < MERGED_OFFSET_M and self._merged(lead, mate):
+                    lead.kind = mate.kind = "abreast-merged"
+                return [[lead, mate]]
+            # Too narrow for two abreast: the friend follows, as close as a tailgater.
+            lead.kind = "tailgate"
+            mate = self._through(sign, "tailgate", min(s2, speed), mate_body, self._lateral())
+            mate.gap = self._gap()
+            self._follow(lead, mate)
+            return [[lead, mate]]
+        # tailgate: 1-2 followers, each with a back-to-front gap >= tailgate_gap_s
         group = [lead]
         for _ in range(1 if rng.random() < 0.8 else 2):
-            prev = group[-1]
             speed *= float(rng.uniform(0.93, 1.0))  # a follower never catches up
             f = self._through(sign, "tailgate", speed, self._body(speed), self._lateral())
-            gap = t.tailgate_gap_s + float(
-                rng.exponential(t.tailgate_gap_mean_s - t.tailgate_gap_s)
-            )
-            back = _time_at(prev.traj, prev.body.depth / 2 + prev.body.backpack)
-            front = _time_at(f.traj, -f.body.depth / 2)
-            f.shift(back + gap - front)
+            f.gap = self._gap()
+            self._follow(group[-1], f)
             group.append(f)
-        return group
+        return [group]
+
+    def _gap(self) -> float:
+        lo, mean = self.t.tailgate_gap_s, self.t.tailgate_gap_mean_s
+        return lo + float(self.rng.exponential(mean - lo))
+
+    def _follow(self, prev: Person, f: Person) -> None:
+        """Time follower `f` so its front reaches each beam (and x = 0) >= f.gap after
+        `prev`'s back has left it."""
+        need = -math.inf
+        for x in (-self.geo.half_span, 0.0, self.geo.half_span):
+            back = _time_at(prev.traj, x + prev.body.depth / 2 + prev.body.backpack)
+            front = _time_at(f.traj, x - f.body.depth / 2)
+            need = max(need, back + f.gap - front)
+        f.shift(need)
 
     def _merged(self, a: Person, b: Person) -> bool:
         """Do the two torsos overlap in time on both beams (one merged break each)?"""
@@ -301,31 +349,128 @@ class DoorTraffic:
                 return False
         return True
 
+    # ---- the doorway as a shared resource ------------------------------------------------
     def plan(self, rate: RateFn | None) -> Iterator[list[Person]]:
-        """Yield each arrival's group of people in time order (trajectories are large)."""
+        """Yield each party in arrival order, placed so nobody walks through anybody.
+
+        Parties that would start before the trace are delayed to its start; parties pushed
+        past its end by a queue are dropped (the trace ends while they wait). In a wide door
+        a party is held back until nothing later can overlap it, so its "passing" labels
+        are final when it is yielded.
+        """
+        held: list[tuple[list[Person], list[tuple[float, float]]]] = []
+        horizon = self.t.linger_s[1] + 30.0  # arrival to zone entry is shorter than this
         for when, sign in self.arrivals(rate):
-            group = self._event(sign)
-            offset = when - group[0].truth_t
-            for p in group:
-                p.shift(offset)
-            # Queue behind earlier walkers going the same way.
-            delay = 0.0
-            for p in group:
-                delay = max(delay, self._last_exit[p.traj.sign] - self._enter(p))
-            if delay > 0:
-                delay += float(self.rng.uniform(*self.t.headway_s))
-                for p in group:
-                    p.shift(delay)
-            if min(p.traj.t0 for p in group) < 0 or max(p.traj.t1 for p in group) > (self.duration):
-                continue
-            for p in group:
-                self._last_exit[p.traj.sign] = max(self._last_exit[p.traj.sign], self._exit(p))
-            yield group
+            parties = self._event(sign)
+            offset = when - parties[0][0].truth_t
+            for party in parties:
+                for p in party:
+                    p.shift(offset)
+            parties.sort(key=lambda party: min(self._span(p)[0] for p in party))
+            for party in parties:
+                spans = self._place(party)
+                if spans is None:
+                    continue
+                if self.geo.narrow:
+                    yield party
+                    continue
+                self._label_passing(party, spans, held)
+                held.append((party, spans))
+            if held:
+                done = [h for h in held if max(hi for _, hi in h[1]) < when - horizon]
+                held = [h for h in held if max(hi for _, hi in h[1]) >= when - horizon]
+                yield from (party for party, _ in done)
+        yield from (party for party, _ in held)
 
-    def _enter(self, p: Person) -> float:
-        return _time_at(p.traj, -self.geo.spacing / 2 - 0.05 - p.body.reach)
+    def _place(self, party: list[Person]) -> list[tuple[float, float]] | None:
+        """Delay `party` until the door lets it through; its members' zone spans, or None."""
+        spans = [self._span(p) for p in party]
+        enter = min(lo for lo, _ in spans)
+        # Same-direction walkers queue; a wide door has room past anyone standing.
+        same_way = max(self._last_exit[p.traj.sign] for p in party)
+        free = self._free if self.geo.narrow else same_way
+        delay = 0.0
+        if free > enter:
+            entry = free + float(self.rng.uniform(*self.t.headway_s))
+            if entry - enter > QUEUE_STOP_S and not any(p.stops for p in party):
+                self._from_rest(party)  # a new timeline: enter is wherever it now falls
+                spans = [self._span(p) for p in party]
+                enter = min(lo for lo, _ in spans)
+            delay = entry - enter
+        delay = max(delay, -min(p.traj.t0 for p in party))
+        for p in party:
+            p.shift(delay)
+        spans = [(lo + delay, hi + delay) for lo, hi in spans]
+        if max(p.traj.t1 for p in party) > self.duration:
+            return None
+        exit_ = max(hi for _, hi in spans)
+        if self.geo.narrow:
+            self._free = max(self._free, exit_)
+        else:
+            for p in party:
+                if not p.stops:
+                    self._last_exit[p.traj.sign] = max(self._last_exit[p.traj.sign], exit_)
+        return spans
 
-    def _exit(self, p: Person) -> float:
-        if p.direction == "none":
-            return p.traj.t1
-        return _time_at(p.traj, self.geo.spacing / 2 + 0.05 + p.body.depth / 2 + p.body.backpack)
+    def _from_rest(self, party: list[Person]) -> None:
+        """The party waited standing just outside the beams: it walks off from rest."""
+        rng = self.rng
+        accel = float(rng.uniform(*START_ACCEL))
+        hold = float(rng.uniform(0.2, 0.6))
+        lead = party[0]
+        before = [p.truth_t - lead.truth_t for p in party]
+        for i, p in enumerate(party):
+            front, _ = self._extents(p)
+            wait = -self.geo.half_span - APPROACH_MARGIN_M - front - float(rng.uniform(*WAIT_GAP_M))
+            a = accel * (float(rng.uniform(0.85, 1.0)) if i else 1.0)  # followers no quicker
+            p.traj = p.traj.from_rest(wait, a, hold)
+            p.truth_t = p.traj.crossing_time()
+        for i, p in enumerate(party[1:], start=1):
+            if p.kind == "tailgate":
+                self._follow(party[i - 1], p)
+            else:  # abreast: keep the pair's offset
+                p.shift(lead.truth_t + before[i] - p.truth_t)
+                if p.kind == "abreast-merged" and not self._merged(lead, p):
+                    lead.kind = p.kind = "abreast"
+
+    def _label_passing(
+        self,
+        party: list[Person],
+        spans: list[tuple[float, float]],
+        held: list[tuple[list[Person], list[tuple[float, float]]]],
+    ) -> None:
+        """Wide door: a party sharing the zone with one going the other way, or with someone
+        standing in it, is passing; both are labelled (abreast-merged stays what it is)."""
+        for other, other_spans in held:
+            for p, (lo, hi) in zip(party, spans, strict=True):
+                for q, (qlo, qhi) in zip(other, other_spans, strict=True):
+                    if lo < qhi and qlo < hi and (p.traj.sign != q.traj.sign or p.stops or q.stops):
+                        for r in (*party, *other):
+                            if r.kind != "abreast-merged":
+                                r.kind = "passing"
+
+    def _extents(self, p: Person) -> tuple[float, float]:
+        """How far ahead of and behind the body centre anything of `p` reaches (m)."""
+        b = p.body
+        if p.stops:  # turns, looks around, gestures: any heading
+            reach = b.reach + (GESTURE_REACH if p.traj.gesture.any() else 0.0)
+            return reach, reach
+        hands = b.hand + b.arm_amp
+        bag = abs(b.bag_offset) + b.bag_swing + b.bag_width / 2 if b.bag_width else 0.0
+        front = max(b.depth / 2 + b.cart, b.arm_bias + hands, bag if b.bag_offset > 0 else 0.0)
+        back = max(b.depth / 2 + b.backpack, hands - b.arm_bias, bag if b.bag_offset <= 0 else 0.0)
+        return front, back
+
+    def _span(self, p: Person) -> tuple[float, float]:
+        """When `p` is in the beam zone: from their front at the first beam they meet minus
+        the approach margin until their back is past the last plus a margin (for who stops,
+        turns and may walk back: while anything of them is that close to either beam)."""
+        front, back = self._extents(p)
+        edge = self.geo.half_span
+        inside = (p.traj.p + front >= -edge - APPROACH_MARGIN_M) & (
+            p.traj.p - back <= edge + LEAVE_MARGIN_M
+        )
+        idx = np.flatnonzero(inside)
+        if len(idx) == 0:
+            return p.truth_t, p.truth_t
+        return p.traj.t0 + int(idx[0]) * DT, p.traj.t0 + int(idx[-1]) * DT

@@ -6,11 +6,17 @@ from collections import defaultdict
 from dataclasses import replace
 from functools import cache
 
+import numpy as np
+
 from gateway.trace import Record, Tick, TraceHeader, Truth
 from sensor_sim.generator import generate
-from sensor_sim.scenarios import Faults, Scenario, preset
+from sensor_sim.physics import occlusion
+from sensor_sim.scenarios import Faults, Scenario, Traffic, preset
+from sensor_sim.traffic import DoorTraffic, Geometry, Person
 
 NOON = 1748952000.0  # 2025-06-03T12:00:00Z, a Tuesday
+
+Party = list[Person]
 
 
 @cache
@@ -44,3 +50,21 @@ def sparse_single_file(people: int, spacing: float, in_share: float) -> Scenario
         doors=replace(s.doors, spacing_m=(spacing, spacing)),
         faults=Faults(),
     )
+
+
+def plan(traffic: Traffic, geometry: Geometry, duration: float, seed: int) -> list[Party]:
+    """One door's parties, as the generator would place them (no rate profile)."""
+    return list(DoorTraffic(np.random.default_rng(seed), traffic, geometry, duration).plan(None))
+
+
+def beam_windows(p: Person, geometry: Geometry) -> tuple[float, float] | None:
+    """From the first to the last instant anything of `p` breaks either beam (0.5 ms grid)."""
+    ts = np.arange(p.traj.t0, p.traj.t1, 0.0005)
+    hit = np.zeros(len(ts), dtype=bool)
+    for inner in (False, True):
+        broken, _ = occlusion(p.traj, p.body, geometry.beam_x(inner, p.lateral), ts)
+        hit |= broken
+    if not hit.any():
+        return None
+    idx = np.flatnonzero(hit)
+    return float(ts[idx[0]]), float(ts[idx[-1]])
