@@ -419,13 +419,14 @@ def decide(
         t = (trail.start + lead.end) / 2
         if duration >= LINGER_S:
             kind = "linger"
+            t = _linger_time(edges, direction, o, i, lag, typical_length)
         elif p + q > 2:
             kind = "sway"
         else:
             kind = "single"
         if typical_length is not None and kind == "single":
             rel = length / typical_length
-            if tuning.split_min <= rel < tuning.split_max:
+            if tuning.split and tuning.split_min <= rel < tuning.split_max:
                 half_lead = lead.start + lead.duration / 2
                 half_trail = trail.start + trail.duration / 2
                 crossings.append(Decision(direction, (trail.start + half_lead) / 2, "split", 0.6))
@@ -462,3 +463,40 @@ def _shared_crossings(
         t = (x.start + x.end) / 2 + towards * abs(lag) / 2
         out.append(Decision(direction, t, "passing", round(1.0 / (1.0 + 2.0 * cost), 3)))
     return out
+
+
+def _linger_time(
+    edges: list[tuple[float, int, bool]],
+    direction: Direction,
+    o: Interval,
+    i: Interval,
+    lag: float,
+    typical_length: float | None,
+) -> float:
+    """When a person who stood in the doorway had their middle over the middle line.
+
+    They walked through at walking pace either before they stopped or after: the front
+    edges (both beams breaking) date the first, the back edges (both clearing) the second.
+    Where they stood tells which: a body standing short of the middle line uncovers the far
+    beam when it sways, one standing past it uncovers the near beam.
+    """
+    near = OUTER if direction == "in" else INNER
+    lead, trail = (o, i) if direction == "in" else (i, o)
+    only_near = only_far = 0.0
+    state = [False, False]
+    last = edges[0][0]
+    for t, role, broken in edges:
+        if trail.start < t <= lead.end:
+            if state[near] and not state[1 - near]:
+                only_near += t - last
+            elif state[1 - near] and not state[near]:
+                only_far += t - last
+        state[role] = broken
+        last = t
+    # Half the time a body of this door's usual length takes to pass a point at this pace.
+    half = (typical_length * lag if typical_length is not None else 0.25) / 2
+    if only_near > only_far:
+        return (o.end + i.end) / 2 - half  # had not crossed yet: it was on the way out
+    if only_far > only_near:
+        return (o.start + i.start) / 2 + half  # had crossed already, then stood
+    return (trail.start + lead.end) / 2

@@ -90,6 +90,14 @@ class DoorTuning(BaseModel):
         "a health event, and no counts from that door until it clears. Longer than anyone "
         "lingers in a doorway.",
     )
+    split: bool = Field(
+        default=False,
+        description="Split a merged break into two people by its length. Off by default: "
+        "single people vary about threefold in length at beam height (children, backpacks, "
+        "bags) and carts overlap that range, so on mixed traffic length alone mis-splits more "
+        "people than it rescues (docs/engine.md has the figures). Turn it on for doors with "
+        "uniform traffic, such as a staff entrance.",
+    )
     split_min: float = Field(
         2.3,
         gt=1.0,
