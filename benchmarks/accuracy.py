@@ -34,10 +34,12 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
         ticks = [r for r in records if isinstance(r, Tick)]
         truth = [r for r in records if isinstance(r, Truth)]
         doors = [d.door for d in header.doors]
-        gc.collect()
-        started = time.perf_counter()
-        events = Engine(header.doors).run(ticks)
-        elapsed = time.perf_counter() - started
+        elapsed = float("inf")
+        for _ in range(3):  # best of three: the machine may be busy with other work
+            gc.collect()
+            started = time.process_time()
+            events = Engine(header.doors).run(ticks)
+            elapsed = min(elapsed, time.process_time() - started)
         counted = [Counted(e.door, e.direction, e.t) for e in events if isinstance(e, Crossing)]
         sc = score(doors, truth, counted)
         naive = score(doors, truth, naive_count(header.doors, ticks))
@@ -62,13 +64,17 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
         "scenario", "trace", "crossings", "event_accuracy", "count_error", "ticks/s",
         "peak MiB", "naive event_acc", "naive count_err",
     )
+    import gateway.engine
+
+    build = "compiled with mypyc" if gateway.engine.__file__.endswith(".so") else "pure Python"
     if markdown:
+        print(f"engine: {build}; ticks/s is CPU time of one core, best of three\n")
         print("| " + " | ".join(cols) + " |")
         print("|" + "|".join("---" for _ in cols) + "|")
         for row in rows:
             print("| " + " | ".join(str(c) for c in row) + " |")
         return
-    table = Table(title=f"doorcount engine vs naive rule (seed {seed})")
+    table = Table(title=f"doorcount engine ({build}) vs naive rule (seed {seed})")
     for col in cols:
         table.add_column(col, justify="left" if col == "scenario" else "right")
     for row in rows:

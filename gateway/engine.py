@@ -19,8 +19,8 @@ import pickle
 import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Self
+from dataclasses import dataclass, field, fields
+from typing import Any, Self
 
 from gateway.clock import ClockModel
 from gateway.decide import INNER, OUTER, decide
@@ -35,6 +35,18 @@ at boot, a few (node time, rx) pairs leave the alignment error near a connection
 MAX_BOOTS = 4
 """Boots remembered per node, for late ticks of an earlier boot."""
 TYPICAL_SAMPLES = 64
+
+
+def _rebuild(cls: Any, state: dict[str, Any]) -> Any:
+    """Unpickle without calling __init__ (works for plain and mypyc-compiled classes)."""
+    obj = cls.__new__(cls)
+    for name, value in state.items():
+        setattr(obj, name, value)
+    return obj
+
+
+def _reduce(obj: Any, names: Iterable[str]) -> tuple[Any, ...]:
+    return (_rebuild, (type(obj), {name: getattr(obj, name) for name in names}))
 
 
 @dataclass(slots=True)
@@ -72,6 +84,9 @@ class _Boot:
     """Gateway time of the last tick before the open gap."""
     last_t: float = -INF
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self, (f.name for f in fields(self)))
+
 
 @dataclass(slots=True)
 class _Node:
@@ -80,6 +95,9 @@ class _Node:
     current: _Boot | None = None
     beams: dict[int, tuple[_Door, int]] = field(default_factory=dict)
     """Beam channel -> (door, OUTER/INNER)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self, (f.name for f in fields(self)))
 
 
 # An edge waiting for its episode's decision:
@@ -143,6 +161,9 @@ class _Door:
     entries: int = 0
     exits: int = 0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self, (f.name for f in fields(self)))
+
     def learn(self, lengths: list[float]) -> None:
         if lengths:
             self.lengths.extend(lengths)
@@ -150,10 +171,19 @@ class _Door:
                 self.typical = statistics.median(self.lengths)
 
 
+_ENGINE_STATE = (
+    "config", "stats", "now", "_doors", "_beams", "_nodes", "_door_nodes", "_next_due",
+    "_next_gap_check",
+)
+
+
 class Engine:
     """Counts crossings for a set of doors. Feed it ticks in receive order."""
 
-    def __init__(self, doors: Sequence[DoorSpec], config: EngineConfig | None = None) -> None:
+    def __init__(
+        self, doors: Sequence[DoorSpec] = (), config: EngineConfig | None = None
+    ) -> None:
+        # `doors` has a default only so that a compiled (mypyc) Engine can be unpickled.
         self.config = config or EngineConfig()
         self.stats = EngineStats()
         self.now = -INF
@@ -225,6 +255,56 @@ class Engine:
             self._run_due(now, events)
         return events
 
+    def feed_many(self, ticks: Iterable[Tick]) -> list[Event]:
+        """`feed` for a batch (replay): the same events, with the loop's state kept local."""
+        events: list[Event] = []
+        stats = self.stats
+        nodes = self._nodes
+        file = self._file
+        accepted = count = 0
+        latest = self.now
+        for tick in ticks:
+            count += 1
+            rx = now = tick.rx
+            if rx > latest:
+                latest = rx
+            else:
+                now = latest
+            node = nodes.get(tick.node)
+            if node is None:
+                stats.unknown_node += 1
+            else:
+                boot = node.boots.get(tick.boot)
+                if boot is None:
+                    self.now = latest
+                    boot = self._new_boot(node, tick, events)
+                seq = tick.seq
+                if seq == boot.next_seq and not boot.ahead:
+                    boot.next_seq = seq + 1
+                    fresh = True
+                else:
+                    fresh = self._accept(boot, seq, now)
+                if fresh:
+                    accepted += 1
+                    node_s = tick.node_us * 1e-6
+                    clock = boot.clock
+                    clock.observe(node_s, rx)
+                    t = node_s + clock._offset + clock.drift * node_s
+                    if t > boot.last_t:
+                        boot.last_t = t
+                    target = node.beams.get(tick.beam)
+                    if target is None:
+                        stats.unknown_beam += 1
+                    else:
+                        file(target[0], (t, target[1], tick.broken, boot, node_s), events)
+            if now >= self._next_due or now >= self._next_gap_check:
+                self.now = latest
+                self._run_due(now, events)
+        self.now = latest
+        stats.ticks += count
+        stats.accepted += accepted
+        return events
+
     def advance(self, now: float) -> list[Event]:
         """Let time pass with no ticks (live: call every few hundred milliseconds)."""
         events: list[Event] = []
@@ -251,9 +331,7 @@ class Engine:
 
     def run(self, ticks: Iterable[Tick]) -> list[Event]:
         """Replay: feed every tick, then finish."""
-        events: list[Event] = []
-        for tick in ticks:
-            events.extend(self.feed(tick))
+        events = self.feed_many(ticks)
         events.extend(self.finish())
         return events
 
@@ -268,6 +346,9 @@ class Engine:
             if node.current is not None:
                 out[name] = (node.current.boot, node.current.next_seq)
         return out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self, _ENGINE_STATE)
 
     def snapshot(self) -> bytes:
         """The whole engine state, for a crash-safe restart (store it privately)."""
