@@ -24,6 +24,8 @@ OFFSET_WINDOW_S = 600.0
 """The offset is the lowest point of this recent window, corrected for drift."""
 MIN_DRIFT_SPAN_S = 120.0
 """Below this span the drift is not fitted yet (100 ppm over 2 min is 12 ms at most)."""
+REFIT_S = 60.0
+"""Drift is re-fitted at most this often (node time); in between the offset updates in O(1)."""
 MAX_DRIFT = 250e-6
 """Crystal oscillators stay within +-50 ppm over temperature; 250 ppm is a broken fit."""
 
@@ -38,6 +40,9 @@ class ClockModel:
     _hull: list[tuple[float, float]] = field(default_factory=list)
     """Lower convex hull of the bucket minima, kept incrementally (Andrew's monotone chain)."""
     _sum_x: float = 0.0
+    _fitted_at: float = float("-inf")
+    _offset_x: float = float("inf")
+    """Node time of the point that sets the offset; when it leaves the window, re-scan."""
     _bucket_id: int = -1
     _bucket_x: float = 0.0
     _bucket_y: float = float("inf")
@@ -66,6 +71,7 @@ class ClockModel:
         z = y - self.drift * node_s
         if z < self._offset:
             self._offset = z
+            self._offset_x = node_s
 
     def to_gateway(self, node_s: float) -> float:
         """Gateway time (Unix seconds, plus the link's delay floor) of node time `node_s`."""
@@ -93,18 +99,22 @@ class ClockModel:
                 # Points the old vertex hid may belong to the hull now; they are at least
                 # an hour old and this only makes the fit slightly lower there.
                 hull.pop(0)
-        if x - buckets[0][0] >= MIN_DRIFT_SPAN_S:
-            self.drift = _tangent_slope(hull, self._sum_x / len(buckets))
         cutoff = x - OFFSET_WINDOW_S
+        if x - self._fitted_at >= REFIT_S:
+            self._fitted_at = x
+            if x - buckets[0][0] >= MIN_DRIFT_SPAN_S:
+                self.drift = _tangent_slope(hull, self._sum_x / len(buckets))
+        elif self._offset_x >= cutoff:
+            return  # same drift, and the lowest point is still in the window
         drift = self.drift
-        best = float("inf")
+        best, best_x = float("inf"), float("inf")
         for bx, by in reversed(buckets):
             if bx < cutoff:
                 break
             z = by - drift * bx
             if z < best:
-                best = z
-        self._offset = best
+                best, best_x = z, bx
+        self._offset, self._offset_x = best, best_x
 
 
 def _tangent_slope(hull: list[tuple[float, float]], mean_x: float) -> float:
