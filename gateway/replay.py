@@ -12,7 +12,7 @@ from typing import IO
 
 from gateway.engine import Engine
 from gateway.events import Crossing, Event, Health
-from gateway.trace import BadLine, TraceHeader, TraceReader, Truth
+from gateway.trace import Advance, BadLine, TraceHeader, TraceReader, Truth
 from gateway.tuning import EngineConfig
 
 ProgressFn = Callable[[int], None]
@@ -72,8 +72,11 @@ def replay(
             if isinstance(record, Truth):
                 truth.append(record)
                 continue
-            ticks += 1
-            events = feed(record)
+            if isinstance(record, Advance):
+                events = engine.advance(record.now)
+            else:
+                ticks += 1
+                events = feed(record)
             if events:
                 take(events)
         take(engine.finish())

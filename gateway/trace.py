@@ -111,7 +111,22 @@ class Truth:
         }
 
 
-Record = Tick | Truth
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """A recorded session's note that the gateway let time pass to `now` (no tick arrived).
+
+    Only recordings of a live gateway carry these (`gateway.ble.recording`); replaying them
+    makes `doorcount eval` decide exactly when the live gateway did. Other v1 readers skip
+    them as an unknown line type.
+    """
+
+    now: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "advance", "now": self.now}
+
+
+Record = Tick | Truth | Advance
 
 
 def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -233,6 +248,8 @@ def parse_record(obj: Any) -> Record | None:
         if not isinstance(label, str):
             raise TraceError(f"truth 'kind' must be a string, got {label!r}")
         return Truth(door, t, direction, label)
+    if kind == "advance":
+        return Advance(_finite(obj, "now", "advance"))
     if kind == "header":
         raise TraceError("a second header line")
     if not isinstance(kind, str):

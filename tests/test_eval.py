@@ -92,3 +92,33 @@ def test_none_truth_is_never_expected():
     sc = score(["d"], [Truth("d", 1.0, "none", "uturn")], [])
     assert sc.event_accuracy == 1.0
     assert sc.truth_total == 0
+
+
+def test_replay_applies_recorded_advances_like_the_live_gateway(trace, tmp_path):
+    """A live recording notes when the gateway let time pass; eval decides at those moments."""
+    from gateway.engine import Engine
+    from gateway.events import Crossing
+    from gateway.replay import replay
+    from gateway.trace import Advance, Tick, TraceReader
+
+    with open(trace, "rb") as raw:
+        reader = TraceReader(raw)
+        records = list(reader)
+        header_line = trace.read_text().splitlines()[0]
+    ticks = [r for r in records if isinstance(r, Tick)]
+    # What a live gateway does: feed ticks, and advance its clock every 0.5 s in between.
+    live = Engine(reader.header.doors)
+    lines = [header_line]
+    decided = []
+    clock = ticks[0].rx
+    for tick in ticks:
+        while clock + 0.5 < tick.rx:
+            clock += 0.5
+            decided += live.advance(clock)
+            lines.append(json.dumps(Advance(clock).to_json()))
+        decided += live.feed(tick)
+        lines.append(json.dumps(tick.to_json()))
+    recording = tmp_path / "recording.jsonl"
+    recording.write_text("\n".join(lines) + "\n")
+    expected = [e for e in decided + live.finish() if isinstance(e, Crossing)]
+    assert replay(recording).crossings == sorted(expected, key=lambda c: (c.t, c.door))

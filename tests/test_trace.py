@@ -132,3 +132,12 @@ def test_write_then_read_round_trips(tmp_path):
         assert reader.header == header
         assert list(reader) == records
     assert json.loads(dumps(records[0]))["state"] == "clear"
+
+
+def test_recorded_advance_lines_are_read_for_replay():
+    from gateway.trace import Advance
+
+    reader = TraceReader(lines(HEADER, TICK, {"type": "advance", "now": 1795238117.5}))
+    assert list(reader)[1] == Advance(1795238117.5)
+    with pytest.raises(TraceError, match="advance 'now' must be a number"):
+        list(TraceReader(lines(HEADER, {"type": "advance", "now": "later"})))

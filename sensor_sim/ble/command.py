@@ -1,0 +1,103 @@
+"""`sensor-sim serve`: serve a trace from simulated BLE nodes, for a gateway to count.
+
+Wire it into the CLI with a one-line `sensor_sim/commands/serve.py`:
+`from sensor_sim.ble.command import register`.
+
+- `--radio virtual` (default): every node is a bumble controller on an in-process radio with
+  connection-interval timing; `--gateway-hci tcp-server:_:9000` adds one more controller on
+  that radio, reachable over HCI-over-TCP, so a gateway in another process can use
+  `ble.backend = "bumble:tcp-client:127.0.0.1:9000"`.
+- `--radio usb:0` (any bumble transport): one node per real controller (`--node`), so a real
+  gateway can be tested over the air.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve", help="serve a trace from simulated BLE beam nodes (bumble peripherals)"
+    )
+    p.add_argument("trace", type=Path, help="doorcount-trace file to serve")
+    p.add_argument("--radio", default="virtual", help="virtual, or a bumble transport (usb:0)")
+    p.add_argument(
+        "--gateway-hci", metavar="TRANSPORT",
+        help="with --radio virtual: expose a controller for the gateway (tcp-server:_:9000)",
+    )
+    p.add_argument("--node", action="append", help="serve only these node ids (repeatable)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
+    p.add_argument("--interval-ms", type=float, default=15.0, help="connection interval")
+    p.add_argument("--passkey", default="123456", help="label passkey of every node")
+    p.add_argument("--keys", type=Path, help="directory for the nodes' bonds (default: memory)")
+    p.add_argument("--pairing-window", type=float, default=120.0,
+                   help="open every node's pairing window this long at start (0: closed)")
+    p.add_argument("--start-after", type=float, default=30.0,
+                   help="seconds to wait (pairing, connecting) before replaying")
+    p.add_argument("--disconnect-every", type=float,
+                   help="mean seconds between random link losses (default: none)")
+    p.add_argument("--status-interval", type=float, default=5.0, help="STATUS period (s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bumble.controller import Controller
+    from bumble.transport import open_transport
+
+    from gateway.ble.profile import parse_passkey
+    from gateway.errors import ConfigError
+    from gateway.trace import open_trace
+    from sensor_sim.ble.link import RadioLink
+    from sensor_sim.ble.serve import TraceServer
+
+    with open_trace(args.trace) as reader:
+        header = reader.header
+        records = list(reader)
+    virtual = args.radio == "virtual"
+    if not virtual and (not args.node or len(args.node) != 1):
+        raise ConfigError("a real controller serves one node: give exactly one --node")
+    radio: RadioLink | str = RadioLink(interval=args.interval_ms / 1000) if virtual else args.radio
+    server = TraceServer(
+        header, records, radio,
+        speed=args.speed,
+        passkeys=parse_passkey(args.passkey),
+        keystore_dir=args.keys,
+        status_interval=args.status_interval,
+        disconnect_every=args.disconnect_every,
+        seed=args.seed,
+        only=args.node,
+    )
+    bridge = None
+    if args.gateway_hci:
+        if not isinstance(radio, RadioLink):
+            raise ConfigError("--gateway-hci needs --radio virtual")
+        bridge = await open_transport(args.gateway_hci)
+        Controller("gateway", host_source=bridge.source, host_sink=bridge.sink, link=radio)
+    await server.start()
+    try:
+        if args.pairing_window > 0:
+            server.open_pairing(args.pairing_window)
+        for node in server.nodes.values():
+            print(f"{node.node_id}\t{node.address}\tpasskey {args.passkey}", flush=True)
+        await asyncio.sleep(args.start_after)
+        await server.run()
+        print(f"served {len(server.served())} ticks; {server.disconnects} link losses, "
+              f"{server.reboots} reboots; Ctrl-C to stop", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await server.close()
+        if bridge is not None:
+            await bridge.close()
+    return 0

@@ -1,0 +1,3 @@
+from sensor_sim.ble.command import register
+
+__all__ = ["register"]
