@@ -13,6 +13,7 @@ import argparse
 import gc
 import time
 import tracemalloc
+from dataclasses import replace
 
 from gateway.baseline import naive_count
 from gateway.engine import Engine
@@ -20,7 +21,19 @@ from gateway.events import Crossing
 from gateway.scoring import Counted, score
 from gateway.trace import Tick, Truth
 from sensor_sim.generator import generate
-from sensor_sim.scenarios import PRESETS
+from sensor_sim.scenarios import PRESETS, Mix, Scenario
+
+
+def _extra() -> dict[str, Scenario]:
+    """The traffic of the engine's busy-door target, exactly: tailgating and U-turns only."""
+    busy = PRESETS["busy"]
+    mix = busy.traffic.mix
+    only = Mix(single=mix.single, tailgate=mix.tailgate, uturn=mix.uturn)
+    return {
+        "busy: tailgate+uturn": replace(
+            busy, name="busy-tailgate-uturn", traffic=replace(busy.traffic, mix=only)
+        )
+    }
 
 
 def run(minutes: float, seed: int, markdown: bool) -> None:
@@ -28,9 +41,11 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
     from rich.table import Table
 
     rows = []
-    for name in PRESETS:
+    scenarios: dict[str, str | Scenario] = {name: name for name in PRESETS}
+    scenarios.update(_extra())
+    for name, scenario in scenarios.items():
         duration = 24 * 3600 if name == "real-day" else minutes * 60
-        header, records = generate(name, duration, seed)
+        header, records = generate(scenario, duration, seed)
         ticks = [r for r in records if isinstance(r, Tick)]
         truth = [r for r in records if isinstance(r, Truth)]
         doors = [d.door for d in header.doors]

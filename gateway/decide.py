@@ -344,7 +344,7 @@ def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step
                     if c < cost[a + p][b + q]:
                         cost[a + p][b + q] = c
                         back[a + p][b + q] = (p, q, False)
-            for p, q in ((2, 1), (1, 2)):
+            for p, q in ((2, 1), (1, 2)) if tuning.passing else ():
                 if a + p > m or b + q > n:
                     continue
                 if p == 2:

@@ -90,6 +90,12 @@ class DoorTuning(BaseModel):
         "a health event, and no counts from that door until it clears. Longer than anyone "
         "lingers in a doorway.",
     )
+    passing: bool = Field(
+        default=True,
+        description="The door is wide enough for two people to pass each other in the beams "
+        "(double doors, entrances of 1.4 m and more). In a single-leaf door one party passes at "
+        "a time, and two breaks under one long break are one person turning back.",
+    )
     split: bool = Field(
         default=False,
         description="Split a merged break into two people by its length. Off by default: "
