@@ -22,6 +22,7 @@ from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outa
 from sensor_sim.physics import occlusion
 from sensor_sim.scenarios import Scenario, preset, with_doors
 from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn
+from sensor_sim.twin import firmware_ticks
 
 DEFAULT_START = datetime(2025, 6, 3, 10, 0, tzinfo=UTC)  # a Tuesday morning
 GENERATOR = "sensor_sim"
@@ -232,10 +233,16 @@ def _edges(node: Node) -> list[Pending]:
         edges.sort()
         if not edges:
             continue
-        ks = np.array([e[0] for e in edges], dtype=np.float64) * p
-        gens = node.clock.true_time(boot, ks)
-        for seq, ((k, beam, broken), gen) in enumerate(zip(edges, gens, strict=True)):
-            tick = Tick(node.name, boot.boot_id, seq, k * p, beam, broken, 0.0)
+        # The node's firmware core (its digital twin) filters and numbers the edges, so the
+        # trace carries exactly what that firmware would send.
+        beams = sorted({beam for beam, b in node.runs if b == bi})
+        sent = firmware_ticks(node.name, boot.boot_id, [(k * p, beam, br) for k, beam, br in edges],
+                              beams)
+        if not sent:
+            continue
+        gens = node.clock.true_time(boot, np.array([ft.node_us for ft in sent], dtype=np.float64))
+        for ft, gen in zip(sent, gens, strict=True):
+            tick = Tick(node.name, boot.boot_id, ft.seq, ft.node_us, ft.beam, ft.broken, 0.0)
             out.append(Pending(float(gen), boot.end, tick))
     return out
 
