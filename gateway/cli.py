@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # bumble logs passkeys and link keys at DEBUG: never let them reach a log.
+    logging.getLogger("bumble").setLevel(max(level, logging.INFO))
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -164,6 +164,11 @@ class GatewayConfig(BaseSettings):
     def registry_path(self) -> Path:
         return self.state_dir / "pairings.json"
 
+    @property
+    def bond_store_path(self) -> Path:
+        """BLE bonds (LTKs): shared by `doorcount pair` and the service; private."""
+        return self.state_dir / "ble-keys.json"
+
     def engine_config(self) -> EngineConfig:
         """Engine tuning with each door's own overrides folded in."""
         overrides = {d.name: d.tuning for d in self.doors if d.tuning is not None}

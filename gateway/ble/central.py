@@ -166,6 +166,7 @@ class BumbleCentral:
             self._address = path.read_text(encoding="utf-8").strip()
         else:
             self._address = random_static_address()
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(self._address + "\n", encoding="utf-8")
         return self._address
 

@@ -1,0 +1,153 @@
+"""Installer CLI test helpers: the real `doorcount` command against simulated nodes.
+
+The command runs in a worker thread with its own event loop, exactly as from a shell, and
+reaches the virtual radio the way it would reach a USB dongle: the bumble backend over HCI,
+here `bumble:tcp-client:...` to a bumble controller on the test's `RadioLink` (a fresh
+controller per command, like plugging the dongle in). Nodes are `sensor_sim.ble` peripherals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import shlex
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bumble.controller import Controller
+from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
+
+from gateway.cli import main
+from gateway.config import Pairing, load_pairings
+from sensor_sim.ble.link import RadioLink
+from sensor_sim.ble.node import SimNode
+
+CONFIG = """
+site = "test-site"
+state_dir = "{state}"
+[ble]
+connect_timeout_s = 10.0
+{doors}
+"""
+
+
+def write_config(tmp_path: Path, doors: list[str], extra: str = "") -> Path:
+    """A gateway config with these (beam-less) doors; beams come from pairing."""
+    body = "\n".join(f'[[doors]]\nname = "{d}"' for d in doors)
+    path = tmp_path / "doorcount.toml"
+    path.write_text(CONFIG.format(state=tmp_path / "state", doors=body) + extra, encoding="utf-8")
+    return path
+
+
+def registry(config: Path) -> list[Pairing]:
+    return load_pairings(config.parent / "state" / "pairings.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@contextlib.asynccontextmanager
+async def dongle(radio: RadioLink) -> AsyncIterator[str]:
+    """A bumble controller on `radio`, served over TCP; yields the backend spec to reach it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    port = sock.getsockname()[1]
+    transport = await open_tcp_server_transport_with_socket(sock)
+    controller = Controller(
+        "gateway-dongle", host_source=transport.source, host_sink=transport.sink, link=radio
+    )
+    try:
+        yield f"bumble:tcp-client:127.0.0.1:{port}"
+    finally:
+        # bumble's TCP server transport closes neither its listener nor the accepted socket.
+        if transport.sink.transport is not None:
+            transport.sink.transport.close()
+        transport.server.close()
+        await transport.server.wait_closed()
+        await transport.close()
+        if controller in radio.controllers:
+            radio.remove_controller(controller)
+
+
+@contextlib.contextmanager
+def _process_io(
+    stdin: str, backend: str, out: io.StringIO
+) -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    err = io.StringIO()
+    saved = sys.stdin, os.environ.get("DOORCOUNT_BLE__BACKEND")
+    sys.stdin = io.StringIO(stdin)
+    os.environ["DOORCOUNT_BLE__BACKEND"] = backend
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield out, err
+    finally:
+        sys.stdin = saved[0]
+        if saved[1] is None:
+            del os.environ["DOORCOUNT_BLE__BACKEND"]
+        else:
+            os.environ["DOORCOUNT_BLE__BACKEND"] = saved[1]
+
+
+async def doorcount(
+    radio: RadioLink, config: Path, line: str, stdin: str = "", out: io.StringIO | None = None
+) -> Result:
+    """Run `doorcount COMMAND --config CONFIG ARGS...` (`line` is "COMMAND ARGS...", as typed
+    in a shell) against the radio; its exit code and output. The backend comes from
+    DOORCOUNT_BLE__BACKEND, as an operator would override the file's. Pass `out` to watch
+    stdout while the command runs.
+    """
+    command, *rest = shlex.split(line)
+    async with dongle(radio) as spec:
+        with _process_io(stdin, spec, out or io.StringIO()) as (out, err):
+            rc = await asyncio.to_thread(main, [command, "--config", str(config), *rest])
+    return Result(rc, out.getvalue(), err.getvalue())
+
+
+async def walk(
+    outer: tuple[SimNode, int],
+    inner: tuple[SimNode, int],
+    direction: str = "in",
+    *,
+    speed: float = 1.3,
+    depth: float = 0.30,
+    spacing: float = 0.12,
+) -> None:
+    """One person walking through steadily: the near beam breaks first, then the far one.
+
+    A 30 cm torso at 1.3 m/s across beams 12 cm apart (installation.md): each beam is broken
+    for 0.23 s, the far one 92 ms after the near one. Edges are emitted live on the nodes.
+    """
+    near, far = (outer, inner) if direction == "in" else (inner, outer)
+    lag, length = spacing / speed, depth / speed
+    edges = sorted(
+        [(0.0, near, True), (length, near, False), (lag, far, True), (lag + length, far, False)],
+        key=lambda e: e[0],
+    )
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for at, (node, beam), broken in edges:
+        await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+        node.emit(beam, broken)
+
+
+async def until(condition: object, timeout: float = 30.0) -> None:
+    """Wait until `condition()` is true (polling); fail the test after `timeout`."""
+    assert callable(condition)
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
