@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.service import TraceReplay
 
 
 def register(subparsers: Any) -> None:
@@ -67,41 +70,28 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from gateway.errors import ConfigError
     from gateway.mqtt.settings import MqttSettings, OccupancySettings
-    from gateway.service import Service, TraceReplay
+    from gateway.service import Service, TickSource
 
     log = logging.getLogger("gateway.run")
     config = load_config(args.config)
     mqtt: MqttSettings = _model(MqttSettings, config.get("mqtt"), "mqtt")
     occupancy: OccupancySettings = _model(OccupancySettings, config.get("occupancy"), "occupancy")
     source_cfg = dict(config.get("source") or {})
-    trace = args.trace or source_cfg.pop("trace", None)
-    speed = args.speed if args.speed is not None else source_cfg.pop("speed", 0)
-    if trace is None:
-        raise ConfigError(
-            "no tick source: set [source] trace = \"...\" or pass --trace "
-            "(live BLE and serial sources are wired by their ingest modules)"
-        )
-    if not isinstance(speed, int | float) or speed < 0:
-        raise ConfigError(f"source.speed must be a number >= 0, got {speed!r}")
-    trace_path = Path(trace)
-    if not trace_path.is_absolute() and args.trace is None:
-        trace_path = args.config.parent / trace_path
     if not mqtt.outbox_path.is_absolute():
         mqtt = mqtt.model_copy(update={"outbox_path": args.config.parent / mqtt.outbox_path})
-    source = TraceReplay(trace_path, speed=speed or None)
-    service = Service(
-        site=source.header.site,
-        doors=source.header.doors,
-        source=source,
-        mqtt=mqtt,
-        occupancy=occupancy,
-    )
+    source: TickSource
+    if source_cfg.get("kind") == "serial" and args.trace is None:
+        from gateway.serialsource import serial_from_config
+
+        site, doors, source = serial_from_config(config)
+    else:
+        replay = source = _trace_source(args, source_cfg)
+        site, doors = replay.header.site, list(replay.header.doors)
+    service = Service(site=site, doors=doors, source=source, mqtt=mqtt, occupancy=occupancy)
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",
-        source.header.site, len(source.header.doors), mqtt.host, mqtt.broker_port,
-        mqtt.outbox_path,
+        site, len(doors), mqtt.host, mqtt.broker_port, mqtt.outbox_path,
     )
 
     async def main() -> None:
@@ -112,3 +102,22 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:
+    from gateway.errors import ConfigError
+    from gateway.service import TraceReplay
+
+    trace = args.trace or source_cfg.pop("trace", None)
+    speed = args.speed if args.speed is not None else source_cfg.pop("speed", 0)
+    if trace is None:
+        raise ConfigError(
+            "no tick source: set [source] trace = \"...\" (or kind = \"serial\" with "
+            "[[nodes]] serial = ...) or pass --trace"
+        )
+    if not isinstance(speed, int | float) or speed < 0:
+        raise ConfigError(f"source.speed must be a number >= 0, got {speed!r}")
+    trace_path = Path(trace)
+    if not trace_path.is_absolute() and args.trace is None:
+        trace_path = args.config.parent / trace_path
+    return TraceReplay(trace_path, speed=speed or None)
