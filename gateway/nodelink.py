@@ -179,6 +179,13 @@ class NodeSession:
                 return self._ticks(state, frame, rx)
         return []
 
+    def expect(self, boot_id: int, seq: int) -> None:
+        """After a gateway restart: the consumer already has every tick of `boot_id` below
+        `seq` (its restored resume point), so resume this boot from there."""
+        state = self._state(boot_id)
+        state.received_to = seq
+        state.seq_ref = seq if state.seq_ref is None else max(state.seq_ref, seq)
+
     def resume_request(self, boot_id: int) -> Resume | None:
         """The RESUME to send when `boot_id` (from the node's HELLO) has (re)connected.
 

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -139,6 +139,7 @@ class Ingest:
         config: IngestConfig | None = None,
         on_report: ReportFn | None = None,
         clock: Callable[[], float] = time.time,
+        resume: Mapping[str, tuple[int, int]] | None = None,
     ) -> None:
         names = [n.node for n in nodes]
         addresses = [n.address.upper() for n in nodes]
@@ -158,6 +159,10 @@ class Ingest:
             for n in nodes
         }
         self._by_address = {n.paired.address: n for n in self._nodes.values()}
+        # After a gateway restart, resume each node from what the restored engine consumed.
+        for name, (boot, seq) in (resume or {}).items():
+            if name in self._nodes:
+                self._nodes[name].session.expect(boot, seq)
         self._connect_lock = asyncio.Lock()
         self._scan_lock = asyncio.Lock()
         self._scan_users = 0

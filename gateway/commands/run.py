@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         from gateway.serialsource import serial_from_config
 
         site, doors, source = serial_from_config(config)
+    elif source_cfg.get("kind") == "ble" and args.trace is None:
+        from gateway.blesource import ble_from_config
+
+        site, doors, source = ble_from_config(config)
     else:
         replay = source = _trace_source(args, source_cfg)
         site, doors = replay.header.site, list(replay.header.doors)
@@ -112,8 +116,8 @@ def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> Trace
     speed = args.speed if args.speed is not None else source_cfg.pop("speed", 0)
     if trace is None:
         raise ConfigError(
-            "no tick source: set [source] trace = \"...\" (or kind = \"serial\" with "
-            "[[nodes]] serial = ...) or pass --trace"
+            "no tick source: set [source] kind = \"ble\" (paired nodes), kind = \"serial\" "
+            "(wired [[nodes]] serial = ...), or trace = \"...\"; or pass --trace"
         )
     if not isinstance(speed, int | float) or speed < 0:
         raise ConfigError(f"source.speed must be a number >= 0, got {speed!r}")
