@@ -86,6 +86,18 @@ class BleConfig(BaseModel):
         return value
 
 
+class SourceConfig(BaseModel):
+    """Where `doorcount run` gets ticks: paired BLE nodes, wired serial nodes, or a trace."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["ble", "serial", "trace"] = "ble"
+    trace: Path | None = Field(default=None, description="kind trace: the file to replay")
+    speed: float = Field(default=0.0, ge=0.0, description="kind trace: 0 = as fast as possible")
+    backoff_min_s: float = Field(default=0.2, gt=0, description="kind serial: port reopen")
+    backoff_max_s: float = Field(default=10.0, gt=0)
+
+
 class Pairing(BaseModel):
     """What `doorcount pair` recorded about one node."""
 
@@ -110,6 +122,7 @@ class GatewayConfig(BaseSettings):
     state_dir: Path = Path("/var/lib/doorcount")
     doors: list[DoorConfig] = Field(default_factory=list)
     nodes: list[NodeConfig] = Field(default_factory=list)
+    source: SourceConfig = SourceConfig()
     ble: BleConfig = BleConfig()
     engine: EngineConfig = EngineConfig()
     mqtt: MqttSettings = MqttSettings()

@@ -99,3 +99,15 @@ def test_pairing_to_an_unknown_door_says_what_to_do(config_file):
     ])
     with pytest.raises(ConfigError, match="doorcount unpair n7"):
         config.door_specs()
+
+
+def test_the_deploy_example_config_is_valid(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "deploy" / "gateway" / "doorcount.toml"
+    monkeypatch.setenv("DOORCOUNT_STATE_DIR", str(tmp_path))
+    config = load_config(example)
+    assert config.source.kind == "ble"
+    assert config.mqtt.tls
+    assert config.engine_config().for_door("front").passing is False
+    assert config.door_specs() == []  # nothing paired yet
