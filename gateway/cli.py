@@ -9,34 +9,40 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from gateway import __version__, commands
 from gateway.errors import DoorcountError
 
 Handler = Callable[[argparse.Namespace], int]
+DESCRIPTION = "Anonymous doorway people counting: gateway, installer and maintainer tools."
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="doorcount",
-        description="Anonymous doorway people counting: gateway, installer and maintainer tools.",
-    )
-    parser.add_argument("--version", action="version", version=f"doorcount {__version__}")
+def build_parser(
+    prog: str = "doorcount",
+    description: str = DESCRIPTION,
+    package: ModuleType = commands,
+    version: str = __version__,
+) -> argparse.ArgumentParser:
+    """A parser whose subcommands are the modules of `package` (each has `register`)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"{prog} {version}")
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
         module.register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def run_cli(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, configure logging once, run the chosen handler; errors become exit codes."""
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -49,10 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except DoorcountError as exc:
-        print(f"doorcount {args.command}: {exc}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): not an error. Keep Python's exit flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":
