@@ -109,9 +109,29 @@ def _edge_time(e: _Edge) -> float:
     return e[0]
 
 
+def _new_episode(door: _Door, edge: _Edge) -> _Episode:
+    episode = _Episode(door.tuning.glitch_s)
+    episode.add(edge)
+    return episode
+
+
 @dataclass(slots=True)
 class _Episode:
+    """Edges of one stretch of activity at a door, sorted by estimated gateway time.
+
+    `solid` is the time of the last edge that is not part of a glitch (a break and clear of
+    one beam within `glitch`): a flickering beam must neither keep an episode open nor draw
+    the next person into it. `pending` holds, per beam, the start of a break not yet cleared.
+    Both are kept up to date as edges arrive in order, and rebuilt when one arrives late.
+    """
+
+    glitch: float
     edges: list[_Edge] = field(default_factory=list)
+    solid: float = -INF
+    pending: list[float | None] = field(default_factory=lambda: [None, None])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _reduce(self, (f.name for f in fields(self)))
 
     @property
     def start(self) -> float:
@@ -124,19 +144,35 @@ class _Episode:
     def add(self, edge: _Edge) -> None:
         if not self.edges or edge[0] >= self.edges[-1][0]:
             self.edges.append(edge)
+            self._track(edge[0], edge[1], edge[2])
         else:
             bisect.insort(self.edges, edge, key=_edge_time)
+            self.solid, self.pending = -INF, [None, None]
+            for t, role, broken, _, _ in self.edges:
+                self._track(t, role, broken)
+
+    def _track(self, t: float, role: int, broken: bool) -> None:
+        began = self.pending[role]
+        if broken:
+            if began is None:
+                self.pending[role] = t
+        else:
+            if began is None or t - began >= self.glitch:
+                self.solid = t  # the end of a real break (or of one broken since before)
+            self.pending[role] = None
 
     def open_since(self) -> float | None:
         """If a beam is still broken at the end, since when (the longest-broken beam)."""
-        since: float | None = None
-        for role in (OUTER, INNER):
-            for t, r, broken, _, _ in reversed(self.edges):
-                if r == role:
-                    if broken and (since is None or t < since):
-                        since = t
-                    break
-        return since
+        a, b = self.pending
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return min(a, b)
+
+    def quiet_since(self) -> float:
+        """When the episode last did something other than flicker."""
+        return self.solid if self.solid > -INF else self.start
 
     def roles(self) -> int:
         seen = 0
@@ -458,8 +494,13 @@ class Engine:
         gap = tuning.segment_gap_s
         episodes = door.episodes
         last = episodes[-1] if episodes else None
-        if last is not None and last.edges[-1][0] <= t <= last.edges[-1][0] + gap:
-            last.edges.append(edge)  # in order, close to the last edge: nearly every tick
+        if (
+            last is not None
+            and t >= last.edges[-1][0]
+            and (t <= last.quiet_since() + gap or last.pending[0] is not None
+                 or last.pending[1] is not None)
+        ):
+            last.add(edge)  # in order, close to the last real activity: nearly every tick
         else:
             self._file_slow(door, edge)
         due = t + gap + tuning.reorder_s
@@ -478,7 +519,8 @@ class Engine:
             index -= 1
         if index >= 0:
             episode = episodes[index]
-            if t <= episode.end + gap or episode.open_since() is not None:
+            late = t < episode.end  # falls inside the episode: a delayed tick of it
+            if late or t <= episode.quiet_since() + gap or episode.open_since() is not None:
                 episode.add(edge)
                 # The edge may now bridge to the next episode: join them.
                 if index + 1 < len(episodes) and episodes[index + 1].start <= episode.end + gap:
@@ -486,9 +528,9 @@ class Engine:
                     for e in later.edges:
                         episode.add(e)
             else:
-                episodes.insert(index + 1, _Episode([edge]))
+                episodes.insert(index + 1, _new_episode(door, edge))
         else:
-            episodes.insert(0, _Episode([edge]))
+            episodes.insert(0, _new_episode(door, edge))
 
     def _run_due(self, now: float, events: list[Event]) -> None:
         if now >= self._next_gap_check:
@@ -530,13 +572,14 @@ class Engine:
                     continue
                 due = min(due, since + tuning.stuck_s)
                 continue
-            ready_at = episode.end + wait
+            end = episode.quiet_since()
+            ready_at = end + wait
             if (
                 episode.roles() != 3
-                or self._gap_open_before(door, episode.end + wait)
+                or self._gap_open_before(door, end + wait)
                 or (len(door.nodes) > 1 and self._clocks_young(door))
             ):
-                ready_at = max(ready_at, episode.end + tuning.segment_gap_s + tuning.hold_s)
+                ready_at = max(ready_at, end + tuning.segment_gap_s + tuning.hold_s)
             if now >= ready_at:
                 door.episodes.remove(episode)
                 self._decide(door, episode, events, now)
@@ -570,7 +613,10 @@ class Engine:
             )
         )
         door.episodes.remove(episode)
-        before = _Episode([e for e in episode.edges if e[0] < since])
+        before = _Episode(door.tuning.glitch_s)
+        for e in episode.edges:
+            if e[0] < since:
+                before.add(e)
         self.stats.masked += len(episode.edges) - len(before.edges)
         if before.edges:
             self._decide(door, before, events, now)

@@ -291,3 +291,26 @@ def test_first_crossings_after_boot_wait_for_a_clock_fit(seed):
         site.walk(0, 6.0 * k, direction, speed=2.0, spacing=0.05)
         expected.append(direction)
     assert directions(crossings(site, after=-10.0)) == expected
+
+
+def test_a_flickering_beam_does_not_stall_the_door():
+    # A misaligned inner receiver flickers every 0.25 s for ten minutes while people pass:
+    # episodes never see both beams clear for long, yet every crossing must come out in time.
+    site = two_node_door()
+    warm_up(site)
+    for k in range(2400):
+        site.add("i1", 0, 0.25 * k + 0.11, 0.25 * k + 0.11 + 0.004)
+    expected = []
+    for k in range(30):
+        direction = "in" if k % 2 else "out"
+        site.walk(0, 10.0 + 19.0 * k, direction)
+        expected.append(direction)
+    engine = Engine(site.doors)
+    late = []
+    for tick in site.ticks():
+        for e in engine.feed(tick):
+            if isinstance(e, Crossing) and e.t > T0 - 5:
+                late.append(e.decided_at - e.t)
+                assert e.direction == expected[len(late) - 1]
+    assert len(late) == 30
+    assert max(late) < 60.0  # decided while the flicker goes on, not at the end
