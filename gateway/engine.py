@@ -494,13 +494,26 @@ class Engine:
         gap = tuning.segment_gap_s
         episodes = door.episodes
         last = episodes[-1] if episodes else None
-        if (
-            last is not None
-            and t >= last.edges[-1][0]
-            and (t <= last.quiet_since() + gap or last.pending[0] is not None
-                 or last.pending[1] is not None)
-        ):
-            last.add(edge)  # in order, close to the last real activity: nearly every tick
+        if last is not None and t >= last.edges[-1][0]:
+            pending = last.pending
+            if (
+                pending[0] is not None
+                or pending[1] is not None
+                or t <= (last.solid if last.solid > -INF else last.edges[0][0]) + gap
+            ):
+                # In order and close to the last real activity: nearly every tick.
+                # (`_Episode.add` with its bookkeeping, inline for speed.)
+                last.edges.append(edge)
+                began = pending[role]
+                if broken:
+                    if began is None:
+                        pending[role] = t
+                else:
+                    if began is None or t - began >= last.glitch:
+                        last.solid = t
+                    pending[role] = None
+            else:
+                self._file_slow(door, edge)
         else:
             self._file_slow(door, edge)
         due = t + gap + tuning.reorder_s
