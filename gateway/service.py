@@ -291,6 +291,7 @@ class Pipeline:
         node = self._node(status.node)
         node.connected = status.connected
         node.last_seen = max(node.last_seen or status.t, status.t)
+        self.now = max(self.now, status.t)  # a status may come before any tick
         for name in ("rssi", "battery_pct", "battery_mv", "reconnects", "duplicates",
                      "ticks_dropped", "bad_frames"):
             value = getattr(status, name)
