@@ -94,12 +94,21 @@ class Bridge:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=s.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        if s.mqtt_protocol == "3.1.1":
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=s.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
+        else:
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2,
+                client_id=s.client_id,
+                protocol=mqtt.MQTTv5,
+                manual_ack=True,
+            )
         if s.mqtt_username is not None:
             password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
             client.username_pw_set(s.mqtt_username, password)
@@ -130,6 +139,9 @@ class Bridge:
             self.settings.mqtt_port,
             "resumed" if flags.session_present else "new",
         )
+        if self.settings.mqtt_protocol == "3.1.1":
+            client.subscribe([(topic, 1) for topic in subscriptions(self.settings)])
+            return
         # Retained messages only when the subscription is new: a resumed session already had them.
         options = SubscribeOptions(qos=1, retainHandling=1)
         client.subscribe([(topic, options) for topic in subscriptions(self.settings)])
@@ -174,13 +186,17 @@ class Bridge:
 
     def _connect(self) -> bool:
         s = self.settings
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = s.session_expiry
-        props.ReceiveMaximum = s.batch_size
         try:
-            self._client.connect(
-                s.mqtt_host, s.mqtt_port, s.mqtt_keepalive, clean_start=False, properties=props
-            )
+            if s.mqtt_protocol == "3.1.1":
+                self._client.connect(s.mqtt_host, s.mqtt_port, s.mqtt_keepalive)
+            else:
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                props.SessionExpiryInterval = s.session_expiry
+                props.ReceiveMaximum = s.batch_size
+                self._client.connect(
+                    s.mqtt_host, s.mqtt_port, s.mqtt_keepalive, clean_start=False,
+                    properties=props,
+                )
         except OSError as exc:
             log.warning("cannot reach the broker at %s:%s: %s", s.mqtt_host, s.mqtt_port, exc)
             return False

@@ -35,6 +35,9 @@ class BridgeSettings(BaseSettings):
     mqtt_tls: bool = False
     mqtt_ca_file: Path | None = None
     mqtt_keepalive: int = Field(default=30, ge=5, le=3600)
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    """3.1.1 for brokers without MQTT 5 (the demo's embedded amqtt): a persistent session
+    without expiry or receive-maximum properties."""
     client_id: str = Field(default="doorcount-bridge-1", min_length=1, max_length=64)
     """Fixed per instance: the broker keeps this id's session (and un-acked messages)."""
     session_expiry: int = Field(default=7 * 24 * 3600, ge=60)

@@ -251,14 +251,14 @@ class DemoSite:
         from gateway.bridge.service import Bridge
         from gateway.bridge.settings import load_settings
         from gateway.bridge.store import LocalStore
-        from gateway.demo.bridge import Bridge311
 
         settings = load_settings(
             mqtt_host=host, mqtt_port=port, client_id=f"doorcount-demo-bridge-{port}",
             influx_url=None, store_path=self.store_path, linger=0.05, session_expiry=60,
+            # amqtt, the embedded broker, has no MQTT 5.
+            mqtt_protocol="3.1.1" if embedded else "5",
         )
-        cls = Bridge311 if embedded else Bridge
-        bridge = cls(settings, LocalStore(settings.store_path))
+        bridge = Bridge(settings, LocalStore(settings.store_path))
         thread = threading.Thread(target=bridge.run, name="demo-bridge", daemon=True)
         thread.start()
         try:
