@@ -192,6 +192,10 @@ class TwinNode:
     ) -> bytes:
         return bytes(self._node.status(self._at(now_us), battery_mv, battery_pct))
 
+    def requeue(self, frame: bytes) -> None:
+        """A TICK_BATCH the radio could not take: its ticks go out again with the next batch."""
+        self._node.requeue(frame)
+
     # -- frames in -----------------------------------------------------------------------
 
     def on_control(self, data: bytes, now_us: int | None = None) -> bytes | None:
@@ -232,6 +236,24 @@ class TwinNode:
             int(c[core.PAIRING_WINDOW_S]),
             int(c[core.BATCH_LATENCY_MS]),
         )
+
+    @property
+    def identify_until_us(self) -> int:
+        """Node time the IDENTIFY blink ends (0: never asked to blink in this boot)."""
+        return int(self._node.identify_until)
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next tick of this boot gets (= ticks numbered so far)."""
+        return int(self._node.ring.next)
+
+    def held(self, seq: int) -> FirmwareTick | None:
+        """Tick `seq` of this boot as the node's buffer holds it; None if not (or no longer)."""
+        ring = self._node.ring
+        if not ring.first <= seq < ring.next:
+            return None
+        low, epoch, flags = ring.get(seq)
+        return FirmwareTick(seq, epoch << 32 | low, flags & 0x0F, bool(flags & 0x80))
 
     @property
     def dropped(self) -> int:

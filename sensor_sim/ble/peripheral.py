@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bumble import hci, smp
-from bumble.att import Attribute
+from bumble.att import ATT_DEFAULT_MTU, Attribute
 from bumble.controller import Controller
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
@@ -194,6 +194,12 @@ class NodePeripheral:
     @property
     def connected(self) -> bool:
         return self._connection is not None
+
+    @property
+    def payload_size(self) -> int:
+        """The largest notification the link carries (ATT MTU - 3), the size of a batch."""
+        connection = self._connection
+        return (connection.att_mtu if connection is not None else ATT_DEFAULT_MTU) - 3
 
     @property
     def authenticated(self) -> bool:

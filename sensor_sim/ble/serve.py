@@ -1,11 +1,19 @@
 """Serve a doorcount trace over BLE: one simulated node (bumble peripheral) per trace node.
 
-Each node replays its trace ticks with their original boot, sequence number and node clock,
-at the time the edge happened (node clock mapped to trace time through the lower envelope of
-rx - node time, per boot), optionally accelerated by `speed`. A change of boot id in the trace
-reboots the simulated node there. Random link losses (`disconnect_every`) and extra reboots can
-be injected; the gateway assigns its own receive times. `served()` is the set of
-(node, boot, seq) the nodes made: a gateway that loses and doubles nothing receives exactly it.
+Each node is a `SimNode`, the firmware core behind a peripheral. It is fed its trace ticks'
+edges with their original boot and node clock, at the time the edge happened (node clock
+mapped to trace time through the lower envelope of rx - node time, per boot), optionally
+accelerated by `speed`; a change of boot id in the trace reboots the node there (into the
+trace's boot id, with the beams the boot's first edges show broken). The glitch filter is off:
+trace ticks already passed the firmware's. Random link losses (`disconnect_every`) can be
+injected; the gateway assigns its own receive times.
+
+Numbering is the core's. Trace ticks are numbered by the same core, so the nodes reproduce the
+trace's (boot, seq) exactly -- unless the trace lost ticks after numbering (a delivery loss,
+a gap in its sequence numbers): the node was never told those edges, numbers on without a gap
+and drops an edge that repeats its beam's level, as the firmware would. `served()` is therefore
+the set of (node, boot, seq) the firmware cores made, and a gateway that loses and doubles
+nothing receives exactly it; `renumbered()` says whether it differs from the trace's.
 """
 
 from __future__ import annotations
@@ -88,6 +96,14 @@ def with_reboot(records: Sequence[Record], node: str, at: float, boot: int) -> l
     return out
 
 
+def broken_at_boot(ticks: Iterable[Tick]) -> tuple[int, ...]:
+    """Beams already broken when a boot began: their first tick (in seq order) clears them."""
+    first: dict[int, bool] = {}
+    for tick in sorted(ticks, key=lambda t: t.seq):
+        first.setdefault(tick.beam, tick.broken)
+    return tuple(sorted(beam for beam, broken in first.items() if not broken))
+
+
 def node_beams(header: TraceHeader) -> dict[str, int]:
     """Per node, the bit mask of the beam channels the doors use."""
     masks: dict[str, int] = {}
@@ -129,6 +145,14 @@ class TraceServer:
         self._rng = random.Random(seed)
         self._plans = plan(records)
         masks = node_beams(header)
+        for name, planned in self._plans.items():
+            for item in planned:
+                masks[name] = masks.get(name, 0) | 1 << item.tick.beam
+        self._broken_at = {
+            (name, boot): broken_at_boot([p.tick for p in planned if p.tick.boot == boot])
+            for name, planned in self._plans.items()
+            for boot in {p.tick.boot for p in planned}
+        }
         names = sorted(set(self._plans) | set(masks))
         if only is not None:
             names = [n for n in names if n in set(only)]
@@ -146,13 +170,34 @@ class TraceServer:
                 status_interval=status_interval,
                 rate=1e6 * speed,
                 clock_us=max(0, first.node_us - 1_000_000) if first else 0,
+                broken=self._broken_at[(name, first.boot)] if first else (),
             )
+            if first:
+                # Until the replay starts (pairing, connecting) node time waits at the first edge.
+                self.nodes[name].hold_clock(first.node_us)
         starts = [p[0].t for n, p in self._plans.items() if p and n in self.nodes]
         self.t0 = min(starts) - 1.0 if starts else 0.0
         self._wall0: float | None = None
 
     def served(self) -> set[tuple[str, int, int]]:
+        """Every (node, boot, seq) the nodes' firmware cores numbered."""
         return {(n.node_id, t.boot, t.seq) for n in self.nodes.values() for t in n.created}
+
+    def renumbered(self) -> set[tuple[str, int, int, int, int, bool]]:
+        """Served ticks that differ from the trace's (node, boot, seq, node_us, beam, broken),
+        and trace ticks not served: empty unless the trace has sequence gaps."""
+        served = {
+            (n.node_id, t.boot, t.seq, t.node_us, t.beam, t.broken)
+            for n in self.nodes.values()
+            for t in n.created
+        }
+        traced = {
+            (name, p.tick.boot, p.tick.seq, p.tick.node_us, p.tick.beam, p.tick.broken)
+            for name, planned in self._plans.items()
+            if name in self.nodes
+            for p in planned
+        }
+        return served ^ traced
 
     def lost(self) -> set[tuple[str, int, int]]:
         """Ticks that never left their node (unsent at a reboot, or overwritten)."""
@@ -204,15 +249,23 @@ class TraceServer:
     async def _replay(self, name: str, node: SimNode, wall0: float) -> None:
         loop = asyncio.get_running_loop()
         for item in self._plans.get(name, []):
+            tick = item.tick
+            same_boot = tick.boot == node.boot_id
+            # The core's time never goes back: its clock waits for an edge that is late.
+            node.hold_clock(tick.node_us if same_boot else None)
             delay = wall0 + (item.t - self.t0) / self.speed - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tick = item.tick
-            if tick.boot != node.boot_id:
+            if not same_boot:
                 # A controlled reboot: what the old boot holds unsent goes out first.
-                await node.reboot(tick.boot, max(0, tick.node_us - 1_000_000), flush=5.0)
+                await node.reboot(
+                    tick.boot,
+                    max(0, tick.node_us - 1_000_000),
+                    flush=5.0,
+                    broken=self._broken_at[(name, tick.boot)],
+                )
                 self.reboots += 1
-            node.emit(tick.beam, tick.broken, node_us=tick.node_us, seq=tick.seq)
+            node.emit(tick.beam, tick.broken, node_us=tick.node_us)
 
     async def _chaos(self) -> None:
         assert self.disconnect_every is not None
