@@ -25,7 +25,7 @@ from tests.fixtures_mqtt import free_port, make_tls, need_binary
 from tests.fixtures_tsdb import wait_until
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-USERS = {"gateway": "gw-pass", "bridge": "br-pass", "homeassistant": "ha-pass"}
+USERS = {"corner_shop": "gw-pass", "bridge": "br-pass", "homeassistant": "ha-pass"}
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_bridge_through_the_deploy_broker(broker: int, tmp_path: Path) -> None:
     thread.start()
     try:
         wait_until(lambda: bridge.stats.subscribed > 0, what="bridge subscribed over TLS")
-        gateway = client(broker, "gateway", tmp_path / "ca.pem")
+        gateway = client(broker, "corner_shop", tmp_path / "ca.pem")
         topics = Topics("doorcount", "Corner Shop")
         for i in range(5):
             payload = IntervalPayload(

@@ -65,8 +65,9 @@ add_user() {
         docker run --rm -v "$secrets:/s" eclipse-mosquitto:2.0 mosquitto_passwd -b /s/passwd "$1" "$2"
     fi
 }
-add_user gateway "$MQTT_GATEWAY_PASSWORD"
+# One gateway user per site, named after the site's topic slug (see mosquitto/acl).
+add_user "${GATEWAY_USER:-corner_shop}" "$MQTT_GATEWAY_PASSWORD"
 add_user bridge "$MQTT_BRIDGE_PASSWORD"
 add_user homeassistant "$MQTT_HOMEASSISTANT_PASSWORD"
 chmod 644 "$passwd"
-echo "wrote $passwd (users: gateway, bridge, homeassistant)"
+echo "wrote $passwd (users: ${GATEWAY_USER:-corner_shop}, bridge, homeassistant)"

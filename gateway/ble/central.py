@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +39,22 @@ KEYSTORE_NAMESPACE = "doorcount"
 ESTABLISH_S = 2.0
 """A new link whose peer does not answer the MTU exchange this fast was never established."""
 AdvertListener = Callable[[Advertisement], None]
+
+
+class PrivateKeyStore(JsonKeyStore):
+    """bumble's JSON bond store, written readable by its owner only: it holds link keys.
+
+    bumble writes it with plain `open()`, so its mode would follow the umask (0644 usually).
+    """
+
+    async def save(self, db: dict[str, dict[str, dict[str, Any]]]) -> None:
+        self.directory_name.mkdir(parents=True, exist_ok=True)
+        temp = self.filename.with_name(self.filename.name + ".tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the temp file was left over with another mode
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(db, out, sort_keys=True, indent=4)
+        os.replace(temp, self.filename)
 
 
 def random_static_address() -> str:
@@ -130,7 +148,7 @@ class BumbleCentral:
             )
         if self._keystore_path is not None:
             self._keystore_path.parent.mkdir(parents=True, exist_ok=True)
-            device.keystore = JsonKeyStore(KEYSTORE_NAMESPACE, str(self._keystore_path))
+            device.keystore = PrivateKeyStore(KEYSTORE_NAMESPACE, str(self._keystore_path))
         device.pairing_config_factory = self._pairing_config
         device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         await device.power_on()

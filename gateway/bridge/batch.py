@@ -70,6 +70,11 @@ class BatchWriter:
             except (PayloadError, PointError) as exc:
                 outcome.dead.append(DeadLetter(message, str(exc)))
                 continue
+            except (ValueError, OverflowError, OSError) as exc:
+                # Whatever slipped past the models (an out-of-range date, a name that slugs
+                # to nothing): a dead letter with the reason, never a dead bridge.
+                outcome.dead.append(DeadLetter(message, f"cannot store: {exc}"))
+                continue
             usable.append((message, decoded))
         current = self._current(usable)
         outcome.stale = len(usable) - len(current)

@@ -124,4 +124,7 @@ def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> Trace
     trace_path = Path(trace)
     if not trace_path.is_absolute() and args.trace is None:
         trace_path = args.config.parent / trace_path
+    if not trace_path.is_file():
+        where = "--trace" if args.trace is not None else "source.trace"
+        raise ConfigError(f"{where}: no such trace file: {trace_path}")
     return TraceReplay(trace_path, speed=speed or None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,8 +34,15 @@ def crossing_id(door: str, t: float, direction: str) -> str:
     return f"{slug(door)}:{round(t * 1000)}:{direction}"
 
 
+MAX_UNIX_S = 4_102_444_800
+"""2100-01-01: a time beyond is a corrupt payload, not a count (and would overflow stores)."""
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+UnixTime = Annotated[float, Field(ge=0.0, le=MAX_UNIX_S)]
+UnixSecond = Annotated[int, Field(ge=0, le=MAX_UNIX_S)]
+
+
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     v: Literal[1] = Field(default=1, description="schema version of this payload")
 
@@ -46,10 +53,10 @@ class _Payload(BaseModel):
 class CrossingPayload(_Payload):
     """One person crossed a door. QoS 1, not retained; `id` identifies re-sends."""
 
-    site: str
-    door: str
+    site: Name
+    door: Name
     direction: Literal["in", "out"]
-    t: float = Field(description="time of the crossing, Unix seconds")
+    t: UnixTime = Field(description="time of the crossing, Unix seconds")
     kind: str = Field(description="how the engine decided it: single, split, cart, ...")
     confidence: float = Field(ge=0.0, le=1.0)
     id: str = Field(description="deterministic id of door + t + direction")
@@ -58,9 +65,9 @@ class CrossingPayload(_Payload):
 class IntervalPayload(_Payload):
     """ABSOLUTE counts of one door in one interval; a higher revision replaces a lower one."""
 
-    site: str
-    door: str
-    start: int = Field(description="interval start, Unix seconds")
+    site: Name
+    door: Name
+    start: UnixSecond = Field(description="interval start, Unix seconds")
     seconds: int = Field(gt=0, description="interval length")
     entries: int = Field(ge=0)
     exits: int = Field(ge=0)
@@ -70,9 +77,9 @@ class IntervalPayload(_Payload):
 class DoorOccupancyPayload(_Payload):
     """Entries and exits through one door since the last occupancy reset. Retained."""
 
-    site: str
-    door: str
-    t: float
+    site: Name
+    door: Name
+    t: UnixTime
     entries: int = Field(ge=0)
     exits: int = Field(ge=0)
     net: int = Field(description="entries - exits; may be negative for one door")
@@ -81,8 +88,8 @@ class DoorOccupancyPayload(_Payload):
 class SiteOccupancyPayload(_Payload):
     """People inside the site, never negative. Retained."""
 
-    site: str
-    t: float
+    site: Name
+    t: UnixTime
     occupancy: int = Field(ge=0)
     entries: int = Field(ge=0, description="since the last reset")
     exits: int = Field(ge=0, description="since the last reset")
@@ -90,22 +97,22 @@ class SiteOccupancyPayload(_Payload):
         ge=0,
         description="people the zero floor and the last reset had to correct since that reset",
     )
-    last_reset: float | None
+    last_reset: UnixTime | None
     reset_reason: str | None = Field(description="daily, idle or null before the first reset")
 
 
 class NodeHealthPayload(_Payload):
     """Link and sensor state of one beam node. Retained."""
 
-    site: str
-    node: str
-    door: str | None
+    site: Name
+    node: Name
+    door: Name | None
     position: Literal["outer", "inner", "dual"] | None
     connected: bool
     rssi: int | None
     battery_pct: int | None = Field(ge=0, le=100)
     battery_mv: int | None = Field(ge=0)
-    last_seen: float | None
+    last_seen: UnixTime | None
     reconnects: int = Field(ge=0)
     gaps: int = Field(ge=0, description="sequence gaps: ticks that never arrived")
     duplicates: int = Field(ge=0)
@@ -116,8 +123,8 @@ class NodeHealthPayload(_Payload):
 class QualityPayload(_Payload):
     """Data-quality figures of the gateway since it was installed (its database). Retained."""
 
-    site: str
-    t: float
+    site: Name
+    t: UnixTime
     duplicates_dropped: int = Field(ge=0)
     seq_gaps: int = Field(ge=0)
     late_ticks: int = Field(
@@ -151,9 +158,9 @@ OFFLINE = "offline"
 @dataclass(frozen=True, slots=True)
 class TopicMatch:
     kind: Kind
-    site: str
-    door: str | None = None
-    node: str | None = None
+    site: Name
+    door: Name | None = None
+    node: Name | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +168,7 @@ class Topics:
     """Topic names for one site under one prefix; names are slugged here."""
 
     prefix: str
-    site: str
+    site: Name
 
     @property
     def base(self) -> str:
