@@ -74,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
         interval_seconds=args.interval,
     )
     console = Console()
+    root = logging.getLogger()
+    level = root.level
     if not getattr(args, "verbose", 0):  # the live view is the output: no library chatter
-        logging.getLogger().setLevel(logging.ERROR)
+        root.setLevel(logging.ERROR)
     site = DemoSite(header, records, options, seed=args.seed)
     view = LiveView(site.board, args.speed, console)
-    result = asyncio.run(site.run(view.run))
+    try:
+        result = asyncio.run(site.run(view.run))
+    finally:
+        root.setLevel(level)
     lines = []
     if result.no_ble_reason is not None:
         lines.append(f"BLE not used ({result.no_ble_reason}); the ticks went to the gateway "
