@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.errors import ConfigError
+from gateway.mqtt.settings import known_zone
 
 _TOPIC_LEVEL = re.compile(r"^[^#+/\x00]+$")
 
@@ -87,14 +87,7 @@ class BridgeSettings(BaseSettings):
             raise ValueError(f"must be a plain topic name (no wildcards, no $), got {value!r}")
         return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    _known_zone = field_validator("timezone")(known_zone)
 
     @field_validator("influx_url")
     @classmethod

@@ -14,6 +14,15 @@ from gateway.mqtt.payloads import slug
 OutboxPolicy = Literal["drop_oldest", "drop_newest"]
 
 
+def known_zone(value: str) -> str:
+    """A pydantic validator: `value` must name an IANA time zone (e.g. Europe/Paris)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
 class MqttSettings(BaseModel):
     """Broker connection, topic tree and the durable outbox.
 
@@ -108,14 +117,7 @@ class OccupancySettings(BaseModel):
         default=None, gt=0, description="reset after this long without a crossing"
     )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
-        return value
+    _known_zone = field_validator("timezone")(known_zone)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -28,15 +28,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bumble.link import LocalLink
 
 from gateway import wire
 from sensor_sim.ble.peripheral import NodePeripheral
+from sensor_sim.ble.tasks import BackgroundTasks
 from sensor_sim.twin import ControlFrameError, TwinError, TwinNode
 
 logger = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class SimNode:
         self._anchor = (0.0, clock_us)
         self.twin.advance(clock_us)
         self._kick = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(self.node_id, logger)
 
     @property
     def address(self) -> str:
@@ -184,12 +184,12 @@ class SimNode:
         self._anchor = (asyncio.get_running_loop().time(), self._anchor[1])
         await self.peripheral.start()
         await self.peripheral.publish_status(self._status_frame())
-        self._spawn(self._run())
+        self._tasks.spawn(self._run())
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in self._tasks:
             task.cancel()
-        for task in list(self._tasks):
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.peripheral.close()
@@ -349,7 +349,7 @@ class SimNode:
         if data[0] == wire.FrameType.SET_CONFIG:
             self._configured(wire.SetConfig.from_bytes(data))
         if reply is not None:
-            self._spawn(self._notify(reply))
+            self._tasks.spawn(self._notify(reply))
         self._kick.set()
 
     def _configured(self, frame: wire.SetConfig) -> None:
@@ -409,12 +409,3 @@ class SimNode:
                 async with asyncio.timeout(max(0.0, min(waits))):
                     await self._kick.wait()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("%s: %s", self.node_id, exc, exc_info=exc)

@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from bumble import hci, smp
 from bumble.att import ATT_DEFAULT_MTU, Attribute
@@ -48,6 +47,7 @@ from gateway.ble.profile import (
     AdvertFlags,
     NodeAdvert,
 )
+from sensor_sim.ble.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class NodePeripheral:
         self._connection: Connection | None = None
         self._running = False
         self._adv_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(self.node_id, logger)
         self.tick_char = Characteristic(
             UUID(TICK_UUID), Characteristic.Properties.NOTIFY, PROTECTED, b""
         )
@@ -284,10 +284,10 @@ class NodePeripheral:
             self._pairing_timer = None
         if seconds > 0:
             self._pairing_timer = loop.call_later(seconds, self._readvertise)
-        self._spawn(self._advertise())
+        self._tasks.spawn(self._advertise())
 
     def _readvertise(self) -> None:
-        self._spawn(self._advertise())
+        self._tasks.spawn(self._advertise())
 
     def advert(self, bonded: bool = False) -> NodeAdvert:
         flags = AdvertFlags.BONDED if bonded else AdvertFlags(0)
@@ -329,7 +329,7 @@ class NodePeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         if self._connection is not None:
-            self._spawn(connection.disconnect())
+            self._tasks.spawn(connection.disconnect())
             return
         self._connection = connection
         connection.on(
@@ -340,7 +340,7 @@ class NodePeripheral:
         if self._connection is connection:
             self._connection = None
             self._on_disconnected()
-            self._spawn(self._advertise())
+            self._tasks.spawn(self._advertise())
 
     def _on_tick_subscription(self, bearer: object, notify: bool, indicate: bool) -> None:
         if notify:
@@ -374,15 +374,6 @@ class NodePeripheral:
         if self._device is not None and self._connection is not None:
             await self._device.notify_subscribers(self.status_char, frame)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("%s: %s", self.node_id, exc, exc_info=exc)
 
 
 def _protect_cccds(device: Device, service: Service) -> None:
