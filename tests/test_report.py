@@ -11,8 +11,9 @@ import pytest
 from gateway.bridge.batch import BatchWriter, Message
 from gateway.bridge.store import LocalStore
 from gateway.cli import main
-from gateway.mqtt.payloads import IntervalPayload, SiteOccupancyPayload, Topics
+from gateway.mqtt.payloads import SiteOccupancyPayload, Topics
 from gateway.report import ALL_DOORS, Report, ReportError
+from tests.test_bridge import interval as bridge_interval
 
 MON = 1_767_571_200  # Mon 2026-01-05 00:00 UTC
 H = 3600
@@ -20,16 +21,7 @@ SHOP = Topics("doorcount", "Corner Shop")
 
 
 def interval(door: str, start: int, entries: int, exits: int, rev: int = 0) -> Message:
-    payload = IntervalPayload(
-        site="Corner Shop",
-        door=door,
-        start=start,
-        seconds=60,
-        entries=entries,
-        exits=exits,
-        revision=rev,
-    )
-    return Message(SHOP.interval(door), payload.encode(), received=start + 61.0)
+    return bridge_interval(start, entries, exits, rev, door)
 
 
 def occupancy(t: int, inside: int) -> Message:
