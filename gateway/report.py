@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from rich.table import Table
+
 from gateway.bridge import schema
 from gateway.bridge.store import LocalStore, StoredPoint
 from gateway.errors import DoorcountError
@@ -242,38 +244,21 @@ def _running_net(intervals: Iterable[Interval]) -> dict[tuple[str, datetime], in
 def print_tables(report: Report, day: date, days: int, console: Console | None = None) -> None:
     """Daily table for the `days` days up to `day`, then the hourly table of `day`."""
     from rich.console import Console
-    from rich.table import Table
 
     out = console or Console()
     wanted = [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
-    daily = Table(title=f"{report.site}: daily totals ({report.tz.key})")
-    for column in ("day", "door", "entries", "exits", "peak inside"):
-        daily.add_column(column, justify="right" if column not in ("day", "door") else "left")
-    for row in report.daily(wanted):
-        style = "bold" if row.door == ALL_DOORS else None
-        daily.add_row(
-            row.period.strftime("%a %Y-%m-%d"),
-            row.door,
-            str(row.entries),
-            str(row.exits),
-            str(row.peak),
-            style=style,
+    out.print(
+        _table(
+            f"{report.site}: daily totals ({report.tz.key})", "day", "%a %Y-%m-%d",
+            report.daily(wanted),
         )
-    out.print(daily)
-    hourly = Table(title=f"{report.site}: {day.strftime('%a %Y-%m-%d')} by hour")
-    for column in ("hour", "door", "entries", "exits", "peak inside"):
-        hourly.add_column(column, justify="right" if column not in ("hour", "door") else "left")
-    for row in report.hourly(day):
-        style = "bold" if row.door == ALL_DOORS else None
-        hourly.add_row(
-            row.period.strftime("%H:00"),
-            row.door,
-            str(row.entries),
-            str(row.exits),
-            str(row.peak),
-            style=style,
+    )
+    out.print(
+        _table(
+            f"{report.site}: {day.strftime('%a %Y-%m-%d')} by hour", "hour", "%H:00",
+            report.hourly(day),
         )
-    out.print(hourly)
+    )
 
 
 def write_chart(report: Report, day: date, path: Path) -> Path:
@@ -347,3 +332,20 @@ def write_chart(report: Report, day: date, path: Path) -> Path:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+def _table(title: str, period: str, fmt: str, rows: Sequence[Row]) -> Table:
+    """Entries, exits and peak occupancy per period and door; the all-doors row in bold."""
+    table = Table(title=title)
+    for column in (period, "door", "entries", "exits", "peak inside"):
+        table.add_column(column, justify="left" if column in (period, "door") else "right")
+    for row in rows:
+        table.add_row(
+            row.period.strftime(fmt),
+            row.door,
+            str(row.entries),
+            str(row.exits),
+            str(row.peak),
+            style="bold" if row.door == ALL_DOORS else None,
+        )
+    return table
