@@ -49,10 +49,6 @@ class ClockModel:
     _points: int = 0
 
     @property
-    def ready(self) -> bool:
-        return self._points > 0
-
-    @property
     def points(self) -> int:
         return self._points
 

@@ -208,7 +208,7 @@ class _Door:
 
 
 _ENGINE_STATE = (
-    "config", "stats", "now", "_doors", "_beams", "_nodes", "_door_nodes", "_next_due",
+    "config", "stats", "now", "_doors", "_beams", "_nodes", "_next_due",
     "_next_gap_check",
 )
 
@@ -226,7 +226,6 @@ class Engine:
         self._doors: list[_Door] = []
         self._beams: dict[tuple[str, int], tuple[_Door, int]] = {}
         self._nodes: dict[str, _Node] = {}
-        self._door_nodes: dict[str, list[_Door]] = {}
         for spec in doors:
             door = _Door(
                 spec,
@@ -240,8 +239,6 @@ class Engine:
                     raise ValueError(f"beam {ref.node}/{ref.beam} belongs to two doors")
                 self._beams[key] = (door, role)
                 self._nodes.setdefault(ref.node, _Node(ref.node)).beams[ref.beam] = (door, role)
-            for node in door.nodes:
-                self._door_nodes.setdefault(node, []).append(door)
         self._next_due = INF
         self._next_gap_check = INF
 
@@ -398,11 +395,6 @@ class Engine:
             raise TypeError("snapshot does not hold an Engine")
         return engine
 
-    def door_state(self) -> dict[str, DoorOccupancy]:
-        return {
-            d.spec.door: DoorOccupancy(d.spec.door, self.now, d.entries, d.exits)
-            for d in self._doors
-        }
 
     # -- ingest ----------------------------------------------------------------------------
 
