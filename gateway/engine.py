@@ -19,7 +19,7 @@ import pickle
 import statistics
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Self
 
 from gateway.clock import ClockModel
@@ -35,13 +35,26 @@ at boot, a few (node time, rx) pairs leave the alignment error near a connection
 MAX_BOOTS = 4
 """Boots remembered per node, for late ticks of an earlier boot."""
 TYPICAL_SAMPLES = 64
+BEHIND_S = 0.8
+"""Activity on one beam this long after the other beam's node was last heard of holds an
+episode for that node's backlog (a walker's far-beam edges follow within a lag, ~0.1-0.5 s)."""
 
 
 def _rebuild(cls: Any, state: dict[str, Any]) -> Any:
-    """Unpickle without calling __init__ (works for plain and mypyc-compiled classes)."""
+    """Unpickle without calling __init__ (works for plain and mypyc-compiled classes).
+
+    A field missing from `state` (a snapshot written by an older version) gets its default.
+    """
     obj = cls.__new__(cls)
     for name, value in state.items():
         setattr(obj, name, value)
+    if is_dataclass(cls):
+        for f in fields(cls):
+            if f.name not in state:
+                if f.default is not MISSING:
+                    setattr(obj, f.name, f.default)
+                elif f.default_factory is not MISSING:
+                    setattr(obj, f.name, f.default_factory())
     return obj
 
 
@@ -190,6 +203,8 @@ class _Door:
     nodes: tuple[str, ...]
     episodes: list[_Episode] = field(default_factory=list)
     due: float = INF
+    settle: float = -INF
+    """No decision before this time: a node of the door is delivering a late backlog."""
     stuck: list[bool] = field(default_factory=lambda: [False, False])
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_SAMPLES))
     typical: float | None = None
@@ -283,7 +298,7 @@ class Engine:
                 if target is None:
                     stats.unknown_beam += 1
                 else:
-                    self._file(target[0], (t, target[1], tick.broken, boot, node_s), events)
+                    self._file(target[0], (t, target[1], tick.broken, boot, node_s), rx, events)
         if now >= self._next_due or now >= self._next_gap_check:
             self._run_due(now, events)
         return events
@@ -329,7 +344,7 @@ class Engine:
                     if target is None:
                         stats.unknown_beam += 1
                     else:
-                        file(target[0], (t, target[1], tick.broken, boot, node_s), events)
+                        file(target[0], (t, target[1], tick.broken, boot, node_s), rx, events)
             if now >= self._next_due or now >= self._next_gap_check:
                 self.now = latest
                 self._run_due(now, events)
@@ -466,8 +481,15 @@ class Engine:
 
     # -- episodes --------------------------------------------------------------------------
 
-    def _file(self, door: _Door, edge: _Edge, events: list[Event]) -> None:
+    def _file(self, door: _Door, edge: _Edge, rx: float, events: list[Event]) -> None:
         t, role, broken = edge[0], edge[1], edge[2]
+        if rx - t > door.tuning.reorder_s:
+            # A late tick: its node is delivering a backlog (after a short disconnect), in a
+            # burst that may span several receive times. Decide nothing of this door until
+            # the burst has had `reorder_s` to finish, or half an episode would be decided.
+            settle = rx + door.tuning.reorder_s
+            if settle > door.settle:
+                door.settle = settle
         stuck = door.stuck
         if stuck[0] or stuck[1]:
             if stuck[role]:
@@ -578,11 +600,14 @@ class Engine:
                 due = min(due, since + tuning.stuck_s)
                 continue
             end = episode.quiet_since()
-            ready_at = end + wait
+            ready_at = max(end + wait, door.settle)
             if (
                 episode.roles() != 3
                 or self._gap_open_before(door, end + wait)
-                or (len(door.nodes) > 1 and self._clocks_young(door))
+                or (
+                    len(door.nodes) > 1
+                    and (self._clocks_young(door) or self._node_behind(door, episode))
+                )
             ):
                 ready_at = max(ready_at, end + tuning.segment_gap_s + tuning.hold_s)
             if now >= ready_at:
@@ -591,6 +616,27 @@ class Engine:
             else:
                 due = min(due, ready_at)
         door.due = due
+
+    def _node_behind(self, door: _Door, episode: _Episode) -> bool:
+        """Did one beam's node go quiet before the other beam's last activity here?
+
+        A node that lost its link keeps buffering and delivers late, in one burst; meanwhile
+        the other beam's edges arrive on time. A person always breaks both beams within
+        a lag, so activity on one beam `BEHIND_S` after the other beam's node was last heard
+        of may have its partner edges still in that node's buffer. Wait (up to
+        `hold_s`) until that node delivers anything newer; an idle node's next tick, or
+        the hold, releases the episode.
+        """
+        last = [-INF, -INF]
+        for edge in episode.edges:
+            if edge[0] > last[edge[1]]:
+                last[edge[1]] = edge[0]
+        spec = door.spec
+        for role, other in ((OUTER, spec.inner.node), (INNER, spec.outer.node)):
+            current = self._nodes[other].current
+            if current is not None and last[role] - current.last_t > BEHIND_S:
+                return True
+        return False
 
     def _clocks_young(self, door: _Door) -> bool:
         for name in door.nodes:

@@ -121,6 +121,39 @@ def test_lingering_then_retreating_is_not_counted():
     assert crossings(site) == []
 
 
+@pytest.mark.parametrize(
+    ("front_lag", "back_lag", "middle_at"),
+    [
+        (0.12, 0.35, 10.2),  # walked past the middle, stopped, got going again slowly
+        (0.35, 0.12, 18.3),  # slowed to a stop short of the middle, then walked through
+    ],
+)
+def test_a_lingerer_is_timed_on_the_side_it_stood(front_lag, back_lag, middle_at):
+    site = two_node_door()
+    warm_up(site)
+    # Stands 8 s covering both beams without a telling sway; only the pace of the two
+    # pairs of edges says where: the slower pair was walked next to the stop.
+    site.add("o1", 0, 10.0, 18.4)
+    site.add("i1", 0, 10.0 + front_lag, 18.4 + back_lag)
+    (c,) = crossings(site)
+    assert c.direction == "in"
+    assert abs(c.t - (T0 + middle_at)) < 1.0
+
+
+@pytest.mark.parametrize("passing", [True, False])
+def test_two_people_passing_inside_each_others_breaks(passing):
+    site = two_node_door()
+    warm_up(site)
+    # In a wide door someone walks in as someone else walks out, side by side in the beams:
+    # each beam sees one short break, one inside the other (the edges of a quick U-turn).
+    site.add("o1", 0, 10.0, 10.45)
+    site.add("i1", 0, 10.08, 10.38)
+    engine = Engine(site.doors, EngineConfig(default=DoorTuning(passing=passing)))
+    events = engine.run(site.ticks())
+    cs = [e for e in events if isinstance(e, Crossing) and e.t > T0]
+    assert sorted(c.direction for c in cs) == (["in", "out"] if passing else [])
+
+
 def test_cart_is_one_person():
     site = two_node_door()
     warm_up(site)
@@ -184,6 +217,54 @@ def test_late_backlog_of_a_disconnected_node_still_counts():
     cs = crossings(site, sorted(kept + moved, key=lambda t: t.rx))
     assert directions(cs) == ["in", "out"]
     assert all(c.decided_at >= T0 + 30.0 for c in cs)
+
+
+def _delay(ticks: list[Tick], node: str, lost: tuple[float, float], back: float) -> list[Tick]:
+    """`node` lost its link from `lost[0]` to `lost[1]` (s after T0); what it buffered
+    meanwhile arrives from `back` on, one tick per 5 ms (a burst over many receive times)."""
+    a, b = T0 + lost[0], T0 + lost[1]
+    late = [t for t in ticks if t.node == node and a < t.rx < b]
+    moved = [dataclasses.replace(t, rx=T0 + back + 0.005 * k) for k, t in enumerate(late)]
+    kept = [t for t in ticks if not (t.node == node and a < t.rx < b)]
+    return sorted(kept + moved, key=lambda t: t.rx)
+
+
+def live(site: Site, ticks: list[Tick], step: float = 0.1) -> list[Crossing]:
+    """Feed ticks as a live gateway does: `advance` every `step` seconds between them."""
+    engine = Engine(site.doors)
+    events = []
+    now = ticks[0].rx
+    for tick in ticks:
+        while now + step < tick.rx:
+            now += step
+            events.extend(engine.advance(now))
+        events.extend(engine.feed(tick))
+    events.extend(engine.advance(ticks[-1].rx + 200.0))
+    return [e for e in events if isinstance(e, Crossing) and e.t > T0 - 5.0]
+
+
+def test_a_late_backlog_is_decided_whole_not_from_its_first_ticks():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    site.walk(0, 10.6, "in")  # close behind: one episode
+    # The inner beam's ticks arrive on time; the outer node's arrive 20 s late, in a burst
+    # over many receive times. Its first two complete the first walker on both beams, but the
+    # second walker's outer edges are still on their way: wait for the whole burst.
+    cs = live(site, _delay(site.ticks(), "o1", (8.0, 30.0), 30.0))
+    assert directions(cs) == ["in", "in"]
+
+
+def test_an_episode_waits_for_a_node_that_went_quiet_before_its_end():
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    site.walk(0, 10.7, "in", speed=1.0)  # close behind, slower: one episode
+    # The outer node delivered the first walker, then lost its link until t=30 s: the second
+    # walker shows on the inner beam only, while the outer beam has the first one's edges.
+    cs = live(site, _delay(site.ticks(), "o1", (10.2, 30.0), 30.0))
+    assert directions(cs) == ["in", "in"]
+    assert max(c.decided_at for c in cs) >= T0 + 30.0
 
 
 def test_reboot_restarts_sequence_and_clock():
@@ -256,6 +337,17 @@ def test_occupancy_follows_crossings():
     assert occ[-1].entries == 5
     assert occ[-1].exits == 1
     assert occ[-1].net == 4
+
+
+def test_a_snapshot_from_an_older_version_restores_new_fields_with_defaults():
+    from gateway.engine import _rebuild
+
+    door = Engine(two_node_door().doors)._doors[0]
+    state = {f.name: getattr(door, f.name) for f in dataclasses.fields(door)}
+    del state["settle"]  # a field this version added
+    restored = _rebuild(type(door), state)
+    assert restored.settle == float("-inf")
+    assert restored.spec == door.spec
 
 
 def test_replay_is_deterministic_and_snapshot_resumes_exactly():
