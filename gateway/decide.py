@@ -40,6 +40,9 @@ UTURN_COST = 0.3
 SHARE_COST = 0.35
 """Two people sharing one long break on the other beam (passing in a wide door)."""
 LINGER_S = 3.0
+APART_COST = 1.0
+"""Per second that a matched outer and inner break do not overlap: a body is deeper than the
+beams are apart, so one person's two breaks overlap unless it is thin, slow and the beams wide."""
 PASS_MAX_S = 1.0
 """People passing each other walk: a break longer than this is someone standing, not passing."""
 PASS_COVER = 0.85
@@ -237,7 +240,8 @@ def _pair_cost(o: Interval, i: Interval, groups: int, tuning: DoorTuning) -> flo
     lc = i.end - o.end
     lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
     dur_spread = abs(o.duration - i.duration) / max(o.duration, i.duration, 1e-6)
-    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups
+    apart_cost = APART_COST * gap if gap > 0 else 0.0
+    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + apart_cost
 
 
 def _sign(x: float) -> int:
@@ -289,7 +293,9 @@ def _cost(os: float, oe: float, is_: float, ie: float, groups: int, max_lag: flo
     lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
     dur_spread = abs(do - di) / max(do, di, 1e-6)
     turn = UTURN_COST if _sign(lb) * _sign(lc) < 0 else 0.0
-    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + turn
+    apart = max(os, is_) - min(oe, ie)
+    apart_cost = APART_COST * apart if apart > 0 else 0.0
+    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + turn + apart_cost
 
 
 def _share(
