@@ -1,25 +1,32 @@
 """Accuracy, speed and memory of the engine on every simulator preset, against a naive baseline.
 
     python -m benchmarks.accuracy [--minutes M] [--seed S] [--markdown]
+    python -m benchmarks.accuracy --target [--seeds 1 2 3 ...]   # the busy-door target, per seed
 
 Generates each preset with a fixed seed, replays it through the engine (pre-parsed ticks, so
-ticks/s is the engine alone) and through the DIY rule, and prints one table. Not a test: the
-figures are measured, printed and copied into the README by hand.
+ticks/s is the engine alone) and through the DIY rule, and prints one table. The rows marked
+"(independent)" come from `benchmarks.cleanroom`, a generator written from the trace format
+alone, without reading the simulator or the engine: a check that the engine follows physics,
+not our simulator's quirks. Not a test: the figures are measured, printed and copied into the
+README by hand.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from gateway.baseline import naive_count
 from gateway.engine import Engine
 from gateway.events import Crossing
 from gateway.scoring import Counted, score
-from gateway.trace import Tick, Truth
+from gateway.trace import Record, Tick, TraceHeader, Truth, open_trace
 from sensor_sim.generator import generate
 from sensor_sim.scenarios import PRESETS, Mix, Scenario
 
@@ -36,6 +43,20 @@ def _extra() -> dict[str, Scenario]:
     }
 
 
+def _independent(name: str, duration: float, seed: int) -> tuple[TraceHeader, list[Record]]:
+    """A trace of `benchmarks.cleanroom`, read back through the trace format."""
+    from benchmarks import cleanroom
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trace.jsonl"
+        cleanroom.write(cleanroom.generate(name, duration, seed), path)
+        with open_trace(path) as reader:
+            return reader.header, [r for r in reader if r is not None]
+
+
+INDEPENDENT = ("cr-single", "cr-busy", "cr-busy-dual", "cr-skew", "cr-mixed")
+
+
 def run(minutes: float, seed: int, markdown: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -43,9 +64,13 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
     rows = []
     scenarios: dict[str, str | Scenario] = {name: name for name in PRESETS}
     scenarios.update(_extra())
+    scenarios.update({f"{name} (independent)": name for name in INDEPENDENT})
     for name, scenario in scenarios.items():
         duration = 24 * 3600 if name == "real-day" else minutes * 60
-        header, records = generate(scenario, duration, seed)
+        if name.endswith("(independent)"):
+            header, records = _independent(str(scenario), duration, seed)
+        else:
+            header, records = generate(scenario, duration, seed)
         ticks = [r for r in records if isinstance(r, Tick)]
         truth = [r for r in records if isinstance(r, Truth)]
         doors = [d.door for d in header.doors]
@@ -97,13 +122,62 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
     Console(width=180).print(table)
 
 
+def target(minutes: float, seeds: list[int]) -> None:
+    """event_accuracy of the busy-door target traffic (tailgating >= 0.15 s and U-turns) per
+    seed, from our simulator and from the independent generator (one and two nodes)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def ours(seed: int) -> tuple[TraceHeader, list[Record]]:
+        header, records = generate(_extra()["busy: tailgate+uturn"], minutes * 60, seed)
+        return header, list(records)
+
+    def independent(name: str) -> Callable[[int], tuple[TraceHeader, list[Record]]]:
+        return lambda seed: _independent(name, minutes * 60, seed)
+
+    sources = {
+        "simulator: busy tailgate+uturn": ours,
+        "independent: cr-busy": independent("cr-busy"),
+        "independent: cr-busy-dual": independent("cr-busy-dual"),
+    }
+    table = Table(title=f"busy-door target, event_accuracy ({minutes:g} min per trace)")
+    table.add_column("traffic")
+    for seed in seeds:
+        table.add_column(f"seed {seed}", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("mean", justify="right")
+    for name, make in sources.items():
+        figures = []
+        for seed in seeds:
+            header, records = make(seed)
+            ticks = [r for r in records if isinstance(r, Tick)]
+            truth = [r for r in records if isinstance(r, Truth)]
+            events = Engine(header.doors).run(ticks)
+            counted = [Counted(e.door, e.direction, e.t) for e in events if isinstance(e, Crossing)]
+            figures.append(score([d.door for d in header.doors], truth, counted).event_accuracy)
+        table.add_row(
+            name,
+            *(f"{f:.4f}" for f in figures),
+            f"{min(figures):.4f}",
+            f"{sum(figures) / len(figures):.4f}",
+        )
+    Console(width=180).print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="trace length per preset")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--target", action="store_true", help="only the busy-door target traffic, per seed"
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2026, 1, 2, 3, 4, 5])
     args = parser.parse_args()
-    run(args.minutes, args.seed, args.markdown)
+    if args.target:
+        target(args.minutes, args.seeds)
+    else:
+        run(args.minutes, args.seed, args.markdown)
 
 
 if __name__ == "__main__":

@@ -202,6 +202,9 @@ class _Door:
     tuning: DoorTuning
     nodes: tuple[str, ...]
     episodes: list[_Episode] = field(default_factory=list)
+    gap_s: float = 0.0
+    """`tuning.segment_gap_s`, and below `tuning.reorder_s`, as plain floats: read per tick."""
+    reorder_s: float = 0.0
     due: float = INF
     settle: float = -INF
     """No decision before this time: a node of the door is delivering a late backlog."""
@@ -242,10 +245,13 @@ class Engine:
         self._beams: dict[tuple[str, int], tuple[_Door, int]] = {}
         self._nodes: dict[str, _Node] = {}
         for spec in doors:
+            tuning = self.config.for_door(spec.door)
             door = _Door(
                 spec,
-                self.config.for_door(spec.door),
+                tuning,
                 tuple(dict.fromkeys((spec.outer.node, spec.inner.node))),
+                gap_s=tuning.segment_gap_s,
+                reorder_s=tuning.reorder_s,
             )
             self._doors.append(door)
             for role, ref in ((OUTER, spec.outer), (INNER, spec.inner)):
@@ -408,6 +414,9 @@ class Engine:
         engine = pickle.loads(data)  # noqa: S301 - our own state file, created 0600
         if not isinstance(engine, cls):
             raise TypeError("snapshot does not hold an Engine")
+        for door in engine._doors:  # derived from the tuning (absent from older snapshots)
+            door.gap_s = door.tuning.segment_gap_s
+            door.reorder_s = door.tuning.reorder_s
         return engine
 
 
@@ -483,13 +492,6 @@ class Engine:
 
     def _file(self, door: _Door, edge: _Edge, rx: float, events: list[Event]) -> None:
         t, role, broken = edge[0], edge[1], edge[2]
-        if rx - t > door.tuning.reorder_s:
-            # A late tick: its node is delivering a backlog (after a short disconnect), in a
-            # burst that may span several receive times. Decide nothing of this door until
-            # the burst has had `reorder_s` to finish, or half an episode would be decided.
-            settle = rx + door.tuning.reorder_s
-            if settle > door.settle:
-                door.settle = settle
         stuck = door.stuck
         if stuck[0] or stuck[1]:
             if stuck[role]:
@@ -504,8 +506,15 @@ class Engine:
                 return
             self.stats.masked += 1
             return
-        tuning = door.tuning
-        gap = tuning.segment_gap_s
+        gap = door.gap_s
+        reorder = door.reorder_s
+        if rx - t > reorder:
+            # A late tick: its node is delivering a backlog (after a short disconnect), in a
+            # burst that may span several receive times. Decide nothing of this door until
+            # the burst has had `reorder_s` to finish, or half an episode would be decided.
+            settle = rx + reorder
+            if settle > door.settle:
+                door.settle = settle
         episodes = door.episodes
         last = episodes[-1] if episodes else None
         if last is not None and t >= last.edges[-1][0]:
@@ -530,7 +539,7 @@ class Engine:
                 self._file_slow(door, edge)
         else:
             self._file_slow(door, edge)
-        due = t + gap + tuning.reorder_s
+        due = t + gap + reorder
         if due < door.due:
             door.due = due
             if due < self._next_due:
