@@ -86,6 +86,38 @@ class Outcome:
     """Speed-independent lengths of clean single crossings, for the door's typical length."""
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A door's `DoorTuning` thresholds as plain fields: read many times per episode, and a
+    compiled class reads its own fields far faster than a pydantic model's."""
+
+    glitch_s: float
+    merge_gap_s: float
+    blip_s: float
+    blip_reach_s: float
+    carry_gap_s: float
+    max_lag_s: float
+    passing: bool
+    split: bool
+    split_min: float
+    split_max: float
+
+    @classmethod
+    def of(cls, tuning: DoorTuning) -> Limits:
+        return cls(
+            tuning.glitch_s,
+            tuning.merge_gap_s,
+            tuning.blip_s,
+            tuning.blip_reach_s,
+            tuning.carry_gap_s,
+            tuning.max_lag_s,
+            tuning.passing,
+            tuning.split,
+            tuning.split_min,
+            tuning.split_max,
+        )
+
+
 def intervals(edges: list[tuple[float, int, bool]], role: int, start: float) -> list[Interval]:
     """Break intervals of one beam; a leading clear means the beam was broken at `start`."""
     out: list[Interval] = []
@@ -137,7 +169,7 @@ class Body:
     extent: Interval
 
 
-def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
+def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
     """Bridge flicker, drop glitches, attach blips to the body they swing from."""
     if len(raw) == 1:  # the common case: one clean break
         iv = raw[0]
@@ -176,7 +208,7 @@ def clean(raw: list[Interval], tuning: DoorTuning) -> list[Body]:
     return bodies
 
 
-def carry(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> None:
+def carry(outer: list[Body], inner: list[Body], tuning: Limits) -> None:
     """Join a body with what it carries (a bag or case just behind) on both beams at once.
 
     A carried object shows the same short gap on both beams, a lag apart; a short gap on one
@@ -231,7 +263,7 @@ def _span(bodies: list[Body], a: int, n: int) -> Body:
     return Body(Interval(first.core.start, last.core.end), extent)
 
 
-def _pair_cost(o: Interval, i: Interval, groups: int, tuning: DoorTuning) -> float | None:
+def _pair_cost(o: Interval, i: Interval, groups: int, tuning: Limits) -> float | None:
     """Cost of explaining outer core `o` and inner core `i` as one person; None if impossible."""
     gap = max(o.start, i.start) - min(o.end, i.end)  # > 0: no overlap
     if gap > tuning.max_lag_s:
@@ -320,7 +352,7 @@ def _share(
     return 0.2 + SHARE_COST + 0.2 * spread, la, lb
 
 
-def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step | None]:
+def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:
     """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len)."""
     m, n = len(outer), len(inner)
     inf = math.inf
@@ -391,7 +423,7 @@ def align(outer: list[Body], inner: list[Body], tuning: DoorTuning) -> list[Step
 
 def decide(
     edges: list[tuple[float, int, bool]],
-    tuning: DoorTuning,
+    tuning: Limits,
     typical_length: float | None,
 ) -> Outcome:
     """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted."""
@@ -483,7 +515,7 @@ def _crossed_over(o: Interval, i: Interval) -> bool:
 
 
 def _shared_crossings(
-    outer: list[Body], inner: list[Body], a: int, p: int, b: int, tuning: DoorTuning
+    outer: list[Body], inner: list[Body], a: int, p: int, b: int, tuning: Limits
 ) -> list[Decision]:
     """The two people of a shared step, each from its one visible pair of edges."""
     if p == 2:

@@ -23,7 +23,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Self
 
 from gateway.clock import ClockModel
-from gateway.decide import INNER, OUTER, decide
+from gateway.decide import INNER, OUTER, Limits, decide
 from gateway.events import Crossing, DoorOccupancy, Event, Health
 from gateway.trace import DoorSpec, Tick
 from gateway.tuning import DoorTuning, EngineConfig
@@ -35,6 +35,8 @@ at boot, a few (node time, rx) pairs leave the alignment error near a connection
 MAX_BOOTS = 4
 """Boots remembered per node, for late ticks of an earlier boot."""
 TYPICAL_SAMPLES = 64
+DEFAULT_LIMITS = Limits.of(DoorTuning())
+_DERIVED = frozenset({"gap_s", "reorder_s", "limits"})
 BEHIND_S = 0.8
 """Activity on one beam this long after the other beam's node was last heard of holds an
 episode for that node's backlog (a walker's far-beam edges follow within a lag, ~0.1-0.5 s)."""
@@ -205,6 +207,8 @@ class _Door:
     gap_s: float = 0.0
     """`tuning.segment_gap_s`, and below `tuning.reorder_s`, as plain floats: read per tick."""
     reorder_s: float = 0.0
+    limits: Limits = DEFAULT_LIMITS
+    """`tuning` as the decision reads it."""
     due: float = INF
     settle: float = -INF
     """No decision before this time: a node of the door is delivering a late backlog."""
@@ -216,7 +220,8 @@ class _Door:
     exits: int = 0
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _reduce(self, (f.name for f in fields(self)))
+        # gap_s, reorder_s and limits are derived from `tuning`: `Engine.restore` rebuilds them.
+        return _reduce(self, (f.name for f in fields(self) if f.name not in _DERIVED))
 
     def learn(self, lengths: list[float]) -> None:
         if lengths:
@@ -252,6 +257,7 @@ class Engine:
                 tuple(dict.fromkeys((spec.outer.node, spec.inner.node))),
                 gap_s=tuning.segment_gap_s,
                 reorder_s=tuning.reorder_s,
+                limits=Limits.of(tuning),
             )
             self._doors.append(door)
             for role, ref in ((OUTER, spec.outer), (INNER, spec.inner)):
@@ -417,6 +423,7 @@ class Engine:
         for door in engine._doors:  # derived from the tuning (absent from older snapshots)
             door.gap_s = door.tuning.segment_gap_s
             door.reorder_s = door.tuning.reorder_s
+            door.limits = Limits.of(door.tuning)
         return engine
 
 
@@ -598,7 +605,7 @@ class Engine:
 
     def _process(self, door: _Door, now: float, events: list[Event]) -> None:
         tuning = door.tuning
-        wait = tuning.segment_gap_s + tuning.reorder_s
+        wait = door.gap_s + door.reorder_s
         due = INF
         for episode in list(door.episodes):
             since = episode.open_since()
@@ -610,7 +617,8 @@ class Engine:
                 continue
             end = episode.quiet_since()
             ready_at = max(end + wait, door.settle)
-            if (
+            # The reasons to hold on are only worth checking once it would be decided.
+            if now >= ready_at and (
                 episode.roles() != 3
                 or self._gap_open_before(door, end + wait)
                 or (
@@ -618,7 +626,7 @@ class Engine:
                     and (self._clocks_young(door) or self._node_behind(door, episode))
                 )
             ):
-                ready_at = max(ready_at, end + tuning.segment_gap_s + tuning.hold_s)
+                ready_at = max(ready_at, end + door.gap_s + tuning.hold_s)
             if now >= ready_at:
                 door.episodes.remove(episode)
                 self._decide(door, episode, events, now)
@@ -637,9 +645,14 @@ class Engine:
         the hold, releases the episode.
         """
         last = [-INF, -INF]
-        for edge in episode.edges:
-            if edge[0] > last[edge[1]]:
-                last[edge[1]] = edge[0]
+        seen = 0
+        for edge in reversed(episode.edges):  # sorted by time: the last of each beam
+            role = edge[1]
+            if not seen & (1 << role):
+                last[role] = edge[0]
+                seen |= 1 << role
+                if seen == 3:
+                    break
         spec = door.spec
         for role, other in ((OUTER, spec.inner.node), (INNER, spec.outer.node)):
             current = self._nodes[other].current
@@ -688,7 +701,7 @@ class Engine:
             for _, role, broken, boot, node_s in episode.edges
         ]
         mapped.sort()
-        outcome = decide(mapped, door.tuning, door.typical)
+        outcome = decide(mapped, door.limits, door.typical)
         self.stats.rejected += outcome.rejected
         door.learn(outcome.single_lengths)
         name = door.spec.door
