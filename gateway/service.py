@@ -9,6 +9,11 @@ A tick source is anything with `stream(resume)` (an async iterator of `Tick | No
 committed engine snapshot consumed: after a restart a source replays each node from there (a
 node's flash buffer, or the trace); the restored engine still holds every undecided tick and
 drops anything it sees twice, so nothing is counted twice and nothing is lost.
+
+With `record`, everything fed to the engine (ticks and idle `advance` calls) is also written
+to a doorcount-trace recording (`gateway.ble.recording`) whose length is committed in the same
+transaction as the engine checkpoint; a restart cuts the file back to it, so
+`replay_recording` of the file reproduces the live events across crashes.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from gateway.mqtt.payloads import (
 from gateway.mqtt.settings import MqttSettings, OccupancySettings
 from gateway.occupancy import Occupancy, OccupancyState
 from gateway.outbox import Batch, IntervalRow, Message, Outbox, Priority
-from gateway.trace import DoorSpec, Tick, open_trace
+from gateway.trace import DoorSpec, Tick, TraceHeader, open_trace
 
 if TYPE_CHECKING:
+    from gateway.ble.recording import DurableRecording
     from gateway.mqtt.client import MqttLink
 
 log = logging.getLogger(__name__)
@@ -274,6 +280,8 @@ class Pipeline:
         self._dirty_nodes: set[str] = set()
         self._snapshot: bytes | None = None
         self._quality_due = True
+        self.recorded: tuple[str, int] | None = None
+        """(recording path, its length) to commit with the engine checkpoint."""
 
     # -- input ----------------------------------------------------------------------------
 
@@ -477,6 +485,8 @@ class Pipeline:
         if self._snapshot is not None:
             batch.set_blob("engine", self._snapshot)
             self._snapshot = None
+        if self.recorded is not None:
+            batch.set_state("recording", {"path": self.recorded[0], "bytes": self.recorded[1]})
         batch.set_state("closed_until", self.intervals.closed_until)
         batch.set_state("now", self.now)
         f = self.intervals.figures
@@ -502,6 +512,7 @@ class Service:
         engine_factory: EngineFactory = default_engine,
         batch_max: int = 2000,
         idle_advance: float = 1.0,
+        record: Path | None = None,
     ) -> None:
         self.site = site
         self.doors = tuple(doors)
@@ -511,6 +522,7 @@ class Service:
         self.engine_factory = engine_factory
         self.batch_max = batch_max
         self.idle_advance = idle_advance
+        self.record = record
         self._stop = asyncio.Event()
         self.pipeline: Pipeline | None = None
         self.link: MqttLink | None = None
@@ -558,10 +570,58 @@ class Service:
             outbox.close()
 
     async def _pump(self, pipeline: Pipeline, link: MqttLink) -> None:
-        engine = self.engine_factory(self.doors, pipeline.outbox.get_blob("engine"))
+        snapshot = pipeline.outbox.get_blob("engine")
+        engine = self.engine_factory(self.doors, snapshot)
         resume = dict(pipeline.checkpoint)
         if resume:
             log.info("resuming %d nodes from their checkpoints", len(resume))
+        recording = self._open_recording(pipeline, snapshot is not None)
+        try:
+            await self._feed(pipeline, link, engine, resume, recording)
+        finally:
+            if recording is not None:
+                recording.close()
+
+    def _open_recording(self, pipeline: Pipeline, restored: bool) -> DurableRecording | None:
+        if self.record is None:
+            return None
+        from gateway.ble.recording import DurableRecording
+
+        path = str(self.record.resolve())
+        state = pipeline.outbox.get_state("recording")
+        committed = state["bytes"] if state and state.get("path") == path else None
+        if committed is None and restored:
+            log.warning(
+                "recording to %s starts from a restored engine: a replay of it will not "
+                "reproduce the decisions of ticks fed before", path,
+            )
+        recording = DurableRecording(
+            Path(path), TraceHeader(self.site, self.doors), committed,
+            fsync=self.mqtt.outbox_sync == "full",
+        )
+        log.info("recording what the engine is fed to %s", path)
+        pipeline.recorded = (path, recording.commit_point())
+        if committed is None:  # from now on a restart continues this file
+            with pipeline.outbox.batch() as batch:
+                batch.set_state("recording", {"path": path, "bytes": pipeline.recorded[1]})
+        return recording
+
+    async def _feed(
+        self,
+        pipeline: Pipeline,
+        link: MqttLink,
+        engine: EngineLike,
+        resume: Resume,
+        recording: DurableRecording | None,
+    ) -> None:
+        recorder = recording.recorder if recording is not None else None
+
+        def checkpoint() -> None:
+            """The engine state, and the recording's length, to commit with the next batch."""
+            pipeline.set_engine(engine)
+            if recording is not None:
+                pipeline.recorded = (str(recording.path), recording.commit_point())
+
         queue: asyncio.Queue[SourceItem | None] = asyncio.Queue(maxsize=4 * self.batch_max)
 
         async def read() -> None:
@@ -586,8 +646,10 @@ class Service:
                     getter.cancel()
                     if not self._stop.is_set():  # idle: let time pass in the engine
                         now = self.source.now()
+                        if recorder is not None:
+                            recorder.advance(now)
                         pipeline.on_events(engine.advance(now))
-                        pipeline.set_engine(engine)
+                        checkpoint()
                         pipeline.commit(now=now)
                         link.notify()
                     continue
@@ -600,12 +662,14 @@ class Service:
                         break
                     if isinstance(item, Tick):
                         pipeline.on_tick(item)
+                        if recorder is not None:
+                            recorder.tick(item)
                         pipeline.on_events(engine.feed(item))
                     else:
                         pipeline.on_status(item)
                 if ended:
                     pipeline.on_events(engine.finish())
-                pipeline.set_engine(engine)
+                checkpoint()
                 pipeline.commit(flush=ended)
                 link.notify()
                 if pipeline.outbox.dropped != dropped:

@@ -9,18 +9,23 @@ episodes were re-examined when), so a recording keeps every call as an
 `decided_at` and, rarely, in timing); `replay_recording` honours them and reproduces the live
 events exactly. Measured: keeping only the calls that returned events is NOT enough, since a
 call that decides nothing still re-schedules the engine's due times.
+
+`doorcount run --record FILE` keeps such a recording durable together with the engine
+checkpoint (`gateway.service`): after a crash the file is cut back to what the committed
+engine had been fed, so the recording of a session with restarts still replays exactly.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from gateway.engine import Engine
-from gateway.errors import TraceError
+from gateway.errors import ConfigError, TraceError
 from gateway.events import Event
 from gateway.trace import Tick, TraceHeader, TraceReader, dumps, parse_record
 from gateway.tuning import EngineConfig
@@ -29,11 +34,15 @@ ADVANCE = "advance"
 
 
 class TraceRecorder:
-    """Writes a header, then every fed tick and every advance call, in order."""
+    """Writes a header, then every fed tick and every advance call, in order.
 
-    def __init__(self, out: IO[str], header: TraceHeader) -> None:
+    Without a header it continues a recording whose file already has one.
+    """
+
+    def __init__(self, out: IO[str], header: TraceHeader | None) -> None:
         self._out = out
-        out.write(dumps(header) + "\n")
+        if header is not None:
+            out.write(dumps(header) + "\n")
 
     def tick(self, tick: Tick) -> None:
         self._out.write(dumps(tick) + "\n")
@@ -45,6 +54,51 @@ class TraceRecorder:
         self._out.flush()
 
 
+class DurableRecording:
+    """A recording file kept in step with the committed engine state of `doorcount run`.
+
+    `committed` is the file length stored with the last engine checkpoint (None: no
+    checkpoint recorded to this file yet: start a new file, never overwrite one). A longer
+    file is cut back to it: the ticks past it were fed to an engine state that was never
+    committed, and will be fed (and recorded) again after the restart.
+    """
+
+    def __init__(
+        self, path: Path, header: TraceHeader, committed: int | None, *, fsync: bool = True
+    ) -> None:
+        self.path = path
+        self._fsync = fsync
+        if committed is None:
+            if path.exists() and path.stat().st_size > 0:
+                raise ConfigError(
+                    f"{path} already holds a recording that this gateway's state does not "
+                    "continue: move it away, or record to a new file"
+                )
+            self._out = open(path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            self.recorder = TraceRecorder(self._out, header)
+            return
+        size = path.stat().st_size if path.exists() else -1
+        if size < committed:
+            raise ConfigError(
+                f"recording {path} has {max(size, 0)} bytes, but the engine checkpoint was "
+                f"committed at {committed}: it was cut or replaced; record to a new file"
+            )
+        self._out = open(path, "r+", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self._out.truncate(committed)
+        self._out.seek(committed)
+        self.recorder = TraceRecorder(self._out, None)
+
+    def commit_point(self) -> int:
+        """Flush (and fsync) what was recorded; the length to commit with the checkpoint."""
+        self._out.flush()
+        if self._fsync:
+            os.fsync(self._out.fileno())
+        return self._out.tell()
+
+    def close(self) -> None:
+        self._out.close()
+
+
 @contextmanager
 def record_to(path: str | Path, header: TraceHeader) -> Iterator[TraceRecorder]:
     with open(path, "w", encoding="utf-8", newline="\n") as out:
@@ -53,9 +107,13 @@ def record_to(path: str | Path, header: TraceHeader) -> Iterator[TraceRecorder]:
 
 
 def replay_recording(
-    path: str | Path, config: EngineConfig | None = None
+    path: str | Path, config: EngineConfig | None = None, *, finish: bool = True
 ) -> tuple[TraceHeader, list[Event]]:
-    """Feed a recorded trace to a fresh engine, honouring its advance lines; all events."""
+    """Feed a recorded trace to a fresh engine, honouring its advance lines; all events.
+
+    `finish=False` leaves undecided episodes undecided, as a gateway that was stopped (rather
+    than reaching the end of its source) left them.
+    """
     with open(path, "rb") as raw:
         lines = iter(raw)
         reader = TraceReader(lines)
@@ -77,5 +135,6 @@ def replay_recording(
                 raise TraceError(exc.reason, number) from None
             if isinstance(record, Tick):
                 events.extend(engine.feed(record))
-        events.extend(engine.finish())
+        if finish:
+            events.extend(engine.finish())
     return reader.header, events

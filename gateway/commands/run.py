@@ -26,6 +26,16 @@ def register(subparsers: Any) -> None:
         "--speed", type=float, help="replay speed factor (0 = as fast as possible)"
     )
     parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "also write everything the engine is fed (ticks as received, idle advances) to "
+            "this doorcount-trace, kept consistent with the engine checkpoint across "
+            "restarts: `doorcount eval FILE` scores it, and it replays the live counts exactly"
+        ),
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=60.0,
@@ -92,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         replay = source = _trace_source(args, source_cfg)
         site, doors = replay.header.site, list(replay.header.doors)
-    service = Service(site=site, doors=doors, source=source, mqtt=mqtt, occupancy=occupancy)
+    service = Service(
+        site=site, doors=doors, source=source, mqtt=mqtt, occupancy=occupancy, record=args.record
+    )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",
         site, len(doors), mqtt.host, mqtt.broker_port, mqtt.outbox_path,
