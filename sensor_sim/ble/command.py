@@ -4,9 +4,10 @@ Wire it into the CLI with a one-line `sensor_sim/commands/serve.py`:
 `from sensor_sim.ble.command import register`.
 
 - `--radio virtual` (default): every node is a bumble controller on an in-process radio with
-  connection-interval timing; `--gateway-hci tcp-server:_:9000` adds one more controller on
-  that radio, reachable over HCI-over-TCP, so a gateway in another process can use
-  `ble.backend = "bumble:tcp-client:127.0.0.1:9000"`.
+  connection-interval timing; `--gateway-hci tcp-server:_:9000` adds a controller on that
+  radio, reachable over HCI-over-TCP, so a gateway in another process can use
+  `ble.backend = "bumble:tcp-client:127.0.0.1:9000"` (a fresh controller per gateway process;
+  when one goes away, its links time out: `sensor_sim.ble.hciport`).
 - `--radio usb:0` (any bumble transport): one node per real controller (`--node`), so a real
   gateway can be tested over the air.
 """
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--radio", default="virtual", help="virtual, or a bumble transport (usb:0)")
     p.add_argument(
         "--gateway-hci", metavar="TRANSPORT",
-        help="with --radio virtual: expose a controller for the gateway (tcp-server:_:9000)",
+        help="with --radio virtual: a controller per gateway process (tcp-server:_:9000)",
     )
     p.add_argument("--node", action="append", help="serve only these node ids (repeatable)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
@@ -53,9 +54,6 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bumble.controller import Controller
-    from bumble.transport import open_transport
-
     from gateway.ble.profile import parse_passkey
     from gateway.errors import ConfigError
     from gateway.trace import open_trace
@@ -79,12 +77,21 @@ async def _serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         only=args.node,
     )
-    bridge = None
+    port = None
     if args.gateway_hci:
         if not isinstance(radio, RadioLink):
             raise ConfigError("--gateway-hci needs --radio virtual")
-        bridge = await open_transport(args.gateway_hci)
-        Controller("gateway", host_source=bridge.source, host_sink=bridge.sink, link=radio)
+        from sensor_sim.ble.hciport import GatewayHciPort
+
+        async def links_time_out() -> None:
+            nodes = [n for n in server.nodes.values() if n.peripheral.connected]
+            await asyncio.gather(*(n.drop_link() for n in nodes))
+
+        port = GatewayHciPort(radio, links_time_out)
+        try:
+            await port.start(args.gateway_hci)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"--gateway-hci: {exc}") from None
     await server.start()
     try:
         if args.pairing_window > 0:
@@ -98,6 +105,6 @@ async def _serve(args: argparse.Namespace) -> int:
         await asyncio.Event().wait()
     finally:
         await server.close()
-        if bridge is not None:
-            await bridge.close()
+        if port is not None:
+            await port.close()
     return 0
