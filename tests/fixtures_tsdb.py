@@ -184,6 +184,36 @@ def influxdb1(tmp_path: Path) -> Iterator[Influx1]:
     server.stop()
 
 
+def start_bridge(
+    broker_port: int,
+    sink_args: list[str],
+    token: str,
+    log: Path,
+    *,
+    client_id: str = "bridge-fault",
+    batch_size: int = 20,
+) -> subprocess.Popen[bytes]:
+    """Start `doorcount bridge` (a separate process, so it can be SIGKILLed) and wait for its
+    subscription: its persistent session exists from then on."""
+    import sys
+
+    env = {**os.environ, "DOORCOUNT_BRIDGE_INFLUX_TOKEN": token}
+    before = log.read_text().count("subscribed to") if log.exists() else 0
+    command = [
+        sys.executable, "-m", "gateway.cli", "-vv", "bridge",
+        "--mqtt-port", str(broker_port),
+        "--client-id", client_id,
+        "--batch-size", str(batch_size),
+    ]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [*command, *sink_args], env=env, stdout=out, stderr=out,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    wait_until(lambda: log.read_text().count("subscribed to") > before, what="bridge subscribed")
+    return proc
+
+
 def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -37,6 +37,7 @@ from gateway.mqtt.payloads import IntervalPayload, Topics
 from tests.fixtures_mqtt import Mosquitto
 from tests.fixtures_mqtt import mosquitto as mosquitto  # noqa: PLC0414 - fixture import
 from tests.fixtures_tsdb import Influx1, Victoria, influxdb1, victoria, wait_until  # noqa: F401
+from tests.fixtures_tsdb import start_bridge as start_tsdb_bridge
 
 TOKEN = "tok-fault-9f8e7d6c5b4a"
 
@@ -203,26 +204,8 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 def start_bridge(broker: Mosquitto, backend: Backend, log: Path) -> subprocess.Popen[bytes]:
-    """Start `doorcount bridge` and wait for its subscription (the session exists from then)."""
-    env = {**os.environ, "DOORCOUNT_BRIDGE_INFLUX_TOKEN": backend.token}
-    before = log.read_text().count("subscribed to") if log.exists() else 0
-    command = [
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "-vv",
-        "bridge",
-        "--mqtt-port",
-        str(broker.port),
-        "--client-id",
-        "bridge-fault",
-        "--batch-size",
-        "20",
-    ]
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([*command, *backend.args], env=env, stdout=out, stderr=out)
-    wait_until(lambda: log.read_text().count("subscribed to") > before, what="bridge subscribed")
-    return proc
+    """Start `doorcount bridge` for this backend and wait for its subscription."""
+    return start_tsdb_bridge(broker.port, backend.args, backend.token, log)
 
 
 def differences(got: Stored, want: Stored) -> list[str]:
