@@ -104,10 +104,18 @@ def default_engine(doors: Sequence[DoorSpec], snapshot: bytes | None) -> EngineL
     from gateway.engine import Engine  # the counting engine (heavy: imported when used)
 
     if snapshot is not None:
-        engine = Engine.restore(snapshot)
-        if engine.doors == list(doors):
-            return engine
-        log.warning("the doors changed since the last run: undecided ticks are discarded")
+        try:
+            engine = Engine.restore(snapshot)
+        except Exception:  # any unpickling failure means the same
+            # Written by an engine this version cannot read: counting on beats a crash loop.
+            log.exception(
+                "the saved engine state cannot be read: starting afresh, the ticks it had not "
+                "decided yet are discarded"
+            )
+        else:
+            if engine.doors == list(doors):
+                return engine
+            log.warning("the doors changed since the last run: undecided ticks are discarded")
     return Engine(doors)
 
 

@@ -118,3 +118,18 @@ def test_a_reset_inside_a_batch_happens_between_the_crossings(tmp_path: Path) ->
     site = _latest(p, "shop/occupancy")
     assert (site["occupancy"], site["entries"], site["corrected"]) == (1, 1, 1)
     assert site["last_reset"] == T0 + 1 + 3600
+
+
+def test_an_unreadable_engine_snapshot_starts_afresh_instead_of_crash_looping(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from gateway.engine import Engine
+    from gateway.service import default_engine
+
+    good = Engine(DOORS)
+    assert default_engine(DOORS, good.snapshot()).doors == DOORS
+    # A snapshot another version wrote (or a damaged one) must not stop the gateway for good.
+    engine = default_engine(DOORS, b"\x80\x05not a pickle")
+    assert isinstance(engine, Engine)
+    assert engine.doors == DOORS
+    assert "cannot be read" in caplog.text
