@@ -219,7 +219,7 @@ def run_child(directory: Path, trace: Path, port: int, realtime: bool) -> dict[s
         broker.stop()
     if proc.returncode != 0:
         raise RuntimeError(f"gateway child exited {proc.returncode}")
-    result = json.loads(notes.read_text())
+    result: dict[str, Any] = json.loads(notes.read_text())
     result.update(samples=samples, wall_s=wall, arrivals=arrivals.at)
     return result
 
@@ -256,16 +256,10 @@ def main() -> int:
 
     from gateway.trace import Tick, write_trace
     from sensor_sim.generator import generate
-    from sensor_sim.scenarios import Doors, Traffic, preset
+    from sensor_sim.scenarios import busy_site
     from tests.fixtures_mqtt import free_port
 
-    busy = preset("busy")
-    scenario = dataclasses.replace(
-        busy,
-        name=f"footprint-{args.doors}",
-        traffic=Traffic(rate_per_min=args.rate, mix=busy.traffic.mix),
-        doors=Doors(count=args.doors, layout="pair"),
-    )
+    scenario = busy_site(f"footprint-{args.doors}", args.doors, args.rate)
     console = Console()
     with tempfile.TemporaryDirectory(prefix="footprint-") as tmp:
         directory = Path(tmp)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import math
 import os
@@ -160,15 +159,9 @@ def make_trace(config: SoakConfig, path: Path) -> tuple[Any, int]:
     from gateway.trace import Tick, write_trace
     from sensor_sim.ble.serve import with_reboot
     from sensor_sim.generator import generate
-    from sensor_sim.scenarios import Doors, Traffic, preset
+    from sensor_sim.scenarios import busy_site
 
-    busy = preset("busy")
-    scenario = dataclasses.replace(
-        busy,
-        name=f"soak-{config.doors}",
-        traffic=Traffic(rate_per_min=config.rate, mix=busy.traffic.mix),
-        doors=Doors(count=config.doors, layout="pair"),
-    )
+    scenario = busy_site(f"soak-{config.doors}", config.doors, config.rate)
     header, records = generate(scenario, config.minutes * 60.0, config.seed)
     nodes = sorted({r.node for r in records if isinstance(r, Tick)})
     reboots = max(1, round(config.minutes / 10))
@@ -549,9 +542,14 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
         wait_for(lambda: unique_ticks(chain.recording)[0] >= served, 180,
                  "every served tick received")
         # The last interval closes at its end + grace, then the outbox and the bridge drain.
-        wait_for(lambda: (chain.check_alive() or True) and outbox_depth(chain.outbox) == 0
-                 and time.monotonic() > end + config.interval_s + config.grace_s + 2,
-                 config.interval_s + config.grace_s + 180, "the outbox drained")
+        def drained() -> bool:
+            chain.check_alive()
+            return (
+                outbox_depth(chain.outbox) == 0
+                and time.monotonic() > end + config.interval_s + config.grace_s + 2
+            )
+
+        wait_for(drained, config.interval_s + config.grace_s + 180, "the outbox drained")
         final = committed_intervals(chain.outbox)
         with suppress(TimeoutError):  # if not, the comparison below says where
             wait_for(lambda: caught_up(stored_intervals(victoria), final), 60,

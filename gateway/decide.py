@@ -265,15 +265,8 @@ def _span(bodies: list[Body], a: int, n: int) -> Body:
 
 def _pair_cost(o: Interval, i: Interval, groups: int, tuning: Limits) -> float | None:
     """Cost of explaining outer core `o` and inner core `i` as one person; None if impossible."""
-    gap = max(o.start, i.start) - min(o.end, i.end)  # > 0: no overlap
-    if gap > tuning.max_lag_s:
-        return None
-    lb = i.start - o.start
-    lc = i.end - o.end
-    lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
-    dur_spread = abs(o.duration - i.duration) / max(o.duration, i.duration, 1e-6)
-    apart_cost = APART_COST * gap if gap > 0 else 0.0
-    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + apart_cost
+    cost = _cost(o.start, o.end, i.start, i.end, groups, tuning.max_lag_s, 0.0)
+    return None if cost == math.inf else cost
 
 
 def _sign(x: float) -> int:
@@ -315,17 +308,27 @@ Step = tuple[int, int, int, int, bool]
 """(outer start, outer count, inner start, inner count, shared by two people)."""
 
 
-def _cost(os: float, oe: float, is_: float, ie: float, groups: int, max_lag: float) -> float:
-    """`_pair_cost` on bare floats, for the alignment's inner loop; inf if impossible."""
-    if max(os, is_) - min(oe, ie) > max_lag:
+def _cost(
+    os: float,
+    oe: float,
+    is_: float,
+    ie: float,
+    groups: int,
+    max_lag: float,
+    turn_cost: float = UTURN_COST,
+) -> float:
+    """Cost of outer break (os, oe) and inner break (is_, ie) as one person, on bare floats for
+    the alignment's inner loop; inf if impossible. Breaking one way and clearing the other
+    costs `turn_cost` more (people walk on)."""
+    apart = max(os, is_) - min(oe, ie)  # > 0: the two breaks do not overlap
+    if apart > max_lag:
         return math.inf
     lb = is_ - os
     lc = ie - oe
     do, di = oe - os, ie - is_
     lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
     dur_spread = abs(do - di) / max(do, di, 1e-6)
-    turn = UTURN_COST if _sign(lb) * _sign(lc) < 0 else 0.0
-    apart = max(os, is_) - min(oe, ie)
+    turn = turn_cost if _sign(lb) * _sign(lc) < 0 else 0.0
     apart_cost = APART_COST * apart if apart > 0 else 0.0
     return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + turn + apart_cost
 

@@ -555,7 +555,7 @@ class Engine:
     def _file_slow(self, door: _Door, edge: _Edge) -> None:
         """Find (or open) the episode for an edge that is not simply the next one."""
         t = edge[0]
-        gap = door.tuning.segment_gap_s
+        gap = door.gap_s
         episodes = door.episodes
         index = len(episodes) - 1
         while index >= 0 and episodes[index].start > t + gap:

@@ -319,6 +319,18 @@ PRESETS: dict[str, Scenario] = {
 }
 
 
+def busy_site(name: str, doors: int, rate_per_min: float) -> Scenario:
+    """The `busy` preset's traffic mix at `rate_per_min` per door, on `doors` doors of two
+    single-beam nodes each: the site the footprint benchmark and the soak run."""
+    busy = PRESETS["busy"]
+    return replace(
+        busy,
+        name=name,
+        traffic=Traffic(rate_per_min=rate_per_min, mix=busy.traffic.mix),
+        doors=Doors(count=doors, layout="pair"),
+    )
+
+
 def preset(name: str) -> Scenario:
     try:
         return PRESETS[name]
