@@ -8,7 +8,9 @@ while a fault schedule runs; the stored counts must equal what the gateway's eng
 Faults, spread evenly over the trace in this order (repeated on long runs): gateway SIGKILL
 and restart, broker restart, VictoriaMetrics outage (stop, start), bridge SIGKILL and restart.
 Node link losses (`--disconnect-every`) and reboots (one node per 10 minutes of trace) come
-from the simulator.
+from the simulator. A node's ring is RAM: ticks it still holds unsent when it reboots are gone
+with it, as on hardware (a reboot that falls while the node waits for the gateway to reconnect
+it). The simulator says how many (`never sent`); the chain must deliver every other tick.
 
 The reference is exact: the gateway stamps its own receive times, so the expected counts come
 from its recording (`doorcount run --record`, kept consistent with the engine checkpoint
@@ -27,7 +29,7 @@ stamps ticks with its wall clock, and a node clock running faster than it would 
 broken crystal to the engine's clock fit.
 
 Run: .venv/bin/python -m benchmarks.soak [--doors 20] [--minutes 2] [--seed 1]
-Exit code 1 if anything was lost or doubled.
+Exit code 1 if a tick that left its node never arrived, or a count was lost or doubled.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -113,6 +116,9 @@ class SoakResult:
     served: int
     received: int
     received_twice: int
+    never_sent: int
+    """Ticks that never left their node (unsent at its reboot): lost on the node, not on
+    the way; the simulator knows each one."""
     link_losses: int
     reboots: int
     crossings: int
@@ -196,6 +202,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"{what}: not within {timeout:.0f} s")
 
 
+SUMMARY = re.compile(
+    r"served (?P<served>\d+) ticks; (?P<link_losses>\d+) link losses, (?P<reboots>\d+) reboots; "
+    r"(?P<never_sent>\d+) never sent"
+)
+"""`sensor-sim serve`'s last line: what its nodes numbered, and what never left a node."""
+
+
 class Simulator:
     """`sensor-sim serve` in its own process; reads its node list and its final summary."""
 
@@ -232,11 +245,9 @@ class Simulator:
 
     def _read(self) -> None:
         for line in self._stdout:
-            if line.startswith("served "):
-                words = line.replace(";", "").replace(",", "").split()
-                self.summary = {
-                    "served": int(words[1]), "link_losses": int(words[3]), "reboots": int(words[6])
-                }
+            found = SUMMARY.match(line)
+            if found:
+                self.summary = {key: int(value) for key, value in found.groupdict().items()}
 
     def close(self) -> None:
         stop(self.proc, signal.SIGINT)
@@ -537,10 +548,11 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
             fault.ended = time.monotonic()
         end = sim.replay_at + config.minutes * 60.0
         wait_for(lambda: bool(sim.summary), end - time.monotonic() + 120, "the replay ended")
-        served = sim.summary["served"]
-        say(f"replay done: {served} ticks served; waiting for the chain to drain")
-        wait_for(lambda: unique_ticks(chain.recording)[0] >= served, 180,
-                 "every served tick received")
+        served, never_sent = sim.summary["served"], sim.summary["never_sent"]
+        say(f"replay done: {served} ticks served ({never_sent} never sent: unsent at a "
+            "reboot); waiting for the chain to drain")
+        wait_for(lambda: unique_ticks(chain.recording)[0] >= served - never_sent, 180,
+                 "every tick that left its node received")
         # The last interval closes at its end + grace, then the outbox and the bridge drain.
         def drained() -> bool:
             chain.check_alive()
@@ -579,7 +591,7 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
                                 f"(revision {revisions.get(key, 0)})")
     return SoakResult(
         doors=len(header.doors), nodes=nodes, trace_ticks=trace_ticks, served=served,
-        received=received, received_twice=twice,
+        received=received, received_twice=twice, never_sent=never_sent,
         link_losses=sim.summary["link_losses"], reboots=sim.summary["reboots"],
         crossings=crossings, eval_totals=eval_totals(chain.recording),
         stored_totals=(sum(v[0] for v in stored.values()), sum(v[1] for v in stored.values())),
@@ -623,6 +635,7 @@ def table_rows(result: SoakResult) -> list[tuple[str, str]]:
         ("faults injected", f"{len(result.faults)}: {faults}"),
         ("node faults (simulator)", f"{result.link_losses} link losses, "
          f"{result.reboots} reboots"),
+        ("  ticks unsent at a node reboot (gone with its RAM)", f"{result.never_sent}"),
         ("interval corrections published", f"{result.corrections}"),
         ("  of them wrong in the store (stale revision)", f"{result.stale}"),
         ("lost", f"{result.lost}"),
@@ -645,6 +658,10 @@ def work_directory(keep: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--doors", type=int, default=20)
@@ -659,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the gateway's interval grace (s)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (logs)")
     args = parser.parse_args(argv)
+    # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: every process the run started stops.
+    signal.signal(signal.SIGTERM, _terminate)
 
     from rich.console import Console
     from rich.table import Table
@@ -678,7 +697,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     for problem in result.problems[:20]:
         console.print(f"  {problem}")
-    return 1 if result.lost or result.doubled else 0
+    missing = result.served - result.never_sent - result.received
+    return 1 if result.lost or result.doubled or missing else 0
 
 
 if __name__ == "__main__":

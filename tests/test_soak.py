@@ -4,9 +4,9 @@ equals the engine's replay of the gateway's own recording, per door, interval an
 
 The long version is `./dev soak` (`python -m benchmarks.soak --minutes 30`).
 
-Marked slow (run by `./dev soak`, not the default test run) while an intermittent failure is
-open: in 2 of the 7 runs seen, "every served tick received" timed out (a node's ticks never
-reach the restarted gateway); every run that completes has lost 0 and doubled 0.
+A node's ring is RAM: when the trace's node reboot falls while that node still waits for the
+restarted gateway to reconnect it, the ticks it held unsent are gone with it, as on hardware.
+The simulator names them (`never_sent`); every other tick must arrive.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pytest
 from benchmarks.soak import KINDS, SoakConfig, run_soak
 
 
-@pytest.mark.slow
 @pytest.mark.servers
 @pytest.mark.timeout(420)
 def test_short_soak_loses_and_doubles_nothing_through_every_fault(tmp_path: Path) -> None:
@@ -31,7 +30,8 @@ def test_short_soak_loses_and_doubles_nothing_through_every_fault(tmp_path: Path
     assert set(result.fault_counts) == set(KINDS)  # every fault kind was injected
     assert result.link_losses >= 1
     assert result.reboots >= 1
-    assert result.received == result.served  # every tick the nodes made reached the engine
+    # Every tick that left its node reached the engine.
+    assert result.received == result.served - result.never_sent
     assert result.crossings > 0
     assert result.problems == []
     assert result.stale == 0

@@ -101,7 +101,8 @@ async def _serve(args: argparse.Namespace) -> int:
         await asyncio.sleep(args.start_after)
         await server.run()
         print(f"served {len(server.served())} ticks; {server.disconnects} link losses, "
-              f"{server.reboots} reboots; Ctrl-C to stop", flush=True)
+              f"{server.reboots} reboots; {len(server.lost())} never sent (unsent at a reboot "
+              "or overwritten); Ctrl-C to stop", flush=True)
         await asyncio.Event().wait()
     finally:
         await server.close()
