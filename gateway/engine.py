@@ -610,16 +610,19 @@ class Engine:
         for episode in list(door.episodes):
             since = episode.open_since()
             if since is not None:
-                if now - since >= tuning.stuck_s:
+                # Broken for `stuck_s`, and not merely a late backlog still arriving: a node
+                # back from a long outage delivers old breaks whose clears are in the burst.
+                stuck_at = max(since + tuning.stuck_s, door.settle)
+                if now >= stuck_at:
                     self._stuck(door, episode, since, events, now)
                     continue
-                due = min(due, since + tuning.stuck_s)
+                due = min(due, stuck_at)
                 continue
             end = episode.quiet_since()
             ready_at = max(end + wait, door.settle)
             # The reasons to hold on are only worth checking once it would be decided.
             if now >= ready_at and (
-                episode.roles() != 3
+                (episode.roles() != 3 and not self._other_beam_current(door, episode, end + wait))
                 or self._gap_open_before(door, end + wait)
                 or (
                     len(door.nodes) > 1
@@ -633,6 +636,15 @@ class Engine:
             else:
                 due = min(due, ready_at)
         door.due = due
+
+    def _other_beam_current(self, door: _Door, episode: _Episode, t: float) -> bool:
+        """An episode on one beam: has the other beam's node delivered past `t`? Then its
+        ticks for this episode, if any, would be here (a node sends in order; open sequence
+        gaps are checked apart), and the episode needs no hold for a backlog."""
+        spec = door.spec
+        missing = spec.inner.node if episode.roles() == 1 << OUTER else spec.outer.node
+        current = self._nodes[missing].current
+        return current is not None and current.last_t >= t
 
     def _node_behind(self, door: _Door, episode: _Episode) -> bool:
         """Did one beam's node go quiet before the other beam's last activity here?

@@ -71,11 +71,12 @@ class DoorTuning(BaseModel):
         "(BLE connection interval, batching and retransmission) before deciding.",
     )
     hold_s: float = Field(
-        120.0,
+        300.0,
         ge=0.0,
         le=3600.0,
-        description="An episode seen on one beam only is held this long for a node's late "
-        "backlog (after a short disconnect) before it is decided as not a crossing.",
+        description="An episode seen on one beam only is held up to this long for the other "
+        "node's late backlog (after a disconnect) before it is decided as not a crossing; it is "
+        "decided at once when that node has already delivered ticks from after it.",
     )
     max_lag_s: float = Field(
         1.5,

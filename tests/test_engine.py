@@ -267,6 +267,45 @@ def test_an_episode_waits_for_a_node_that_went_quiet_before_its_end():
     assert max(c.decided_at for c in cs) >= T0 + 30.0
 
 
+def test_a_backlog_older_than_stuck_s_is_counted_not_taken_for_stuck_beams():
+    site = two_node_door()
+    warm_up(site)
+    for k in range(8):
+        site.walk(0, 10.0 + 15.0 * k, "in" if k % 3 else "out")
+    # The outer node was out of reach for almost three minutes (longer than `stuck_s`, 90 s):
+    # every break in its backlog is older than that when it arrives, with its clear right
+    # behind it in the burst.
+    live_events = []
+    engine = Engine(site.doors)
+    ticks = _delay(site.ticks(), "o1", (8.0, 180.0), 180.0)
+    now = ticks[0].rx
+    for tick in ticks:
+        while now + 0.1 < tick.rx:
+            now += 0.1
+            live_events.extend(engine.advance(now))
+        live_events.extend(engine.feed(tick))
+    live_events.extend(engine.advance(ticks[-1].rx + 400.0))
+    cs = [e for e in live_events if isinstance(e, Crossing) and e.t > T0 - 5.0]
+    assert directions(cs) == ["out", "in", "in", "out", "in", "in", "out", "in"]
+    assert not [e for e in live_events if isinstance(e, Health) and e.kind == "beam_stuck"]
+
+
+def test_a_one_beam_episode_is_released_once_the_other_node_is_past_it():
+    site = two_node_door()
+    warm_up(site)
+    site.add("o1", 0, 10.0, 10.4)  # someone reached the outer beam and turned back
+    site.walk(0, 14.0, "in")  # the next walker: the inner node delivers past the U-turn
+    engine = Engine(site.doors)
+    ticks = site.ticks()
+    for tick in ticks:
+        engine.feed(tick)
+    rejected = engine.stats.rejected
+    engine.advance(ticks[-1].rx + 5.0)
+    # Decided (rejected: not a crossing) seconds later, not held `hold_s` for a backlog:
+    # the inner node has sent newer ticks, so none of this episode can still be on the way.
+    assert engine.stats.rejected > rejected
+
+
 def test_reboot_restarts_sequence_and_clock():
     site = two_node_door()
     warm_up(site)
