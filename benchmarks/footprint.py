@@ -114,6 +114,9 @@ class TimingEngine:
     def resume_points(self) -> Any:
         return self.inner.resume_points()
 
+    def continue_from(self, resume: Any) -> None:
+        self.inner.continue_from(resume)
+
     def snapshot(self) -> bytes:
         return bytes(self.inner.snapshot())
 

@@ -18,7 +18,7 @@ import bisect
 import pickle
 import statistics
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Self
 
@@ -406,6 +406,20 @@ class Engine:
             if node.current is not None:
                 out[name] = (node.current.boot, node.current.next_seq)
         return out
+
+    def continue_from(self, resume: Mapping[str, tuple[int, int]]) -> None:
+        """Take over from an earlier engine whose state is gone (unreadable after an upgrade,
+        or the doors changed): each node's ticks before its resume point (boot, seq) were
+        consumed there, so they are not a sequence gap to wait for. A no-op for the boots
+        this engine already knows."""
+        for name, (boot_id, seq) in resume.items():
+            node = self._nodes.get(name)
+            if node is None or boot_id in node.boots:
+                continue
+            boot = _Boot(name, boot_id, ClockModel())
+            boot.next_seq = seq
+            node.boots[boot_id] = boot
+            node.current = boot
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _reduce(self, _ENGINE_STATE)

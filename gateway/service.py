@@ -93,6 +93,8 @@ class EngineLike(Protocol):
 
     def resume_points(self) -> dict[str, tuple[int, int]]: ...
 
+    def continue_from(self, resume: Mapping[str, tuple[int, int]]) -> None: ...
+
     def snapshot(self) -> bytes: ...
 
 
@@ -583,6 +585,7 @@ class Service:
         resume = dict(pipeline.checkpoint)
         if resume:
             log.info("resuming %d nodes from their checkpoints", len(resume))
+            engine.continue_from(resume)  # a fresh engine must not wait for what came before
         recording = self._open_recording(pipeline, snapshot is not None)
         try:
             await self._feed(pipeline, link, engine, resume, recording)

@@ -229,3 +229,25 @@ async def test_connections_are_serialised_but_all_nodes_come_up(
             await gw.until(lambda: nodes[2].identify_until > 0)
     assert gw.kinds()["connected"] == 6
     assert gw.kinds()["connect_failed"] == 0
+
+
+async def test_a_node_that_missed_its_disconnection_advertises_again(
+    radio: RadioLink, tmp_path: Path
+) -> None:
+    # A link lost while the next one is being made can leave the node's host holding a link
+    # its stack no longer has. The firmware's 1 s supervisor must bring it back on the air.
+    async with (
+        nodes_on(radio, ["n01"], tmp_path, status_interval=0.3) as nodes,
+        gateway_on(radio, tmp_path) as backend,
+    ):
+        paired = await pair_all(backend, nodes)
+        async with running(backend, paired) as gw:
+            await gw.ingest.wait_connected()
+            link = nodes[0].peripheral._connection
+            assert link is not None
+            link.remove_all_listeners(link.EVENT_DISCONNECTION)  # the event never reaches it
+            await nodes[0].drop_link()
+            nodes[0].emit(1, True)
+            await gw.until(lambda: gw.ingest.health()[0].reconnects >= 1)
+            await gw.until(lambda: len(gw.ticks) == 1)
+    assert gw.kinds()["disconnected"] >= 1

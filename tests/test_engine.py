@@ -445,3 +445,23 @@ def test_a_flickering_beam_does_not_stall_the_door():
                 assert e.direction == expected[len(late) - 1]
     assert len(late) == 30
     assert max(late) < 60.0  # decided while the flicker goes on, not at the end
+
+
+def test_a_fresh_engine_continues_from_resume_points_without_a_gap():
+    # The gateway restarted with an engine state it could not read (or new doors): the node
+    # resends from the checkpointed point, and what came before it was counted already.
+    site = dual_beam_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in")
+    ticks = site.ticks()
+    resume = next(t for t in ticks if t.rx > T0 + 5)
+    later = [t for t in ticks if t.seq >= resume.seq]
+    engine = Engine(site.doors)
+    engine.continue_from({"d1": (resume.boot, resume.seq)})
+    events = []
+    for tick in later:
+        events.extend(engine.feed(tick))
+    events.extend(engine.advance(later[-1].rx + 5.0))  # well within gap_timeout_s
+    assert directions([e for e in events if isinstance(e, Crossing)]) == ["in"]
+    assert not [e for e in events if isinstance(e, Health)]  # no seq gap, no reboot
+    assert engine.resume_points() == {"d1": (resume.boot, ticks[-1].seq + 1)}

@@ -18,7 +18,7 @@ import logging
 import random
 import shutil
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +122,9 @@ class _TappedEngine:
 
     def resume_points(self) -> dict[str, tuple[int, int]]:
         return self.engine.resume_points()
+
+    def continue_from(self, resume: Mapping[str, tuple[int, int]]) -> None:
+        self.engine.continue_from(resume)
 
     def snapshot(self) -> bytes:
         return self.engine.snapshot()

@@ -162,6 +162,7 @@ class NodePeripheral:
         self._transport: Transport | None = None
         self._connection: Connection | None = None
         self._running = False
+        self._supervisor: asyncio.Task[None] | None = None
         self._adv_lock = asyncio.Lock()
         self._tasks = BackgroundTasks(self.node_id, logger)
         self.tick_char = Characteristic(
@@ -247,10 +248,16 @@ class NodePeripheral:
         self._device = device
         self._running = True
         await self._advertise()
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
     async def close(self) -> None:
         """Power off: any link drops as a real node's would when its battery is pulled."""
         self._running = False
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
         if self._pairing_timer is not None:
             self._pairing_timer.cancel()
         # Let HCI commands in flight finish: a cancelled one leaves bumble's host waiting.
@@ -329,8 +336,10 @@ class NodePeripheral:
 
     def _on_connection(self, connection: Connection) -> None:
         if self._connection is not None:
-            self._tasks.spawn(connection.disconnect())
-            return
+            if self._link_alive(self._connection):
+                self._tasks.spawn(connection.disconnect())
+                return
+            self._lost_quietly()
         self._connection = connection
         connection.on(
             Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection)
@@ -341,6 +350,35 @@ class NodePeripheral:
             self._connection = None
             self._on_disconnected()
             self._tasks.spawn(self._advertise())
+
+    def _link_alive(self, connection: Connection) -> bool:
+        device = self._device
+        return device is not None and any(c is connection for c in device.connections.values())
+
+    def _lost_quietly(self) -> None:
+        """The stack no longer has our link, yet no disconnection reached us: drop it now."""
+        logger.warning("%s: the link ended without a disconnection event", self.node_id)
+        self._connection = None
+        self._on_disconnected()
+
+    async def _supervise(self) -> None:
+        """The firmware's 1 s supervisor, radio part: a node that is not connected advertises.
+
+        Connection and disconnection events can cross (a link lost while the next one is
+        being made); whatever the order, the node must not end up silent and unreachable.
+        """
+        while self._running:
+            await asyncio.sleep(1.0)
+            device, connection = self._device, self._connection
+            if device is None:
+                continue
+            if connection is not None and not self._link_alive(connection):
+                self._lost_quietly()
+            if self._connection is None and not device.is_advertising:
+                try:
+                    await self._advertise()
+                except Exception:  # a supervisor keeps going: the next second retries
+                    logger.warning("%s: advertising did not start", self.node_id, exc_info=True)
 
     def _on_tick_subscription(self, bearer: object, notify: bool, indicate: bool) -> None:
         if notify:
