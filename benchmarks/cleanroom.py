@@ -51,13 +51,14 @@ Lines are written sorted by `rx`, truth lines interleaved at their own time.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import random
 import sys
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -883,8 +884,10 @@ class Trace:
 
 
 def generate(scenario: str, duration: float, seed: int, doors: int = 1,
-             ideal_ble: bool = False) -> Trace:
-    sc = SCENARIOS[scenario]
+             ideal_ble: bool = False, overrides: Mapping[str, Any] | None = None) -> Trace:
+    """`overrides` change fields of the scenario; everything they do not change is drawn
+    exactly as without them (same people, geometry and links): a one-factor comparison."""
+    sc = replace(SCENARIOS[scenario], **overrides) if overrides else SCENARIOS[scenario]
     family = sc.family or sc.name  # same family: same people, geometry and glitches
     rng = random.Random(f"cleanroom:{family}:{seed}:{doors}")
     t0 = T0_BASE + 86400.0 * (seed % 997) + rng.uniform(0, 86400.0)
@@ -1015,6 +1018,43 @@ def write(trace: Trace, path: Path) -> tuple[int, int]:
     return len(trace.ticks), len(trace.truth)
 
 
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """`FIELD=VALUE` pairs (VALUE a Python literal) for `Scenario` fields."""
+    known = {f.name for f in fields(Scenario)}
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in known or name in ("name", "description", "family"):
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
+                             f"{', '.join(sorted(set(known) - {'name', 'description', 'family'}))}")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            raise ValueError(f"--set {item!r}: {text!r} is not a Python literal") from None
+        default = getattr(SCENARIOS["cr-single"], name)
+        out[name] = _typed(item, name, default, value)
+    return out
+
+
+def _typed(item: str, name: str, default: object, value: object) -> object:
+    if isinstance(default, tuple):
+        numbers = list(value) if isinstance(value, (list, tuple)) else []
+        ok = bool(numbers) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers
+        )
+        if not ok or (name != "group_weights" and len(numbers) != len(default)):
+            raise TypeError(f"--set {item!r}: {name} takes {len(default)} numbers, e.g. {default}")
+        return tuple(float(v) for v in numbers)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise TypeError(f"--set {item!r}: {name} is True or False")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"--set {item!r}: {name} is a number")
+    return float(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.cleanroom", description=__doc__
                                  .split("\n\n")[0] if __doc__ else None)
@@ -1024,9 +1064,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--doors", type=int, default=1)
     ap.add_argument("--ideal-ble", action="store_true",
                     help="perfect delivery: no batching, retries, outages or duplicates")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a scenario field, a Python literal: "
+                    "--set disconnects_per_hour=6 --set 'disconnect_s=(150, 150)' (repeatable)")
     ap.add_argument("-o", "--output", type=Path)
     ap.add_argument("--list", action="store_true", help="list scenarios")
     args = ap.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.set)
+    except (ValueError, TypeError) as exc:
+        ap.error(str(exc))
     if args.list:
         for s in SCENARIOS.values():
             print(f"{s.name:14s} {s.description}")
@@ -1035,7 +1082,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--scenario and -o are required (or --list)")
     if args.duration < 30 or args.doors < 1:
         ap.error("--duration must be >= 30 s and --doors >= 1")
-    trace = generate(args.scenario, args.duration, args.seed, args.doors, args.ideal_ble)
+    trace = generate(args.scenario, args.duration, args.seed, args.doors, args.ideal_ble,
+                     overrides)
     n_ticks, n_truth = write(trace, args.output)
     print(f"{args.output}: {n_ticks} ticks, {n_truth} truth lines", file=sys.stderr)
     return 0

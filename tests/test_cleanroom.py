@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cleanroom import SCENARIOS, generate, main, write
+from benchmarks.cleanroom import SCENARIOS, generate, main, parse_overrides, write
 from gateway.trace import Tick, Truth, open_trace
 
 
@@ -126,3 +126,29 @@ def test_write_counts(tmp_path: Path) -> None:
     n_ticks, n_truth = write(trace, tmp_path / "t.jsonl")
     lines = (tmp_path / "t.jsonl").read_text().splitlines()
     assert len(lines) == 1 + n_ticks + n_truth
+
+
+def test_overrides_change_one_factor_and_keep_the_rest() -> None:
+    assert parse_overrides(["disconnects_per_hour=6", "disconnect_s=(150, 150)"]) == {
+        "disconnects_per_hour": 6.0, "disconnect_s": (150.0, 150.0)
+    }
+    base = generate("cr-single", 120.0, 3)
+    ideal = generate("cr-single", 120.0, 3, overrides={"glitch_per_min": 0.0})
+    # Same people at the same times: only the glitches are gone.
+    assert base.truth == ideal.truth
+    assert len(ideal.ticks) < len(base.ticks)
+
+
+@pytest.mark.parametrize(
+    ("item", "named"),
+    [
+        ("speed=2", "FIELD=VALUE"),
+        ("disconnect_s=5", "takes 2 numbers"),
+        ("dual=1", "True or False"),
+        ("p_cart='many'", "is a number"),
+        ("p_cart=", "not a Python literal"),
+    ],
+)
+def test_a_bad_override_is_named(item: str, named: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=named):
+        parse_overrides([item])
