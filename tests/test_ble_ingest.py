@@ -251,3 +251,30 @@ async def test_a_node_that_missed_its_disconnection_advertises_again(
             await gw.until(lambda: gw.ingest.health()[0].reconnects >= 1)
             await gw.until(lambda: len(gw.ticks) == 1)
     assert gw.kinds()["disconnected"] >= 1
+
+
+@pytest.mark.parametrize("given_up_by", ["the caller", "bumble's own timeout"])
+async def test_a_connect_given_up_on_leaves_the_controller_free(
+    radio: RadioLink, tmp_path: Path, given_up_by: str
+) -> None:
+    # One pending LE connection per controller: a connect to a node that never advertises
+    # again must be cancelled at the controller, or every later connect is refused.
+    from gateway.ble import central as central_mod
+    from gateway.ble.errors import BleError
+
+    async with (
+        nodes_on(radio, ["n01"], tmp_path) as nodes,
+        gateway_on(radio, tmp_path),
+    ):
+        central = central_mod.current()
+        gone = "C3:11:22:33:44:55"  # nobody advertises there
+        if given_up_by == "the caller":
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await central.connect(gone, 10.0)
+        else:
+            with pytest.raises(BleError, match="no connection within"):
+                await central.connect(gone, 0.3)
+        connection = await central.connect(nodes[0].address, 5.0)
+        assert connection.is_encrypted is False  # a plain, working link
+        await connection.disconnect()

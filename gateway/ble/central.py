@@ -22,6 +22,7 @@ from typing import Any
 from bumble import hci
 from bumble.controller import Controller
 from bumble.core import ConnectionError as BumbleConnectionError
+from bumble.core import TimeoutError as BumbleTimeoutError
 from bumble.device import Advertisement, Connection, Device
 from bumble.host import Host
 from bumble.keys import JsonKeyStore
@@ -133,7 +134,7 @@ class BumbleCentral:
             return
         address = hci.Address(self._identity_address(), hci.Address.RANDOM_DEVICE_ADDRESS)
         if isinstance(self._transport_spec, LocalLink):
-            self._controller = Controller(self._name, link=self._transport_spec)
+            self._controller = VirtualController(self._name, link=self._transport_spec)
             host = Host(self._controller, AsyncPipeSink(self._controller))
             device = Device(name=self._name, address=address, host=host)
         else:
@@ -268,6 +269,7 @@ class BumbleCentral:
         peer = self.resolve(address)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        healed = False
         while True:
             left = deadline - loop.time()
             if left <= 0:
@@ -275,9 +277,26 @@ class BumbleCentral:
             async with self._connect_lock:
                 try:
                     connection = await self.device.connect(peer, timeout=left)
+                except asyncio.CancelledError:
+                    # Given up from outside (the caller's own timeout). bumble cancels the
+                    # controller's pending LE connection only on its own timeout: without
+                    # this, the controller refuses every later connect (COMMAND_DISALLOWED).
+                    await asyncio.shield(self._cancel_pending_connection())
+                    raise
+                except hci.HCI_Error as exc:
+                    if exc.error_code != hci.HCI_COMMAND_DISALLOWED_ERROR or healed:
+                        raise BleError(f"connection refused by the controller: {exc}",
+                                       address) from exc
+                    # A pending connection left over (another host's attempt, a lost cancel):
+                    # cancel it and try again, once.
+                    logger.warning("%s: the controller had a connection pending: cancelled",
+                                   address)
+                    await self._cancel_pending_connection()
+                    healed = True
+                    continue
                 except BumbleConnectionError as exc:
                     raise BleError(f"connection failed: {exc}", address) from exc
-                except TimeoutError as exc:
+                except (TimeoutError, BumbleTimeoutError) as exc:
                     raise BleError(f"no connection within {timeout:g} s", address) from exc
             try:
                 async with asyncio.timeout(min(ESTABLISH_S, max(left, 0.1))):
@@ -290,6 +309,45 @@ class BumbleCentral:
             except Exception as exc:
                 raise BleError(f"MTU exchange failed: {exc}", address) from exc
             return connection
+
+
+    async def _cancel_pending_connection(self) -> None:
+        """HCI LE Create Connection Cancel; refused (harmlessly) when nothing is pending."""
+        with contextlib.suppress(hci.HCI_Error, TimeoutError, OSError):
+            async with asyncio.timeout(2.0):
+                await self.device.send_command(
+                    hci.HCI_LE_Create_Connection_Cancel_Command(), check_result=True
+                )
+
+
+class VirtualController(Controller):
+    """bumble's controller for a virtual radio, with LE Create Connection Cancel as the core
+    specification has it (Vol 4, Part E, 7.8.13). bumble's answers success but keeps the
+    connection pending, so one connect given up on (its peer never advertised again) made
+    the controller refuse every later one with COMMAND_DISALLOWED until it was reset.
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        pending = self.pending_le_connection
+        if pending is None:
+            return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        self.pending_le_connection = None
+        # After the Command Complete: an LE Connection Complete saying it was cancelled.
+        cancelled = hci.HCI_LE_Connection_Complete_Event(
+            status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+            connection_handle=0,
+            role=hci.Role.CENTRAL,
+            peer_address_type=pending.peer_address.address_type,
+            peer_address=pending.peer_address,
+            connection_interval=0,
+            peripheral_latency=0,
+            supervision_timeout=0,
+            central_clock_accuracy=0,
+        )
+        asyncio.get_running_loop().call_soon(self.send_hci_packet, cancelled)
+        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
 
 
 _current: BumbleCentral | None = None

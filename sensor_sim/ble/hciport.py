@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from bumble.controller import Controller
 from bumble.transport.common import StreamPacketSource
 
+from gateway.ble.central import VirtualController
 from sensor_sim.ble.link import RadioLink
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class _HostConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._sink = _HostSink(transport)
-        self._controller = Controller(
+        self._controller = VirtualController(
             "gateway", host_source=self._source, host_sink=self._sink, link=self._port.radio
         )
         self._port.hosts += 1
