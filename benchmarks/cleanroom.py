@@ -1020,20 +1020,22 @@ def write(trace: Trace, path: Path) -> tuple[int, int]:
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """`FIELD=VALUE` pairs (VALUE a Python literal) for `Scenario` fields."""
-    known = {f.name for f in fields(Scenario)}
+    defaults = {
+        f.name: f.default for f in fields(Scenario)
+        if f.name not in ("name", "description", "family")
+    }
     out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
-        if not sep or name not in known or name in ("name", "description", "family"):
+        if not sep or name not in defaults:
             raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
-                             f"{', '.join(sorted(set(known) - {'name', 'description', 'family'}))}")
+                             f"{', '.join(sorted(defaults))}")
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
             raise ValueError(f"--set {item!r}: {text!r} is not a Python literal") from None
-        default = getattr(SCENARIOS["cr-single"], name)
-        out[name] = _typed(item, name, default, value)
+        out[name] = _typed(item, name, defaults[name], value)
     return out
 
 

@@ -442,12 +442,7 @@ def delivery(trace: Path, recording: Path) -> Delivery:
 
 def unique_ticks(recording: Path) -> tuple[int, int]:
     """(unique (node, boot, seq) received, ticks received more than once)."""
-    seen: Counter[tuple[str, int, int]] = Counter()
-    with open(recording, encoding="utf-8") as lines:
-        for line in lines:
-            if '"tick"' in line:
-                t = json.loads(line)
-                seen[t["node"], t["boot"], t["seq"]] += 1
+    seen = Counter(_keys(recording))
     return len(seen), sum(n - 1 for n in seen.values())
 
 

@@ -124,6 +124,19 @@ def _edge_time(e: _Edge) -> float:
     return e[0]
 
 
+def _add_boot(node: _Node, boot_id: int) -> _Boot:
+    """Make `boot_id` the node's current boot, keeping its last `MAX_BOOTS` boots."""
+    clock = ClockModel()
+    if node.current is not None:
+        clock.drift = node.current.clock.drift  # the same crystal after a reboot
+    boot = _Boot(node.name, boot_id, clock)
+    node.boots[boot_id] = boot
+    node.current = boot
+    if len(node.boots) > MAX_BOOTS:
+        del node.boots[next(iter(node.boots))]
+    return boot
+
+
 def _new_episode(door: _Door, edge: _Edge) -> _Episode:
     episode = _Episode(door.tuning.glitch_s)
     episode.add(edge)
@@ -414,12 +427,8 @@ class Engine:
         this engine already knows."""
         for name, (boot_id, seq) in resume.items():
             node = self._nodes.get(name)
-            if node is None or boot_id in node.boots:
-                continue
-            boot = _Boot(name, boot_id, ClockModel())
-            boot.next_seq = seq
-            node.boots[boot_id] = boot
-            node.current = boot
+            if node is not None and boot_id not in node.boots:
+                _add_boot(node, boot_id).next_seq = seq
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _reduce(self, _ENGINE_STATE)
@@ -444,22 +453,11 @@ class Engine:
     # -- ingest ----------------------------------------------------------------------------
 
     def _new_boot(self, node: _Node, tick: Tick, events: list[Event]) -> _Boot:
-        clock = ClockModel()
         previous = node.current
-        if previous is not None:
-            clock.drift = previous.clock.drift  # the same crystal after a reboot
-            if tick.boot != previous.boot:
-                self.stats.reboots += 1
-                events.append(
-                    Health("node_reboot", tick.rx, node.name, detail=f"boot {tick.boot}")
-                )
-        boot = _Boot(node.name, tick.boot, clock)
-        node.boots[tick.boot] = boot
-        node.current = boot
-        if len(node.boots) > MAX_BOOTS:
-            oldest = next(iter(node.boots))
-            del node.boots[oldest]
-        return boot
+        if previous is not None and tick.boot != previous.boot:
+            self.stats.reboots += 1
+            events.append(Health("node_reboot", tick.rx, node.name, detail=f"boot {tick.boot}"))
+        return _add_boot(node, tick.boot)
 
     def _accept(self, boot: _Boot, seq: int, now: float) -> bool:
         if seq < boot.next_seq or seq in boot.ahead:
@@ -636,7 +634,10 @@ class Engine:
             ready_at = max(end + wait, door.settle)
             # The reasons to hold on are only worth checking once it would be decided.
             if now >= ready_at and (
-                (episode.roles() != 3 and not self._other_beam_current(door, episode, end + wait))
+                (
+                    (roles := episode.roles()) != 3
+                    and not self._other_beam_current(door, roles, end + wait)
+                )
                 or self._gap_open_before(door, end + wait)
                 or (
                     len(door.nodes) > 1
@@ -651,12 +652,12 @@ class Engine:
                 due = min(due, ready_at)
         door.due = due
 
-    def _other_beam_current(self, door: _Door, episode: _Episode, t: float) -> bool:
-        """An episode on one beam: has the other beam's node delivered past `t`? Then its
-        ticks for this episode, if any, would be here (a node sends in order; open sequence
-        gaps are checked apart), and the episode needs no hold for a backlog."""
+    def _other_beam_current(self, door: _Door, roles: int, t: float) -> bool:
+        """An episode on one beam (`roles`): has the other beam's node delivered past `t`?
+        Then its ticks for this episode, if any, would be here (a node sends in order; open
+        sequence gaps are checked apart), and the episode needs no hold for a backlog."""
         spec = door.spec
-        missing = spec.inner.node if episode.roles() == 1 << OUTER else spec.outer.node
+        missing = spec.inner.node if roles == 1 << OUTER else spec.outer.node
         current = self._nodes[missing].current
         return current is not None and current.last_t >= t
 

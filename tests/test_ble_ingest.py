@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from gateway import wire
+from gateway.ble import central as central_mod
 from gateway.ble.backend import Backend
+from gateway.ble.errors import BleError
 from gateway.ble.ingest import Ingest, IngestConfig, PairedNode, Report
 from gateway.engine import Engine
 from gateway.trace import BeamRef, DoorSpec, Tick
@@ -259,9 +261,6 @@ async def test_a_connect_given_up_on_leaves_the_controller_free(
 ) -> None:
     # One pending LE connection per controller: a connect to a node that never advertises
     # again must be cancelled at the controller, or every later connect is refused.
-    from gateway.ble import central as central_mod
-    from gateway.ble.errors import BleError
-
     async with (
         nodes_on(radio, ["n01"], tmp_path) as nodes,
         gateway_on(radio, tmp_path),

@@ -285,12 +285,14 @@ class BumbleCentral:
                     raise
                 except hci.HCI_Error as exc:
                     if exc.error_code != hci.HCI_COMMAND_DISALLOWED_ERROR or healed:
-                        raise BleError(f"connection refused by the controller: {exc}",
-                                       address) from exc
+                        raise BleError(
+                            f"connection refused by the controller: {exc}", address
+                        ) from exc
                     # A pending connection left over (another host's attempt, a lost cancel):
                     # cancel it and try again, once.
-                    logger.warning("%s: the controller had a connection pending: cancelled",
-                                   address)
+                    logger.warning(
+                        "%s: the controller had a connection pending: cancelled", address
+                    )
                     await self._cancel_pending_connection()
                     healed = True
                     continue
@@ -309,7 +311,6 @@ class BumbleCentral:
             except Exception as exc:
                 raise BleError(f"MTU exchange failed: {exc}", address) from exc
             return connection
-
 
     async def _cancel_pending_connection(self) -> None:
         """HCI LE Create Connection Cancel; refused (harmlessly) when nothing is pending."""
