@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from gateway.baseline import naive_count
-from gateway.engine import Engine
-from gateway.events import Crossing
-from gateway.scoring import Counted, score
-from gateway.trace import Record, Tick, TraceHeader, Truth, open_trace
+from gateway.core.engine import Engine
+from gateway.core.events import Crossing
+from gateway.evaluation.baseline import naive_count
+from gateway.evaluation.scoring import Counted, score
+from gateway.protocol.trace import Record, Tick, TraceHeader, Truth, open_trace
 from sensor_sim.generator import generate
 from sensor_sim.scenarios import PRESETS, Mix, Scenario
 
@@ -101,12 +101,19 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
             )
         )
     cols = (
-        "scenario", "trace", "crossings", "event_accuracy", "count_error", "ticks/s",
-        "peak MiB", "naive event_acc", "naive count_err",
+        "scenario",
+        "trace",
+        "crossings",
+        "event_accuracy",
+        "count_error",
+        "ticks/s",
+        "peak MiB",
+        "naive event_acc",
+        "naive count_err",
     )
-    import gateway.engine
+    import gateway.core.engine
 
-    build = "compiled with mypyc" if gateway.engine.__file__.endswith(".so") else "pure Python"
+    build = "compiled with mypyc" if gateway.core.engine.__file__.endswith(".so") else "pure Python"
     if markdown:
         print(f"engine: {build}; ticks/s is CPU time of one core, best of three\n")
         print("| " + " | ".join(cols) + " |")

@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.ble.ingest import Ingest, IngestConfig
-from gateway.ble.live import LiveCounter
-from gateway.events import Crossing, Event
-from gateway.trace import Tick
+from gateway.core.events import Crossing, Event
+from gateway.pipeline.live import LiveCounter
+from gateway.protocol.trace import Tick
+from gateway.sources.ble.ingest import Ingest, IngestConfig
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.serve import TraceServer
 from sensor_sim.generator import generate
-from tests.fixtures_ble import gateway_on, nodes_on, pair_all
+from tests.support.ble import gateway_on, nodes_on, pair_all
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -39,9 +39,10 @@ async def connect_and_throughput(
 ) -> tuple[float, float, int]:
     radio = RadioLink(interval=0.0)
     names = [f"n{i:02d}" for i in range(1, nodes + 1)]
-    async with nodes_on(radio, names, directory, status_interval=2.0) as sims, gateway_on(
-        radio, directory
-    ) as backend:
+    async with (
+        nodes_on(radio, names, directory, status_interval=2.0) as sims,
+        gateway_on(radio, directory) as backend,
+    ):
         paired = await pair_all(backend, sims)
         radio.interval = interval
         got: list[Tick] = []
@@ -68,8 +69,9 @@ async def connect_and_throughput(
 async def latency(directory: Path, nodes: int, interval: float, seconds: float) -> None:
     header, records = generate("two-node-skew", seconds, 11, doors=max(1, nodes // 2))
     radio = RadioLink(interval=0.0)
-    server = TraceServer(header, records, radio, speed=1.0, keystore_dir=directory / "nodes",
-                         status_interval=2.0)
+    server = TraceServer(
+        header, records, radio, speed=1.0, keystore_dir=directory / "nodes", status_interval=2.0
+    )
     await server.start()
     loop = asyncio.get_running_loop()
     arrived: list[tuple[float, Tick]] = []
@@ -115,10 +117,14 @@ async def latency(directory: Path, nodes: int, interval: float, seconds: float) 
         if before:
             cross_lat.append(at - max(before))
     print(f"latency, {nodes} nodes, {interval * 1000:g} ms interval, {seconds:g} s real time:")
-    print(f"  beam edge -> tick at the engine : p50 {_pct(tick_lat, .5) * 1000:7.1f} ms   "
-          f"p99 {_pct(tick_lat, .99) * 1000:7.1f} ms   ({len(tick_lat)} ticks)")
-    print(f"  beam edge -> crossing event     : p50 {_pct(cross_lat, .5) * 1000:7.1f} ms   "
-          f"p99 {_pct(cross_lat, .99) * 1000:7.1f} ms   ({len(cross_lat)} crossings)")
+    print(
+        f"  beam edge -> tick at the engine : p50 {_pct(tick_lat, 0.5) * 1000:7.1f} ms   "
+        f"p99 {_pct(tick_lat, 0.99) * 1000:7.1f} ms   ({len(tick_lat)} ticks)"
+    )
+    print(
+        f"  beam edge -> crossing event     : p50 {_pct(cross_lat, 0.5) * 1000:7.1f} ms   "
+        f"p99 {_pct(cross_lat, 0.99) * 1000:7.1f} ms   ({len(cross_lat)} crossings)"
+    )
     if tick_lat:
         print(f"  (mean tick latency {statistics.fmean(tick_lat) * 1000:.1f} ms)")
 
@@ -129,10 +135,14 @@ async def main(args: argparse.Namespace) -> None:
         connect_s, rate, ticks = await connect_and_throughput(
             Path(tmp) / "a", args.nodes, interval, args.burst
         )
-        print(f"connect {args.nodes} paired nodes ({args.interval_ms:g} ms interval): "
-              f"{connect_s:.2f} s")
-        print(f"throughput through bleak, {args.nodes} nodes bursting: {rate:,.0f} ticks/s "
-              f"({ticks} ticks)")
+        print(
+            f"connect {args.nodes} paired nodes ({args.interval_ms:g} ms interval): "
+            f"{connect_s:.2f} s"
+        )
+        print(
+            f"throughput through bleak, {args.nodes} nodes bursting: {rate:,.0f} ticks/s "
+            f"({ticks} ticks)"
+        )
         await latency(Path(tmp) / "b", args.nodes, interval, args.latency_s)
 
 

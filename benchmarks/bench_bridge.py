@@ -29,12 +29,12 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.bridge.service import Bridge
-from gateway.bridge.settings import BridgeSettings
-from gateway.bridge.sinks import open_sink
-from gateway.mqtt.payloads import IntervalPayload, Topics
-from tests.fixtures_mqtt import Mosquitto
-from tests.fixtures_tsdb import Influx1, Victoria
+from gateway.outputs.bridge.service import Bridge
+from gateway.outputs.bridge.settings import BridgeSettings
+from gateway.outputs.bridge.sinks import open_sink
+from gateway.outputs.mqtt.payloads import IntervalPayload, Topics
+from tests.support.mqtt import Mosquitto
+from tests.support.tsdb import Influx1, Victoria
 
 DOORS = [f"door{i}" for i in range(8)]
 T0 = 1_767_571_200

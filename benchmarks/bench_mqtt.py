@@ -15,13 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from gateway.mqtt.client import MqttLink
-from gateway.mqtt.settings import MqttSettings
-from gateway.outbox import Message, Outbox
-from gateway.service import Service, TraceReplay
-from gateway.trace import write_trace
+from gateway.outputs.mqtt.client import MqttLink
+from gateway.outputs.mqtt.settings import MqttSettings
+from gateway.outputs.outbox import Message, Outbox
+from gateway.pipeline.service import Service
+from gateway.protocol.trace import write_trace
+from gateway.sources.tracefile import TraceReplay
 from sensor_sim.generator import generate
-from tests.fixtures_mqtt import Mosquitto, free_port
+from tests.support.mqtt import Mosquitto, free_port
 
 
 def _duration(text: str) -> float:
@@ -35,13 +36,19 @@ async def drain_rate(directory: Path, protocol: str, sync: str, messages: int) -
     broker.start()
     try:
         box = Outbox(directory / f"o-{protocol}-{sync}.db", sync=sync)  # type: ignore[arg-type]
-        payload = b'{"v":1,"site":"bench","door":"front","start":1748944800,"seconds":60,' \
-                  b'"entries":12,"exits":9,"revision":0}'
+        payload = (
+            b'{"v":1,"site":"bench","door":"front","start":1748944800,"seconds":60,'
+            b'"entries":12,"exits":9,"revision":0}'
+        )
         with box.batch() as batch:
             for _ in range(messages):
                 batch.enqueue(Message("doorcount/bench/front/interval", payload))
-        settings = MqttSettings(host=broker.host, port=broker.port, protocol=protocol,  # type: ignore[arg-type]
-                                outbox_path=box.path)
+        settings = MqttSettings(
+            host=broker.host,
+            port=broker.port,
+            protocol=protocol,  # type: ignore[arg-type]
+            outbox_path=box.path,
+        )
         link = MqttLink(settings, "bench", box)
         task = asyncio.create_task(link.run())
         start = time.perf_counter()
@@ -58,11 +65,17 @@ async def drain_rate(directory: Path, protocol: str, sync: str, messages: int) -
 async def backlog(directory: Path, trace: Path) -> dict[str, float]:
     """Replay a trace with the broker down, then start it and time the drain."""
     port = free_port()
-    settings = MqttSettings(host="127.0.0.1", port=port, outbox_path=directory / "backlog.db",
-                            reconnect_min=0.05, reconnect_max=0.2)
+    settings = MqttSettings(
+        host="127.0.0.1",
+        port=port,
+        outbox_path=directory / "backlog.db",
+        reconnect_min=0.05,
+        reconnect_max=0.2,
+    )
     source = TraceReplay(trace)
-    service = Service(site=source.header.site, doors=source.header.doors, source=source,
-                      mqtt=settings)
+    service = Service(
+        site=source.header.site, doors=source.header.doors, source=source, mqtt=settings
+    )
     ticks = sum(1 for line in trace.open("rb") if b'"tick"' in line)
     start = time.perf_counter()
     await service.run(drain_timeout=0)
@@ -83,7 +96,10 @@ async def backlog(directory: Path, trace: Path) -> dict[str, float]:
     finally:
         broker.stop()
     return {
-        "ticks": ticks, "count_s": counted, "depth": depth, "db_mb": size / 1e6,
+        "ticks": ticks,
+        "count_s": counted,
+        "depth": depth,
+        "db_mb": size / 1e6,
         "drain_s": drained,
     }
 
@@ -109,10 +125,18 @@ async def main(args: argparse.Namespace) -> None:
         header, records = generate(args.scenario, seconds, args.seed)
         write_trace(trace, header, records)
         figures = await backlog(directory, trace)
-        table = Table(title=f"broker down for a whole {args.scenario} {args.duration} "
-                            f"({len(header.doors)} doors), then back")
-        for col in ("ticks", "counted in", "queued messages", "outbox size", "drained in",
-                    "drain rate"):
+        table = Table(
+            title=f"broker down for a whole {args.scenario} {args.duration} "
+            f"({len(header.doors)} doors), then back"
+        )
+        for col in (
+            "ticks",
+            "counted in",
+            "queued messages",
+            "outbox size",
+            "drained in",
+            "drain rate",
+        ):
             table.add_column(col, justify="right")
         table.add_row(
             f"{figures['ticks']:,.0f}",

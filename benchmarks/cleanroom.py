@@ -365,8 +365,9 @@ def _walk(g: Gait, u_a: float, u_b: float, s0: float, from_rest: bool, to_rest: 
     return Motion(tt, u, psi, g.phase0 + math.pi * s / g.step, swing)
 
 
-def _still(u0: float, psi0: float, phase: float, duration: float, rng: random.Random,
-           turn: bool) -> Motion:
+def _still(
+    u0: float, psi0: float, phase: float, duration: float, rng: random.Random, turn: bool
+) -> Motion:
     """Turn on the spot (heading + pi), or stand swaying."""
     tt = np.arange(0.0, duration, DT)
     if turn:
@@ -487,8 +488,14 @@ class Passage:
 
 
 def _simulate(
-    rng: random.Random, sc: Scenario, spacing: float, h: float, behaviour: str, sign: int,
-    gait: Gait | None = None, cart: bool = False,
+    rng: random.Random,
+    sc: Scenario,
+    spacing: float,
+    h: float,
+    behaviour: str,
+    sign: int,
+    gait: Gait | None = None,
+    cart: bool = False,
 ) -> Passage:
     body = _draw_body(rng, sc, cart)
     g = gait if gait is not None else _draw_gait(rng, sc)
@@ -519,8 +526,9 @@ def _simulate(
             b = _walk(g, float(stand.u[-1]), end, _s_end(a, g), True, False)
             m = _chain([a, stand, b])
         else:
-            turn = _still(float(stand.u[-1]), 0.0, float(a.phase[-1]), rng.uniform(0.4, 1.0),
-                          rng, turn=True)
+            turn = _still(
+                float(stand.u[-1]), 0.0, float(a.phase[-1]), rng.uniform(0.4, 1.0), rng, turn=True
+            )
             b = _walk(g, float(turn.u[-1]), start, _s_end(a, g), True, False)
             m = _chain([a, stand, turn, b])
             direction = "none"
@@ -591,8 +599,9 @@ def _earliest(new: Placed, prev: Placed, gap: float, clearance: float) -> float:
     return max(prev.last("seen", b) for b in BEAMS) + clearance - first_rel
 
 
-def _door_traffic(rng: random.Random, sc: Scenario, duration: float, spacing: float,
-                  h: float) -> list[Placed]:
+def _door_traffic(
+    rng: random.Random, sc: Scenario, duration: float, spacing: float, h: float
+) -> list[Placed]:
     phase_rate, phase_dir = rng.uniform(0, 6.3), rng.uniform(0, 6.3)
     period_rate, period_dir = rng.uniform(600, 1500), rng.uniform(900, 2400)
     bursts: list[Interval] = []
@@ -604,8 +613,11 @@ def _door_traffic(rng: random.Random, sc: Scenario, duration: float, spacing: fl
         bursts.append((t, t + rng.uniform(40.0, 120.0)))
 
     def rate(x: float) -> float:
-        r = sc.rate_per_min / 60.0 * (1 + sc.rate_mod * math.sin(2 * math.pi * x / period_rate
-                                                                  + phase_rate))
+        r = (
+            sc.rate_per_min
+            / 60.0
+            * (1 + sc.rate_mod * math.sin(2 * math.pi * x / period_rate + phase_rate))
+        )
         return r * (3.0 if any(a <= x < b for a, b in bursts) else 1.0)
 
     r_max = sc.rate_per_min / 60.0 * (1 + sc.rate_mod) * 3.0
@@ -627,20 +639,27 @@ def _door_traffic(rng: random.Random, sc: Scenario, duration: float, spacing: fl
             for prev in placed[-4:]:
                 shift = max(shift, _earliest(new, prev, gap, rng.uniform(*sc.clearance)))
             new.shift = shift
-            if new.last("seen", "outer") > duration - 2.0 or new.last("seen", "inner") > \
-                    duration - 2.0:
+            if (
+                new.last("seen", "outer") > duration - 2.0
+                or new.last("seen", "inner") > duration - 2.0
+            ):
                 return placed
-            if k > 0 or (placed and placed[-1].sign == sign and not placed[-1].blocking
-                         and new.first("body", "outer") - placed[-1].last("body", "outer") < 1.0):
+            if k > 0 or (
+                placed
+                and placed[-1].sign == sign
+                and not placed[-1].blocking
+                and new.first("body", "outer") - placed[-1].last("body", "outer") < 1.0
+            ):
                 for p in unit:
                     if p.kind.startswith("single"):
-                        p.kind = "tailgate" + p.kind[len("single"):]
+                        p.kind = "tailgate" + p.kind[len("single") :]
             placed.append(new)
     return placed
 
 
-def _make_units(rng: random.Random, sc: Scenario, spacing: float, h: float,
-                sign: int) -> list[tuple[list[Passage], bool]]:
+def _make_units(
+    rng: random.Random, sc: Scenario, spacing: float, h: float, sign: int
+) -> list[tuple[list[Passage], bool]]:
     """An arrival: one or more units (single file), each a list of simultaneous passages."""
     r = rng.random()
     edges = [sc.p_uturn, sc.p_linger, sc.p_cart, sc.p_abreast, sc.p_pass]
@@ -750,8 +769,11 @@ class NodeClock:
 
     def elapsed_us(self, t: float, boot_at: float) -> int:
         w = 2 * math.pi / self.wander_period
-        wander = self.wander_ppm / w * (math.cos(w * boot_at + self.wander_phase)
-                                        - math.cos(w * t + self.wander_phase))
+        wander = (
+            self.wander_ppm
+            / w
+            * (math.cos(w * boot_at + self.wander_phase) - math.cos(w * t + self.wander_phase))
+        )
         return int((t - boot_at) * 1e6 + self.ppm * (t - boot_at) + wander)
 
 
@@ -808,8 +830,12 @@ class Link:
     ideal: bool = False
 
 
-def _deliver(rng: random.Random, node: Node, ticks: list[NodeTick], link: Link,
-             ) -> list[tuple[float, NodeTick]]:
+def _deliver(
+    rng: random.Random,
+    node: Node,
+    ticks: list[NodeTick],
+    link: Link,
+) -> list[tuple[float, NodeTick]]:
     """Receive times: connection-event batching, retries, outages with backlog, duplicates."""
     out: list[tuple[float, NodeTick]] = []
     if link.ideal:
@@ -837,7 +863,7 @@ def _deliver(rng: random.Random, node: Node, ticks: list[NodeTick], link: Link,
                 boot_now = ticks[i].boot if i < len(ticks) else -1
                 queue = deque(tk for tk in queue if tk.boot == boot_now)
             elif last_sent and rng.random() < 0.4:  # resume-from overlap: resent, seen before
-                queue.extendleft(reversed(last_sent[-rng.randint(1, len(last_sent)):]))
+                queue.extendleft(reversed(last_sent[-rng.randint(1, len(last_sent)) :]))
             while len(queue) > capacity:
                 queue.popleft()  # node buffer overflow: oldest lost (seq gap)
             anchor = stop + rng.uniform(0.05, 0.6)  # scan + connect
@@ -883,8 +909,14 @@ class Trace:
     beams: dict[str, dict[str, list[Interval]]]  # door -> beam -> broken intervals (physics)
 
 
-def generate(scenario: str, duration: float, seed: int, doors: int = 1,
-             ideal_ble: bool = False, overrides: Mapping[str, Any] | None = None) -> Trace:
+def generate(
+    scenario: str,
+    duration: float,
+    seed: int,
+    doors: int = 1,
+    ideal_ble: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+) -> Trace:
     """`overrides` change fields of the scenario; everything they do not change is drawn
     exactly as without them (same people, geometry and links): a one-factor comparison."""
     sc = replace(SCENARIOS[scenario], **overrides) if overrides else SCENARIOS[scenario]
@@ -912,13 +944,21 @@ def generate(scenario: str, duration: float, seed: int, doors: int = 1,
             else:
                 ppm = rng_.uniform(-sc.drift_ppm, sc.drift_ppm)
                 age = rng_.uniform(30.0, 20 * 86400.0)
-            clock = NodeClock(ppm, rng_.uniform(0, 2.0), rng_.uniform(600, 3600),
-                              rng_.uniform(0, 6.3))
-            rec = Receiver(rng_.uniform(2e-4, 6e-4), rng_.uniform(1.5e-4, 5e-4),
-                           rng_.uniform(2e-5, 1e-4))
+            clock = NodeClock(
+                ppm, rng_.uniform(0, 2.0), rng_.uniform(600, 3600), rng_.uniform(0, 6.3)
+            )
+            rec = Receiver(
+                rng_.uniform(2e-4, 6e-4), rng_.uniform(1.5e-4, 5e-4), rng_.uniform(2e-5, 1e-4)
+            )
             ci = 0.00125 * round(rng_.uniform(*sc.ci_ms) / 1.25)
-            return Node(name, clock, [(-age, rng_.randint(1, 60000))], receiver=rec, ci=ci,
-                        per_event=rng_.randint(3, 6))
+            return Node(
+                name,
+                clock,
+                [(-age, rng_.randint(1, 60000))],
+                receiver=rec,
+                ci=ci,
+                per_event=rng_.randint(3, 6),
+            )
 
         if sc.dual:
             nd = new_node(f"n{len(nodes) + 1}", 0)
@@ -929,11 +969,13 @@ def generate(scenario: str, duration: float, seed: int, doors: int = 1,
             b = new_node(f"n{len(nodes) + 2}", 1)
             nodes += [a, b]
             refs = {"outer": (a, 0), "inner": (b, 0)}
-        header_doors.append({
-            "door": door,
-            "outer": {"node": refs["outer"][0].name, "beam": refs["outer"][1]},
-            "inner": {"node": refs["inner"][0].name, "beam": refs["inner"][1]},
-        })
+        header_doors.append(
+            {
+                "door": door,
+                "outer": {"node": refs["outer"][0].name, "beam": refs["outer"][1]},
+                "inner": {"node": refs["inner"][0].name, "beam": refs["inner"][1]},
+            }
+        )
         placed = _door_traffic(drng, sc, duration, spacing, h)
         per_beam: dict[str, list[Interval]] = {"outer": [], "inner": []}
         plist: list[tuple[float, Passage]] = []
@@ -943,8 +985,9 @@ def generate(scenario: str, duration: float, seed: int, doors: int = 1,
                 # physical beams are fixed in the door: an "out" walker meets inner first
                 for own, beam in (("outer", "outer"), ("inner", "inner")):
                     door_beam = beam if p.sign > 0 else ("inner" if own == "outer" else "outer")
-                    per_beam[door_beam] += [(a_ + unit.shift, b_ + unit.shift)
-                                            for a_, b_ in p.seen[own]]
+                    per_beam[door_beam] += [
+                        (a_ + unit.shift, b_ + unit.shift) for a_, b_ in p.seen[own]
+                    ]
                 if p.truth_t is not None:
                     truth.append((door, p.truth_t + unit.shift, p.direction, p.kind))
         all_passages[door] = plist
@@ -981,16 +1024,28 @@ def generate(scenario: str, duration: float, seed: int, doors: int = 1,
         link = Link(sc.p_retx, sc.p_dup, tuple(outages), ideal_ble)
         stamped = _stamp(nrng, nd)
         delivered += _deliver(nrng, nd, stamped, link)
-        header_nodes[nd.name] = {"ppm": round(nd.clock.ppm, 2), "ci_ms": round(nd.ci * 1e3, 2),
-                                 "reboots": len(nd.boots) - 1,
-                                 "disconnects": sum(1 for o in outages if not o[2])}
+        header_nodes[nd.name] = {
+            "ppm": round(nd.clock.ppm, 2),
+            "ci_ms": round(nd.ci * 1e3, 2),
+            "reboots": len(nd.boots) - 1,
+            "disconnects": sum(1 for o in outages if not o[2]),
+        }
     delivered.sort(key=lambda x: x[0])
     header = {
-        "type": "header", "format": "doorcount-trace", "version": 1, "site": "cleanroom",
+        "type": "header",
+        "format": "doorcount-trace",
+        "version": 1,
+        "site": "cleanroom",
         "doors": header_doors,
         "generator": "benchmarks.cleanroom",
-        "cleanroom": {"scenario": scenario, "seed": seed, "duration": duration,
-                      "ideal_ble": ideal_ble, "geometry": geometry, "nodes": header_nodes},
+        "cleanroom": {
+            "scenario": scenario,
+            "seed": seed,
+            "duration": duration,
+            "ideal_ble": ideal_ble,
+            "geometry": geometry,
+            "nodes": header_nodes,
+        },
     }
     truth.sort(key=lambda x: x[1])
     return Trace(header, delivered, truth, t0, all_passages, all_beams)
@@ -999,17 +1054,42 @@ def generate(scenario: str, duration: float, seed: int, doors: int = 1,
 def write(trace: Trace, path: Path) -> tuple[int, int]:
     rows: list[tuple[float, int, str]] = []
     for rx, tk in trace.ticks:
-        rows.append((rx, 0, json.dumps({
-            "type": "tick", "node": tk.node, "boot": tk.boot, "seq": tk.seq,
-            "node_us": tk.node_us, "beam": tk.beam,
-            "state": "broken" if tk.broken else "clear",
-            "rx": round(trace.t0 + rx, 6),
-        }, separators=(",", ":"))))
+        rows.append(
+            (
+                rx,
+                0,
+                json.dumps(
+                    {
+                        "type": "tick",
+                        "node": tk.node,
+                        "boot": tk.boot,
+                        "seq": tk.seq,
+                        "node_us": tk.node_us,
+                        "beam": tk.beam,
+                        "state": "broken" if tk.broken else "clear",
+                        "rx": round(trace.t0 + rx, 6),
+                    },
+                    separators=(",", ":"),
+                ),
+            )
+        )
     for door, t, direction, kind in trace.truth:
-        rows.append((t, 1, json.dumps({
-            "type": "truth", "door": door, "t": round(trace.t0 + t, 6),
-            "direction": direction, "kind": kind,
-        }, separators=(",", ":"))))
+        rows.append(
+            (
+                t,
+                1,
+                json.dumps(
+                    {
+                        "type": "truth",
+                        "door": door,
+                        "t": round(trace.t0 + t, 6),
+                        "direction": direction,
+                        "kind": kind,
+                    },
+                    separators=(",", ":"),
+                ),
+            )
+        )
     rows.sort(key=lambda r: (r[0], r[1]))
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(json.dumps(trace.header, separators=(",", ":")) + "\n")
@@ -1021,7 +1101,8 @@ def write(trace: Trace, path: Path) -> tuple[int, int]:
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """`FIELD=VALUE` pairs (VALUE a Python literal) for `Scenario` fields."""
     defaults = {
-        f.name: f.default for f in fields(Scenario)
+        f.name: f.default
+        for f in fields(Scenario)
         if f.name not in ("name", "description", "family")
     }
     out: dict[str, Any] = {}
@@ -1029,8 +1110,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         name, sep, text = item.partition("=")
         name = name.strip()
         if not sep or name not in defaults:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
-                             f"{', '.join(sorted(defaults))}")
+            raise ValueError(
+                f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
+                f"{', '.join(sorted(defaults))}"
+            )
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):
@@ -1058,17 +1141,27 @@ def _typed(item: str, name: str, default: object, value: object) -> object:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.cleanroom", description=__doc__
-                                 .split("\n\n")[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.cleanroom",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
     ap.add_argument("--scenario", choices=sorted(SCENARIOS))
     ap.add_argument("--duration", type=float, default=1800.0, help="seconds (default 1800)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--doors", type=int, default=1)
-    ap.add_argument("--ideal-ble", action="store_true",
-                    help="perfect delivery: no batching, retries, outages or duplicates")
-    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                    help="override a scenario field, a Python literal: "
-                    "--set disconnects_per_hour=6 --set 'disconnect_s=(150, 150)' (repeatable)")
+    ap.add_argument(
+        "--ideal-ble",
+        action="store_true",
+        help="perfect delivery: no batching, retries, outages or duplicates",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a scenario field, a Python literal: "
+        "--set disconnects_per_hour=6 --set 'disconnect_s=(150, 150)' (repeatable)",
+    )
     ap.add_argument("-o", "--output", type=Path)
     ap.add_argument("--list", action="store_true", help="list scenarios")
     args = ap.parse_args(argv)
@@ -1084,8 +1177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--scenario and -o are required (or --list)")
     if args.duration < 30 or args.doors < 1:
         ap.error("--duration must be >= 30 s and --doors >= 1")
-    trace = generate(args.scenario, args.duration, args.seed, args.doors, args.ideal_ble,
-                     overrides)
+    trace = generate(args.scenario, args.duration, args.seed, args.doors, args.ideal_ble, overrides)
     n_ticks, n_truth = write(trace, args.output)
     print(f"{args.output}: {n_ticks} ticks, {n_truth} truth lines", file=sys.stderr)
     return 0

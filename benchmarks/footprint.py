@@ -3,7 +3,8 @@
     python -m benchmarks.footprint [--doors 20] [--minutes 5] [--rate 20] [--seed 2026]
 
 A simulated site (N doors, each a pair of single-beam nodes, `busy` traffic at --rate people
-per minute per door) runs through the real gateway service (gateway/service.py: engine, outbox
+per minute per door) runs through the real gateway service (gateway/pipeline/service.py:
+engine, outbox
 with fsync, MQTT link) in a child process, into a real local Mosquitto:
 
 1. real time for --minutes: each tick is handed to the service at its trace time and stamped
@@ -45,7 +46,7 @@ class WallClockReplay:
     """A tick source playing a trace at real time, rx = the wall clock when handed over."""
 
     def __init__(self, path: Path) -> None:
-        from gateway.trace import open_trace
+        from gateway.protocol.trace import open_trace
 
         with open_trace(path) as reader:
             self.header = reader.header
@@ -57,7 +58,7 @@ class WallClockReplay:
         return time.time()
 
     async def stream(self, resume: Any) -> AsyncIterator[Any]:
-        from gateway.trace import Tick, open_trace
+        from gateway.protocol.trace import Tick, open_trace
 
         origin: tuple[float, float] | None = None
         with open_trace(self.path) as reader:
@@ -87,15 +88,18 @@ class TimingEngine:
         self.last_rx: dict[str, float] = {}
 
     def _note(self, events: list[Any]) -> list[Any]:
-        from gateway.events import Crossing
-        from gateway.mqtt.payloads import crossing_id
+        from gateway.core.events import Crossing
+        from gateway.outputs.mqtt.payloads import crossing_id
 
         for event in events:
             if isinstance(event, Crossing):
                 self.notes.append(
-                    {"id": crossing_id(event.door, event.t, event.direction),
-                     "rx": self.last_rx.get(event.door, event.t),
-                     "decided_at": event.decided_at, "t": event.t}
+                    {
+                        "id": crossing_id(event.door, event.t, event.direction),
+                        "rx": self.last_rx.get(event.door, event.t),
+                        "decided_at": event.decided_at,
+                        "t": event.t,
+                    }
                 )
         return events
 
@@ -122,8 +126,9 @@ class TimingEngine:
 
 
 def child(args: argparse.Namespace) -> int:
-    from gateway.mqtt.settings import MqttSettings
-    from gateway.service import Service, TraceReplay, default_engine
+    from gateway.outputs.mqtt.settings import MqttSettings
+    from gateway.pipeline.service import Service, default_engine
+    from gateway.sources.tracefile import TraceReplay
 
     notes: list[dict[str, Any]] = []
     source: Any = WallClockReplay(args.trace) if args.realtime else TraceReplay(args.trace)
@@ -132,10 +137,15 @@ def child(args: argparse.Namespace) -> int:
     def factory(specs: Sequence[Any], snapshot: bytes | None) -> Any:
         return TimingEngine(default_engine(specs, snapshot), specs, notes)
 
-    mqtt = MqttSettings(host="127.0.0.1", port=args.port, outbox_path=args.outbox,
-                        client_id=f"footprint-{os.getpid()}")
-    service = Service(site=source.header.site, doors=doors, source=source, mqtt=mqtt,
-                      engine_factory=factory)
+    mqtt = MqttSettings(
+        host="127.0.0.1",
+        port=args.port,
+        outbox_path=args.outbox,
+        client_id=f"footprint-{os.getpid()}",
+    )
+    service = Service(
+        site=source.header.site, doors=doors, source=source, mqtt=mqtt, engine_factory=factory
+    )
     started = time.process_time()
     asyncio.run(service.run(drain_timeout=60))
     cpu = time.process_time() - started
@@ -152,7 +162,8 @@ def proc_sample(pid: int) -> tuple[float, int, int]:
     tick = os.sysconf("SC_CLK_TCK")
     cpu = (int(fields[11]) + int(fields[12])) / tick
     status = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        line.split(":", 1)
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
         if ":" in line
     )
     return cpu, int(status["VmRSS"].split()[0]) * 1024, int(status["VmHWM"].split()[0]) * 1024
@@ -189,16 +200,26 @@ class Arrivals:
 
 
 def run_child(directory: Path, trace: Path, port: int, realtime: bool) -> dict[str, Any]:
-    from tests.fixtures_mqtt import Mosquitto
+    from tests.support.mqtt import Mosquitto
 
     broker = Mosquitto(directory / f"mosquitto-{int(realtime)}", port=port)
     broker.start()
     arrivals = Arrivals(broker.host, broker.port)
     notes = directory / f"notes-{int(realtime)}.json"
     command = [
-        sys.executable, "-m", "benchmarks.footprint", "--child", "--trace", str(trace),
-        "--port", str(port), "--outbox", str(directory / f"outbox-{int(realtime)}.db"),
-        "--notes", str(notes), *(["--realtime"] if realtime else []),
+        sys.executable,
+        "-m",
+        "benchmarks.footprint",
+        "--child",
+        "--trace",
+        str(trace),
+        "--port",
+        str(port),
+        "--outbox",
+        str(directory / f"outbox-{int(realtime)}.db"),
+        "--notes",
+        str(notes),
+        *(["--realtime"] if realtime else []),
     ]
     samples: list[tuple[float, float, int, int]] = []
     wall0 = time.monotonic()
@@ -241,7 +262,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="people/min per door")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument(
-        "--fast-minutes", type=float, default=30.0,
+        "--fast-minutes",
+        type=float,
+        default=30.0,
         help="simulated minutes for the as-fast-as-possible run (long: start-up is amortised)",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -257,10 +280,10 @@ def main() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from gateway.trace import Tick, write_trace
+    from gateway.protocol.trace import Tick, write_trace
     from sensor_sim.generator import generate
     from sensor_sim.scenarios import busy_site
-    from tests.fixtures_mqtt import free_port
+    from tests.support.mqtt import free_port
 
     scenario = busy_site(f"footprint-{args.doors}", args.doors, args.rate)
     console = Console()
@@ -271,8 +294,10 @@ def main() -> int:
         write_trace(trace, header, records)
         ticks = sum(1 for r in records if isinstance(r, Tick))
         nodes = len({r.node for r in records if isinstance(r, Tick)})
-        console.print(f"{args.doors} doors, {nodes} nodes, {ticks} ticks in {args.minutes:g} min "
-                      f"({ticks / (args.minutes * 60):.1f} ticks/s); real-time run...")
+        console.print(
+            f"{args.doors} doors, {nodes} nodes, {ticks} ticks in {args.minutes:g} min "
+            f"({ticks / (args.minutes * 60):.1f} ticks/s); real-time run..."
+        )
         live = run_child(directory, trace, free_port(), realtime=True)
         header, records = generate(scenario, args.fast_minutes * 60.0, args.seed + 1)
         long_trace = directory / "long.jsonl"
@@ -289,7 +314,8 @@ def main() -> int:
     busy_part = [s for s in samples if s[0] <= args.minutes * 60.0]
     cpu_pct = (
         100.0 * (busy_part[-1][1] - busy_part[0][1]) / (busy_part[-1][0] - busy_part[0][0])
-        if len(busy_part) > 1 else float("nan")
+        if len(busy_part) > 1
+        else float("nan")
     )
     arrived = live["arrivals"]
     end_to_end = [arrived[n["id"]] - n["rx"] for n in live["crossings"] if n["id"] in arrived]
@@ -298,8 +324,10 @@ def main() -> int:
     fast_cpu = fast["cpu_s"]
     fast_peak = max(s[3] for s in fast["samples"]) if fast["samples"] else 0
 
-    table = Table(title=f"gateway footprint: {args.doors} doors, {nodes} nodes, "
-                        f"{args.rate:g} people/min/door, {args.minutes:g} min")
+    table = Table(
+        title=f"gateway footprint: {args.doors} doors, {nodes} nodes, "
+        f"{args.rate:g} people/min/door, {args.minutes:g} min"
+    )
     table.add_column("figure")
     table.add_column("value", justify="right")
     mib = 1024 * 1024
@@ -315,8 +343,10 @@ def main() -> int:
         ("  of which engine (decided_at - rx) p99", f"{1000 * pct(engine, 0.99):.0f} ms"),
         ("crossings never seen by the subscriber", f"{missing}"),
         ("service ticks/s, as fast as possible (per CPU s)", f"{fast_ticks / fast_cpu:,.0f}"),
-        ("service, as fast as possible: wall s / RSS peak",
-         f"{fast['wall_s']:.1f} s / {fast_peak / mib:.1f} MiB"),
+        (
+            "service, as fast as possible: wall s / RSS peak",
+            f"{fast['wall_s']:.1f} s / {fast_peak / mib:.1f} MiB",
+        ),
     ]
     for row in rows:
         table.add_row(*row)

@@ -59,8 +59,8 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures_mqtt import Mosquitto, free_port, start_gateway  # noqa: E402
-from tests.fixtures_tsdb import Victoria, start_bridge  # noqa: E402
+from tests.support.mqtt import Mosquitto, free_port, start_gateway  # noqa: E402
+from tests.support.tsdb import Victoria, start_bridge  # noqa: E402
 
 PASSKEY = 123456
 TOKEN = "soak-token-0123456789"  # noqa: S105 - a throw-away local VictoriaMetrics
@@ -166,7 +166,7 @@ class SoakResult:
 
 def make_trace(config: SoakConfig, path: Path) -> tuple[Any, int]:
     """A busy site, two single-beam nodes per door, one node reboot per 10 trace minutes."""
-    from gateway.trace import Tick, write_trace
+    from gateway.protocol.trace import Tick, write_trace
     from sensor_sim.ble.serve import with_reboot
     from sensor_sim.generator import generate
     from sensor_sim.scenarios import busy_site
@@ -198,7 +198,9 @@ def stop(proc: subprocess.Popen[Any] | None, sig: int = signal.SIGTERM, wait: fl
 
 
 def wait_for(
-    predicate: Callable[[], bool], timeout: float, what: str,
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
     why: Callable[[], str] | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
@@ -225,16 +227,28 @@ class Simulator:
         self._log = open(directory / "sensor-sim.log", "ab")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(  # noqa: S603 - our own module, no shell
             python_m(
-                "sensor_sim.cli", "serve", str(trace),
-                "--gateway-hci", f"tcp-server:127.0.0.1:{self.hci_port}",
-                "--keys", str(directory / "node-keys"),
-                "--passkey", str(PASSKEY),
-                "--start-after", str(config.start_after),
-                "--disconnect-every", str(config.disconnect_every),
-                "--status-interval", "2",
-                "--seed", str(config.seed),
+                "sensor_sim.cli",
+                "serve",
+                str(trace),
+                "--gateway-hci",
+                f"tcp-server:127.0.0.1:{self.hci_port}",
+                "--keys",
+                str(directory / "node-keys"),
+                "--passkey",
+                str(PASSKEY),
+                "--start-after",
+                str(config.start_after),
+                "--disconnect-every",
+                str(config.disconnect_every),
+                "--status-interval",
+                "2",
+                "--seed",
+                str(config.seed),
             ),
-            stdout=subprocess.PIPE, stderr=self._log, cwd=ROOT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd=ROOT,
+            text=True,
         )
         self.started = time.monotonic()
         self.replay_at = self.started + config.start_after
@@ -264,9 +278,9 @@ class Simulator:
 
 async def pair_nodes(backend_spec: str, keystore: Path, addresses: dict[str, str]) -> list[Any]:
     """Pair every node with its label passkey, ten at a time (connections are serialised)."""
-    from gateway.ble import installer
-    from gateway.ble.backend import open_backend
-    from gateway.ble.errors import BleError
+    from gateway.errors import BleError
+    from gateway.sources.ble import pairing
+    from gateway.sources.ble.backend import open_backend
 
     backend = await open_backend(backend_spec, keystore=keystore)
     gate = asyncio.Semaphore(10)
@@ -275,7 +289,7 @@ async def pair_nodes(backend_spec: str, keystore: Path, addresses: dict[str, str
         async with gate:
             for attempt in range(3):  # setup, not under test: a loaded machine may time out
                 try:
-                    return await installer.pair(backend, address, PASSKEY)
+                    return await pairing.pair(backend, address, PASSKEY)
                 except BleError:
                     if attempt == 2:
                         raise
@@ -296,11 +310,11 @@ def write_gateway_config(
         f"site = {json.dumps(header.site)}\n"
         f"state_dir = {json.dumps(str(directory / 'state'))}\n"
         f"{doors}\n"
-        "[source]\nkind = \"ble\"\n"
+        '[source]\nkind = "ble"\n'
         f"[ble]\nbackend = {json.dumps(backend_spec)}\n"
         "connect_timeout_s = 10.0\nsilent_after_s = 8.0\nbackoff_min_s = 0.2\n"
         "backoff_max_s = 2.0\n"
-        f"[mqtt]\nhost = \"127.0.0.1\"\nport = {broker.port}\n"
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
         f"outbox_path = {json.dumps(str(directory / 'outbox.sqlite3'))}\n"
         "discovery = false\nreconnect_min = 0.1\nreconnect_max = 1.0\n"
         f"interval_seconds = {config.interval_s}\ninterval_grace = {config.grace_s}\n",
@@ -365,8 +379,8 @@ def caught_up(stored: Counts, target: Counts) -> bool:
 def expected_intervals(recording: Path, seconds: int) -> tuple[Counts, int]:
     """The recording replayed (advance lines honoured, no final `finish`: the gateway was
     stopped, not ended), its crossings aggregated into the gateway's intervals."""
-    from gateway.ble.recording import replay_recording
-    from gateway.events import Crossing
+    from gateway.core.events import Crossing
+    from gateway.pipeline.recording import replay_recording
 
     header, events = replay_recording(recording, finish=False)
     crossings = [e for e in events if isinstance(e, Crossing)]
@@ -387,7 +401,9 @@ def eval_totals(recording: Path) -> tuple[int, int]:
     out = recording.with_suffix(".crossings.jsonl")
     subprocess.run(  # noqa: S603 - our own module, no shell
         python_m("gateway.cli", "eval", str(recording), "--crossings", str(out), "--json"),
-        check=True, capture_output=True, cwd=ROOT,
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
     )
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     return (sum(r["direction"] == "in" for r in rows), sum(r["direction"] == "out" for r in rows))
@@ -452,8 +468,9 @@ def unique_ticks(recording: Path) -> tuple[int, int]:
 class Chain:
     """The gateway and bridge processes, restartable; the servers they use."""
 
-    def __init__(self, directory: Path, broker: Mosquitto, victoria: Victoria,
-                 gateway_config: Path) -> None:
+    def __init__(
+        self, directory: Path, broker: Mosquitto, victoria: Victoria, gateway_config: Path
+    ) -> None:
         self.directory = directory
         self.broker = broker
         self.victoria = victoria
@@ -468,15 +485,20 @@ class Chain:
 
     def start_bridge(self) -> None:
         self.bridge = start_bridge(
-            self.broker.port, ["--influx-url", self.victoria.url], TOKEN,
-            self.directory / "bridge.log", client_id="soak-bridge", batch_size=100,
+            self.broker.port,
+            ["--influx-url", self.victoria.url],
+            TOKEN,
+            self.directory / "bridge.log",
+            client_id="soak-bridge",
+            batch_size=100,
         )
 
     def check_alive(self) -> None:
         for name, proc in (("gateway", self.gateway), ("bridge", self.bridge)):
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"the {name} exited ({proc.returncode}): see "
-                                   f"{self.directory}/{name}.log")
+                raise RuntimeError(
+                    f"the {name} exited ({proc.returncode}): see {self.directory}/{name}.log"
+                )
 
     def inject(self, kind: str, outage: float) -> None:
         if kind == "gateway SIGKILL":
@@ -553,8 +575,10 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
     trace = directory / "trace.jsonl"
     header, trace_ticks = make_trace(config, trace)
     nodes = len({ref.node for d in header.doors for ref in (d.outer, d.inner)})
-    say(f"trace: {len(header.doors)} doors, {nodes} nodes, {trace_ticks} ticks, "
-        f"{config.minutes:g} min")
+    say(
+        f"trace: {len(header.doors)} doors, {nodes} nodes, {trace_ticks} ticks, "
+        f"{config.minutes:g} min"
+    )
     faults: list[Fault] = []
     with ExitStack() as stack:
         broker = Mosquitto(directory / "mosquitto")
@@ -570,14 +594,28 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
         state.mkdir(exist_ok=True)
         paired = asyncio.run(pair_nodes(backend, state / "ble-keys.json", sim.addresses))
         by_node = {p.node: p.address for p in paired}
-        save_pairings(state / "pairings.json", [
-            Pairing(node=ref.node, address=by_node[ref.node], door=d.door, position=position,
-                    beam=ref.beam, paired_at=time.time())
-            for d in header.doors for position, ref in (("outer", d.outer), ("inner", d.inner))
-        ])
+        save_pairings(
+            state / "pairings.json",
+            [
+                Pairing(
+                    node=ref.node,
+                    address=by_node[ref.node],
+                    door=d.door,
+                    position=position,
+                    beam=ref.beam,
+                    paired_at=time.time(),
+                )
+                for d in header.doors
+                for position, ref in (("outer", d.outer), ("inner", d.inner))
+            ],
+        )
         say(f"paired {len(paired)} nodes in {time.monotonic() - sim.started:.1f} s")
-        chain = Chain(directory, broker, victoria,
-                      write_gateway_config(directory, header, backend, broker, config))
+        chain = Chain(
+            directory,
+            broker,
+            victoria,
+            write_gateway_config(directory, header, backend, broker, config),
+        )
         stack.callback(chain.close)
         chain.start_bridge()
         chain.start_gateway()
@@ -598,8 +636,13 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
         wait_for(lambda: bool(sim.summary), end - time.monotonic() + 120, "the replay ended")
         served = sim.summary["served"]
         say(f"replay done: {served} ticks served; waiting for the chain to drain")
-        wait_for(lambda: not delivery(trace, chain.recording).missing, 180,
-                 "every tick received", lambda: delivery(trace, chain.recording).describe())
+        wait_for(
+            lambda: not delivery(trace, chain.recording).missing,
+            180,
+            "every tick received",
+            lambda: delivery(trace, chain.recording).describe(),
+        )
+
         # The last interval closes at its end + grace, then the outbox and the bridge drain.
         def drained() -> bool:
             chain.check_alive()
@@ -611,8 +654,9 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
         wait_for(drained, config.interval_s + config.grace_s + 180, "the outbox drained")
         final = committed_intervals(chain.outbox)
         with suppress(TimeoutError):  # if not, the comparison below says where
-            wait_for(lambda: caught_up(stored_intervals(victoria), final), 60,
-                     "the store caught up")
+            wait_for(
+                lambda: caught_up(stored_intervals(victoria), final), 60, "the store caught up"
+            )
         watcher.halt.set()
         watcher.join()
         chain.close()
@@ -635,18 +679,33 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
             lost += max(0, w - g)
             doubled += max(0, g - w)
             if w != g:
-                problems.append(f"{key[0]} {key[1]} {direction}: stored {g}, expected {w} "
-                                f"(revision {revisions.get(key, 0)})")
+                problems.append(
+                    f"{key[0]} {key[1]} {direction}: stored {g}, expected {w} "
+                    f"(revision {revisions.get(key, 0)})"
+                )
     return SoakResult(
-        doors=len(header.doors), nodes=nodes, trace_ticks=trace_ticks, served=served,
-        received=received, received_twice=twice,
-        gone_at_reboot=len(delivered.gone), missing=len(delivered.missing),
-        link_losses=sim.summary["link_losses"], reboots=sim.summary["reboots"],
-        crossings=crossings, eval_totals=eval_totals(chain.recording),
+        doors=len(header.doors),
+        nodes=nodes,
+        trace_ticks=trace_ticks,
+        served=served,
+        received=received,
+        received_twice=twice,
+        gone_at_reboot=len(delivered.gone),
+        missing=len(delivered.missing),
+        link_losses=sim.summary["link_losses"],
+        reboots=sim.summary["reboots"],
+        crossings=crossings,
+        eval_totals=eval_totals(chain.recording),
         stored_totals=(sum(v[0] for v in stored.values()), sum(v[1] for v in stored.values())),
-        expected=expected, stored=stored, lost=lost, doubled=doubled, faults=faults,
+        expected=expected,
+        stored=stored,
+        lost=lost,
+        doubled=doubled,
+        faults=faults,
         waits=watcher.waits,
-        corrections=sum(revisions.values()), stale=stale, wall_s=time.monotonic() - began,
+        corrections=sum(revisions.values()),
+        stale=stale,
+        wall_s=time.monotonic() - began,
         problems=problems,
     )
 
@@ -672,18 +731,26 @@ def table_rows(result: SoakResult) -> list[tuple[str, str]]:
     expected_out = sum(v[1] for v in result.expected.values())
     return [
         ("doors / nodes", f"{result.doors} / {result.nodes}"),
-        ("ticks in the trace / served / received", f"{result.trace_ticks:,} / "
-         f"{result.served:,} / {result.received:,} ({result.received_twice:,} twice)"),
-        ("crossings (engine replay of the recording)", f"{result.crossings:,} "
-         f"({expected_in:,} in, {expected_out:,} out)"),
-        ("doorcount eval of the recording (in / out)",
-         f"{result.eval_totals[0]:,} / {result.eval_totals[1]:,}"),
-        ("stored in VictoriaMetrics (in / out)",
-         f"{result.stored_totals[0]:,} / {result.stored_totals[1]:,}"),
+        (
+            "ticks in the trace / served / received",
+            f"{result.trace_ticks:,} / "
+            f"{result.served:,} / {result.received:,} ({result.received_twice:,} twice)",
+        ),
+        (
+            "crossings (engine replay of the recording)",
+            f"{result.crossings:,} ({expected_in:,} in, {expected_out:,} out)",
+        ),
+        (
+            "doorcount eval of the recording (in / out)",
+            f"{result.eval_totals[0]:,} / {result.eval_totals[1]:,}",
+        ),
+        (
+            "stored in VictoriaMetrics (in / out)",
+            f"{result.stored_totals[0]:,} / {result.stored_totals[1]:,}",
+        ),
         ("intervals compared (door x interval)", f"{len(result.expected):,}"),
         ("faults injected", f"{len(result.faults)}: {faults}"),
-        ("node faults (simulator)", f"{result.link_losses} link losses, "
-         f"{result.reboots} reboots"),
+        ("node faults (simulator)", f"{result.link_losses} link losses, {result.reboots} reboots"),
         ("  ticks gone with a node reboot (its RAM ring)", f"{result.gone_at_reboot}"),
         ("ticks missing (sent, never received)", f"{result.missing}"),
         ("interval corrections published", f"{result.corrections}"),
@@ -692,8 +759,7 @@ def table_rows(result: SoakResult) -> list[tuple[str, str]]:
         ("doubled", f"{result.doubled}"),
         ("interval values timed commit -> store", f"{len(result.waits):,}"),
         ("longest catch-up (commit -> store)", f"{result.longest_catch_up:.1f} s"),
-        ("  longest after each fault kind",
-         ", ".join(f"{k} {v:.1f} s" for k, v in catch.items())),
+        ("  longest after each fault kind", ", ".join(f"{k} {v:.1f} s" for k, v in catch.items())),
         ("wall time", f"{result.wall_s:.0f} s"),
     ]
 
@@ -718,12 +784,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=2.0, help="trace = wall minutes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=20.0, help="people/min per door")
-    parser.add_argument("--disconnect-every", type=float, default=4.0,
-                        help="mean seconds between random node link losses, site-wide")
-    parser.add_argument("--interval", type=int, default=60,
-                        help="the gateway's interval seconds (a divisor of a day)")
-    parser.add_argument("--grace", type=float, default=40.0,
-                        help="the gateway's interval grace (s)")
+    parser.add_argument(
+        "--disconnect-every",
+        type=float,
+        default=4.0,
+        help="mean seconds between random node link losses, site-wide",
+    )
+    parser.add_argument(
+        "--interval",
+        type=int,
+        default=60,
+        help="the gateway's interval seconds (a divisor of a day)",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=40.0, help="the gateway's interval grace (s)"
+    )
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it (logs)")
     args = parser.parse_args(argv)
     # A SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C: every process the run started stops.
@@ -733,13 +808,20 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     console = Console()
-    config = SoakConfig(doors=args.doors, minutes=args.minutes, seed=args.seed, rate=args.rate,
-                        disconnect_every=args.disconnect_every, interval_s=args.interval,
-                        grace_s=args.grace)
+    config = SoakConfig(
+        doors=args.doors,
+        minutes=args.minutes,
+        seed=args.seed,
+        rate=args.rate,
+        disconnect_every=args.disconnect_every,
+        interval_s=args.interval,
+        grace_s=args.grace,
+    )
     with work_directory(args.keep) as directory:
         result = run_soak(config, directory, say=console.print)
-    table = Table(title=f"doorcount soak: {args.doors} doors, {args.minutes:g} min, "
-                        f"seed {args.seed}")
+    table = Table(
+        title=f"doorcount soak: {args.doors} doors, {args.minutes:g} min, seed {args.seed}"
+    )
     table.add_column("figure")
     table.add_column("value", justify="right")
     for row in table_rows(result):

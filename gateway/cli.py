@@ -1,7 +1,9 @@
 """`doorcount`: the gateway's command line (service, installer and maintainer commands).
 
 Each subcommand lives in `gateway/commands/<name>.py` and exposes `register(subparsers)`;
-heavy imports happen inside the handlers so `doorcount --help` stays instant.
+heavy imports happen inside the handlers so `doorcount --help` stays instant. Commands that
+live elsewhere (the simulator's `demo`) plug in through the `doorcount.commands` entry point
+group, so the gateway never imports them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from types import ModuleType
 
 from gateway import __version__, commands
@@ -27,8 +30,10 @@ def build_parser(
     description: str = DESCRIPTION,
     package: ModuleType = commands,
     version: str = __version__,
+    plugins: str | None = "doorcount.commands",
 ) -> argparse.ArgumentParser:
-    """A parser whose subcommands are the modules of `package` (each has `register`)."""
+    """A parser whose subcommands are the modules of `package` and of the `plugins` entry point
+    group (each has `register`)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"{prog} {version}")
     parser.add_argument(
@@ -38,6 +43,9 @@ def build_parser(
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         module.register(sub)
+    if plugins is not None:
+        for point in sorted(entry_points(group=plugins), key=lambda p: p.name):
+            point.load().register(sub)
     return parser
 
 

@@ -20,11 +20,11 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gateway.bridge.settings import BridgeSettings
+from gateway.core.tuning import DoorTuning, EngineConfig
 from gateway.errors import ConfigError
-from gateway.mqtt.settings import MqttSettings, OccupancySettings
-from gateway.trace import BeamRef, DoorSpec
-from gateway.tuning import DoorTuning, EngineConfig
+from gateway.outputs.bridge.settings import BridgeSettings
+from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
+from gateway.protocol.trace import BeamRef, DoorSpec
 
 Position = Literal["outer", "inner"]
 NODE_ID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")

@@ -18,3 +18,35 @@ class TraceError(DoorcountError, ValueError):
         self.line = line
         self.reason = message
         super().__init__(f"line {line}: {message}" if line is not None else message)
+
+
+class BleError(DoorcountError, ConnectionError):
+    """A BLE operation with a node failed (connect, GATT, link loss)."""
+
+    def __init__(self, message: str, address: str | None = None) -> None:
+        self.address = address
+        super().__init__(f"{address}: {message}" if address else message)
+
+
+class PairingError(BleError, PermissionError):
+    """Pairing was refused or failed; no bond was stored.
+
+    `reason` is the SMP reason name (e.g. CONFIRM_VALUE_FAILED for a wrong passkey).
+    """
+
+    def __init__(self, message: str, address: str | None = None, reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(message, address)
+
+
+class NotBondedError(BleError, PermissionError):
+    """The node refused access: this gateway holds no (authenticated) bond with it."""
+
+
+NOT_BONDED_ATT_CODES = frozenset({0x05, 0x0C, 0x0F})
+"""ATT errors meaning "no authenticated, encrypted link": insufficient authentication,
+encryption key size, encryption. bleak reports them as `BleakGATTProtocolError.code`."""
+
+
+class AdvertError(DoorcountError, ValueError):
+    """A node advertisement's manufacturer data is malformed."""

@@ -24,34 +24,85 @@ from zoneinfo import ZoneInfo
 import atheris
 
 with atheris.instrument_imports():
-    from gateway.bridge.points import PointError
-    from gateway.bridge.schema import interpret
-    from gateway.framing import FrameReader, encode_packet
-    from gateway.mqtt.payloads import PayloadError
-    from gateway.nodelink import NodeSession
-    from gateway.wire import WireError, decode_frame, encode_frame
+    from gateway.outputs.bridge.points import PointError
+    from gateway.outputs.bridge.schema import interpret
+    from gateway.outputs.mqtt.payloads import PayloadError
+    from gateway.protocol.framing import FrameReader, encode_packet
+    from gateway.protocol.session import NodeSession
+    from gateway.protocol.wire import WireError, decode_frame, encode_frame
 
 UTC = ZoneInfo("UTC")
 VALID = {  # one valid payload per topic: the fuzzer changes one value or sends raw bytes
-    "doorcount/shop/front/interval": {"v": 1, "site": "shop", "door": "front", "start": 0,
-                                      "seconds": 60, "entries": 1, "exits": 0, "revision": 0},
-    "doorcount/shop/front/crossing": {"v": 1, "site": "shop", "door": "front",
-                                      "direction": "in", "t": 1.5, "kind": "single",
-                                      "confidence": 0.5, "id": "front:1500:in"},
-    "doorcount/shop/front/occupancy": {"v": 1, "site": "shop", "door": "front", "t": 1.5,
-                                       "entries": 1, "exits": 0, "net": 1},
-    "doorcount/shop/occupancy": {"v": 1, "site": "shop", "t": 1.5, "occupancy": 1,
-                                 "entries": 1, "exits": 0, "corrected": 0, "last_reset": None,
-                                 "reset_reason": None},
-    "doorcount/shop/node/n1/health": {"v": 1, "site": "shop", "node": "n1", "door": None,
-                                      "position": None, "connected": True, "rssi": -60,
-                                      "battery_pct": 90, "battery_mv": 3000, "last_seen": 1.0,
-                                      "reconnects": 0, "gaps": 0, "duplicates": 0,
-                                      "ticks_dropped": 0, "beam_stuck": False},
-    "doorcount/shop/gateway/quality": {"v": 1, "site": "shop", "t": 1.5,
-                                       "duplicates_dropped": 0, "seq_gaps": 0, "late_ticks": 0,
-                                       "corrected_intervals": 0, "occupancy_corrected": 0,
-                                       "outbox_depth": 0, "outbox_dropped": 0, "bad_frames": 0},
+    "doorcount/shop/front/interval": {
+        "v": 1,
+        "site": "shop",
+        "door": "front",
+        "start": 0,
+        "seconds": 60,
+        "entries": 1,
+        "exits": 0,
+        "revision": 0,
+    },
+    "doorcount/shop/front/crossing": {
+        "v": 1,
+        "site": "shop",
+        "door": "front",
+        "direction": "in",
+        "t": 1.5,
+        "kind": "single",
+        "confidence": 0.5,
+        "id": "front:1500:in",
+    },
+    "doorcount/shop/front/occupancy": {
+        "v": 1,
+        "site": "shop",
+        "door": "front",
+        "t": 1.5,
+        "entries": 1,
+        "exits": 0,
+        "net": 1,
+    },
+    "doorcount/shop/occupancy": {
+        "v": 1,
+        "site": "shop",
+        "t": 1.5,
+        "occupancy": 1,
+        "entries": 1,
+        "exits": 0,
+        "corrected": 0,
+        "last_reset": None,
+        "reset_reason": None,
+    },
+    "doorcount/shop/node/n1/health": {
+        "v": 1,
+        "site": "shop",
+        "node": "n1",
+        "door": None,
+        "position": None,
+        "connected": True,
+        "rssi": -60,
+        "battery_pct": 90,
+        "battery_mv": 3000,
+        "last_seen": 1.0,
+        "reconnects": 0,
+        "gaps": 0,
+        "duplicates": 0,
+        "ticks_dropped": 0,
+        "beam_stuck": False,
+    },
+    "doorcount/shop/gateway/quality": {
+        "v": 1,
+        "site": "shop",
+        "t": 1.5,
+        "duplicates_dropped": 0,
+        "seq_gaps": 0,
+        "late_ticks": 0,
+        "corrected_intervals": 0,
+        "occupancy_corrected": 0,
+        "outbox_depth": 0,
+        "outbox_dropped": 0,
+        "bad_frames": 0,
+    },
 }
 TOPICS = [*VALID, "doorcount/shop/gateway/status"]
 
@@ -112,8 +163,10 @@ def bridge(data: bytes) -> None:
         key = (type(exc).__name__, where.filename, where.lineno)
         if key not in SEEN:
             SEEN.add(key)
-            print(f"SURVEY {key[0]} at {key[1]}:{key[2]}: {exc} <- {topic} {payload[:160]!r}",
-                  flush=True)
+            print(
+                f"SURVEY {key[0]} at {key[1]}:{key[2]}: {exc} <- {topic} {payload[:160]!r}",
+                flush=True,
+            )
 
 
 SURVEY = False  # --survey: list each distinct crash site once and keep going

@@ -17,7 +17,7 @@ DESCRIPTION = "Physics-based doorway traffic simulator writing doorcount-trace v
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_cli(build_parser("sensor-sim", DESCRIPTION, commands, __version__), argv)
+    return run_cli(build_parser("sensor-sim", DESCRIPTION, commands, __version__, None), argv)
 
 
 if __name__ == "__main__":

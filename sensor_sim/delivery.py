@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.trace import Tick
+from gateway.protocol.trace import Tick
 from sensor_sim.scenarios import Link
 
 SLOT_S = 0.0004  # air time of one notification within a connection event

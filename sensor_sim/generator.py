@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gateway.errors import ConfigError
-from gateway.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth
+from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth
 from sensor_sim import profile as profile_mod
 from sensor_sim.clock import Boot, NodeClock
 from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
@@ -236,8 +236,9 @@ def _edges(node: Node) -> list[Pending]:
         # The node's firmware core (its digital twin) filters and numbers the edges, so the
         # trace carries exactly what that firmware would send.
         beams = sorted({beam for beam, b in node.runs if b == bi})
-        sent = firmware_ticks(node.name, boot.boot_id, [(k * p, beam, br) for k, beam, br in edges],
-                              beams)
+        sent = firmware_ticks(
+            node.name, boot.boot_id, [(k * p, beam, br) for k, beam, br in edges], beams
+        )
         if not sent:
             continue
         gens = node.clock.true_time(boot, np.array([ft.node_us for ft in sent], dtype=np.float64))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gateway.trace import TruthDirection
+from gateway.protocol.trace import TruthDirection
 from sensor_sim.physics import DT, GESTURE_REACH, Body, Trajectory, Walker
 from sensor_sim.scenarios import Traffic
 

@@ -23,8 +23,8 @@ from types import ModuleType
 from typing import Any
 
 from gateway.errors import DoorcountError
-from gateway.nodelink import unwrap
-from gateway.wire import MAX_FRAME_SIZE, U16, U32, TickBatch, WireError
+from gateway.protocol.session import unwrap
+from gateway.protocol.wire import MAX_FRAME_SIZE, U16, U32, TickBatch, WireError
 
 FIRMWARE_DIR_ENV = "DOORCOUNT_FIRMWARE_DIR"
 """Overrides where doorcore.py is found (default: firmware_notes/firmware in the source tree)."""

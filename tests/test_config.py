@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import Pairing, load_config, load_pairings, save_pairings
 from gateway.errors import ConfigError
-from gateway.trace import BeamRef, DoorSpec
+from gateway.protocol.trace import BeamRef, DoorSpec
 
 GOOD = """
 site = "shop"
@@ -53,8 +53,10 @@ def test_environment_overrides_the_file(config_file, monkeypatch):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('site = "x"\n[[doors]]\nname = "a"\nouter = { node = "zz" }\n',
-         "door 'a' outer beam names node 'zz', which is not under [[nodes]]"),
+        (
+            'site = "x"\n[[doors]]\nname = "a"\nouter = { node = "zz" }\n',
+            "door 'a' outer beam names node 'zz', which is not under [[nodes]]",
+        ),
         ('site = "x"\n[[nodes]]\nid = "n 1"\n', "may only use letters"),
         ('site = "x"\n[mqtt]\nport = 99999\n', "mqtt.port"),
         ('site = "x"\n[ble]\nbackend = "bluez"\n', "backend must be 'os' or 'bumble:"),
@@ -80,12 +82,17 @@ def test_missing_file(tmp_path):
 def test_pairings_complete_a_door_and_are_stored_privately(config_file):
     config = load_config(config_file)
     now = time.time()
-    save_pairings(config.registry_path, [
-        Pairing(node="n7", address="F4:00:00:00:00:07", door="back", position="outer",
-                paired_at=now),
-        Pairing(node="n8", address="F4:00:00:00:00:08", door="back", position="inner",
-                paired_at=now),
-    ])
+    save_pairings(
+        config.registry_path,
+        [
+            Pairing(
+                node="n7", address="F4:00:00:00:00:07", door="back", position="outer", paired_at=now
+            ),
+            Pairing(
+                node="n8", address="F4:00:00:00:00:08", door="back", position="inner", paired_at=now
+            ),
+        ],
+    )
     assert stat.S_IMODE(config.registry_path.stat().st_mode) == 0o600
     specs = config.door_specs()
     assert DoorSpec("back", BeamRef("n7", 0), BeamRef("n8", 0)) in specs
@@ -94,9 +101,10 @@ def test_pairings_complete_a_door_and_are_stored_privately(config_file):
 
 def test_pairing_to_an_unknown_door_says_what_to_do(config_file):
     config = load_config(config_file)
-    save_pairings(config.registry_path, [
-        Pairing(node="n7", address="x", door="side", position="outer", paired_at=0.0)
-    ])
+    save_pairings(
+        config.registry_path,
+        [Pairing(node="n7", address="x", door="side", position="outer", paired_at=0.0)],
+    )
     with pytest.raises(ConfigError, match="doorcount unpair n7"):
         config.door_specs()
 

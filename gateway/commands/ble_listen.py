@@ -2,7 +2,7 @@
 
 Connects the given nodes through the configured backend, prints each crossing as a JSON line,
 and can record everything the engine was fed (`--record`) for a bit-exact offline replay
-(`gateway.ble.recording.replay_recording`); `doorcount eval` reads that file too.
+(`gateway.pipeline.recording.replay_recording`); `doorcount eval` reads that file too.
 """
 
 from __future__ import annotations
@@ -17,14 +17,31 @@ def register(subparsers: Any) -> None:
         "ble-listen", help="count crossings live from paired BLE nodes (and record them)"
     )
     p.add_argument("--backend", default="os", help='"os" (BlueZ) or "bumble:<transport>"')
-    p.add_argument("--keys", type=Path, default=Path("ble-keys.json"),
-                   help="bond store of the bumble backend (default ble-keys.json)")
-    p.add_argument("--doors", type=Path, required=True, metavar="TRACE",
-                   help="take the door layout from this trace's header")
-    p.add_argument("--node", action="append", required=True, metavar="ID=ADDRESS",
-                   help="a paired node (repeatable)")
-    p.add_argument("--pair", metavar="PASSKEY",
-                   help="first pair every node not yet bonded, with this label passkey")
+    p.add_argument(
+        "--keys",
+        type=Path,
+        default=Path("ble-keys.json"),
+        help="bond store of the bumble backend (default ble-keys.json)",
+    )
+    p.add_argument(
+        "--doors",
+        type=Path,
+        required=True,
+        metavar="TRACE",
+        help="take the door layout from this trace's header",
+    )
+    p.add_argument(
+        "--node",
+        action="append",
+        required=True,
+        metavar="ID=ADDRESS",
+        help="a paired node (repeatable)",
+    )
+    p.add_argument(
+        "--pair",
+        metavar="PASSKEY",
+        help="first pair every node not yet bonded, with this label passkey",
+    )
     p.add_argument("--record", type=Path, help="write the session as a replayable trace")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(handler=run)
@@ -42,13 +59,13 @@ async def _listen(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from gateway.ble import installer
-    from gateway.ble.backend import open_backend
-    from gateway.ble.ingest import PairedNode, Report
-    from gateway.ble.live import LiveCounter
+    from gateway.core.events import Crossing, Event
     from gateway.errors import ConfigError
-    from gateway.events import Crossing, Event
-    from gateway.trace import open_trace
+    from gateway.pipeline.live import LiveCounter
+    from gateway.protocol.trace import open_trace
+    from gateway.sources.ble import pairing
+    from gateway.sources.ble.backend import open_backend
+    from gateway.sources.ble.ingest import PairedNode, Report
 
     nodes = []
     for item in args.node:
@@ -63,8 +80,10 @@ async def _listen(args: argparse.Namespace) -> int:
     def show(events: list[Event]) -> None:
         for e in events:
             if isinstance(e, Crossing):
-                print(json.dumps({"door": e.door, "direction": e.direction, "t": round(e.t, 4)}),
-                      flush=True)
+                print(
+                    json.dumps({"door": e.door, "direction": e.direction, "t": round(e.t, 4)}),
+                    flush=True,
+                )
 
     def report(r: Report) -> None:
         print(f"{r.node} {r.kind} {r.detail}", file=sys.stderr, flush=True)
@@ -74,15 +93,17 @@ async def _listen(args: argparse.Namespace) -> int:
             for node in nodes:
                 central = backend.central
                 if central is None or not await central.is_bonded(node.address):
-                    paired = await installer.pair(backend, node.address, args.pair)
+                    paired = await pairing.pair(backend, node.address, args.pair)
                     print(f"paired {paired.node} {paired.address}", file=sys.stderr)
         with contextlib.ExitStack() as stack:
             record = (
                 stack.enter_context(open(args.record, "w", encoding="utf-8"))
-                if args.record else None
+                if args.record
+                else None
             )
-            live = LiveCounter(backend, header, nodes, on_events=show, on_report=report,
-                               record=record)
+            live = LiveCounter(
+                backend, header, nodes, on_events=show, on_report=report, record=record
+            )
             await live.start()
             try:
                 if args.duration:

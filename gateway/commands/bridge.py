@@ -46,10 +46,10 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import signal
 
-    from gateway.bridge.service import Bridge
-    from gateway.bridge.settings import load_settings
-    from gateway.bridge.sinks import open_sink
     from gateway.errors import ConfigError
+    from gateway.outputs.bridge.service import Bridge
+    from gateway.outputs.bridge.settings import load_settings
+    from gateway.outputs.bridge.sinks import open_sink
 
     overrides: dict[str, object] = {
         dest: getattr(args, dest) for _, dest, _, _ in _OPTIONS if getattr(args, dest) is not None

@@ -35,9 +35,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.replay import replay, terminal_progress
-    from gateway.scoring import Counted, score
-    from gateway.tuning import load_engine_config
+    from gateway.core.tuning import load_engine_config
+    from gateway.evaluation.replay import replay, terminal_progress
+    from gateway.evaluation.scoring import Counted, score
 
     config = load_engine_config(args.config) if args.config else None
     if not args.trace.is_file():
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                     + "\n"
                 )
     if args.plot:
-        from gateway.evalplot import plot_eval
+        from gateway.evaluation.plot import plot_eval
 
         plot_eval(sc, result.header.site, args.plot)
     if args.json:

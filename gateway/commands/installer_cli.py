@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-    from gateway import wire
-    from gateway.ble.backend import Backend
-    from gateway.ble.profile import NodeAdvert
     from gateway.config import GatewayConfig, Pairing
-    from gateway.installer_view import NodeView
-    from gateway.trace import DoorSpec
+    from gateway.installer.view import NodeView
+    from gateway.protocol import wire
+    from gateway.protocol.gatt import NodeAdvert
+    from gateway.protocol.trace import DoorSpec
+    from gateway.sources.ble.backend import Backend
 
 DEFAULT_CONFIG = "/etc/doorcount/doorcount.toml"
 KEYSTORE_NAME = "ble-keys.json"
@@ -121,7 +121,7 @@ def run(work: Coroutine[Any, Any, int]) -> int:
     from bleak.exc import BleakError
 
     from gateway.errors import DoorcountError
-    from gateway.installer_view import fail, next_step_for
+    from gateway.installer.view import fail, next_step_for
 
     for name in QUIET_LOGGERS:
         log = logging.getLogger(name)
@@ -151,7 +151,7 @@ class Site:
         return self.config.state_dir / KEYSTORE_NAME
 
     async def open_backend(self) -> Backend:
-        from gateway.ble.backend import open_backend
+        from gateway.sources.ble.backend import open_backend
 
         # The bumble central writes its identity next to the key store before creating it.
         self.keystore.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ class Site:
         return [p for p in self.pairings if p.node == node or p.address.upper() == key]
 
     def address_of(self, node: str) -> str | None:
-        from gateway.installer_view import is_address
+        from gateway.installer.view import is_address
 
         if is_address(node):
             return node.upper()
@@ -195,7 +195,7 @@ class Site:
         return None
 
     def door_spec(self, name: str) -> DoorSpec:
-        from gateway.installer_view import StepError
+        from gateway.installer.view import StepError
 
         if name not in {d.name for d in self.config.doors}:
             raise StepError(
@@ -233,7 +233,7 @@ class Heard:
 
     @property
     def bonded(self) -> bool:
-        from gateway.ble.profile import AdvertFlags
+        from gateway.protocol.gatt import AdvertFlags
 
         return self.advert is not None and AdvertFlags.BONDED in self.advert.flags
 
@@ -245,7 +245,7 @@ async def listen(
 ) -> dict[str, Heard]:
     """Nodes advertising the doorcount service, by address; stops early once `until` holds.
 
-    Like `gateway.ble.installer.scan`, but it also keeps the advertised name (real nodes put
+    Like `gateway.sources.ble.pairing.scan`, but it also keeps the advertised name (real nodes put
     their id in the scan response) and can stop as soon as the wanted node is heard.
     """
     import asyncio
@@ -255,8 +255,8 @@ async def listen(
     from bleak.backends.device import BLEDevice
     from bleak.backends.scanner import AdvertisementData
 
-    from gateway.ble.errors import AdvertError
-    from gateway.ble.profile import COMPANY_ID, SERVICE_UUID, NodeAdvert
+    from gateway.errors import AdvertError
+    from gateway.protocol.gatt import COMPANY_ID, SERVICE_UUID, NodeAdvert
 
     heard: dict[str, Heard] = {}
     enough = asyncio.Event()
@@ -291,7 +291,7 @@ async def read_node_id(backend: Backend, address: str, timeout: float = 10.0) ->
 
     from bleak import BleakClient
 
-    from gateway.ble.profile import DEVICE_INFORMATION_UUID, SERIAL_NUMBER_UUID
+    from gateway.protocol.gatt import DEVICE_INFORMATION_UUID, SERIAL_NUMBER_UUID
 
     client = BleakClient(
         address, timeout=timeout, services=[DEVICE_INFORMATION_UUID], **backend.client_kwargs()
@@ -319,8 +319,8 @@ async def read_status(backend: Backend, address: str, timeout: float) -> wire.St
 
     from bleak import BleakClient
 
-    from gateway import wire
-    from gateway.ble.profile import SERVICE_UUID, STATUS_UUID, TICK_UUID
+    from gateway.protocol import wire
+    from gateway.protocol.gatt import SERVICE_UUID, STATUS_UUID, TICK_UUID
 
     fresh: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
@@ -358,7 +358,7 @@ async def locate(
     A node id is matched by a known address (registry or config), by the advertised name, or
     by reading the serial number of the unnamed nodes that are in pairing mode.
     """
-    from gateway.installer_view import StepError, is_address
+    from gateway.installer.view import StepError, is_address
 
     address = site.address_of(node)
     label = node if is_address(node) else f"{node}" + (f" ({address})" if address else "")
@@ -413,7 +413,7 @@ def say(*lines: str) -> None:
 
 
 async def scan(args: argparse.Namespace) -> int:
-    from gateway.installer_view import ScanRow, StepError, scan_lines
+    from gateway.installer.view import ScanRow, StepError, scan_lines
 
     site = Site(args.config)
     backend = await site.open_backend()
@@ -453,10 +453,10 @@ async def pair(args: argparse.Namespace) -> int:
     import getpass
     import time
 
-    from gateway.ble import installer
-    from gateway.ble.profile import parse_passkey
     from gateway.config import Pairing
-    from gateway.installer_view import StepError, is_address, paired_lines
+    from gateway.installer.view import StepError, is_address, paired_lines
+    from gateway.protocol.gatt import parse_passkey
+    from gateway.sources.ble import pairing
 
     site = Site(args.config)
     site.config.door_specs(site.pairings)  # a registry the config cannot merge: say so first
@@ -482,9 +482,9 @@ async def pair(args: argparse.Namespace) -> int:
     backend = await site.open_backend()
     try:
         target = await locate(backend, site, args.node, args.scan_seconds, for_pairing=True)
-        paired = await installer.pair(backend, target.address, passkey)
+        paired = await pairing.pair(backend, target.address, passkey)
         if not is_address(args.node) and paired.node != args.node:
-            await installer.unpair(backend, paired.address)
+            await pairing.unpair(backend, paired.address)
             raise StepError(
                 f"the node at {paired.address} says it is {paired.node!r}, not {args.node!r}",
                 "check the node id on its label and press the button on that node",
@@ -513,8 +513,8 @@ async def pair(args: argparse.Namespace) -> int:
 async def unpair(args: argparse.Namespace) -> int:
     from bleak.exc import BleakError
 
-    from gateway.ble import installer
-    from gateway.installer_view import StepError
+    from gateway.installer.view import StepError
+    from gateway.sources.ble import pairing
 
     site = Site(args.config)
     entries = site.entries(args.node)
@@ -532,7 +532,7 @@ async def unpair(args: argparse.Namespace) -> int:
             raise not_paired
         bond = "bond deleted"
         try:
-            await installer.unpair(backend, address)
+            await pairing.unpair(backend, address)
         except BleakError as exc:  # the OS stack knows no such device
             if not entries:
                 raise StepError(
@@ -558,16 +558,16 @@ async def unpair(args: argparse.Namespace) -> int:
 async def identify(args: argparse.Namespace) -> int:
     from bleak.exc import BleakGATTProtocolError
 
-    from gateway.ble import installer
-    from gateway.ble.errors import NOT_BONDED_ATT_CODES
-    from gateway.installer_view import StepError
+    from gateway.errors import NOT_BONDED_ATT_CODES
+    from gateway.installer.view import StepError
+    from gateway.sources.ble import pairing
 
     site = Site(args.config)
     backend = await site.open_backend()
     try:
         target = await locate(backend, site, args.node, args.scan_seconds, for_pairing=False)
         try:
-            await installer.identify(
+            await pairing.identify(
                 backend, target.address, args.seconds, timeout=site.config.ble.connect_timeout_s
             )
         except BleakGATTProtocolError as exc:
@@ -588,7 +588,7 @@ async def identify(args: argparse.Namespace) -> int:
 
 
 async def doors(args: argparse.Namespace) -> int:
-    from gateway.installer_view import BeamView, door_lines, fail, node_line
+    from gateway.installer.view import BeamView, door_lines, fail, node_line
 
     site = Site(args.config)
     site.config.door_specs(site.pairings)  # a registry naming unknown doors fails here
@@ -644,9 +644,9 @@ async def probe(site: Site, nodes: list[str], seconds: float) -> dict[str, NodeV
     """Each node's live health: heard or not, RSSI, and its STATUS read over the bond."""
     from bleak.exc import BleakError, BleakGATTProtocolError
 
-    from gateway import wire
-    from gateway.ble.errors import NOT_BONDED_ATT_CODES, BleError
-    from gateway.installer_view import NodeView
+    from gateway.errors import NOT_BONDED_ATT_CODES, BleError
+    from gateway.installer.view import NodeView
+    from gateway.protocol import wire
 
     addresses = {n: site.address_of(n) for n in nodes}
     wanted = {a for a in addresses.values() if a is not None}
@@ -682,7 +682,7 @@ async def probe(site: Site, nodes: list[str], seconds: float) -> dict[str, NodeV
 
 
 def probe_step(view: NodeView) -> str:
-    from gateway.installer_view import SERVICE_UNIT
+    from gateway.installer.view import SERVICE_UNIT
 
     problem = view.problem or ""
     if "no bond" in problem or "not paired" in problem:
@@ -702,10 +702,9 @@ async def walktest(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from gateway.ble.ingest import Ingest, IngestConfig, PairedNode, Report
+    from gateway.core.events import Crossing
     from gateway.errors import ConfigError
-    from gateway.events import Crossing
-    from gateway.installer_view import (
+    from gateway.installer.view import (
         StepError,
         fail,
         finding_lines,
@@ -713,8 +712,9 @@ async def walktest(args: argparse.Namespace) -> int:
         verdict_lines,
         walk_intro,
     )
-    from gateway.trace import Tick
-    from gateway.walktest import Observation, WalkTest, swap_door
+    from gateway.installer.walktest import Observation, WalkTest, swap_door
+    from gateway.protocol.trace import Tick
+    from gateway.sources.ble.ingest import Ingest, IngestConfig, PairedNode, Report
 
     site = Site(args.config)
     if args.walks < 1:
@@ -845,7 +845,7 @@ async def walktest(args: argparse.Namespace) -> int:
 
 
 def next_for_links(errors: list[str]) -> str:
-    from gateway.installer_view import SERVICE_UNIT
+    from gateway.installer.view import SERVICE_UNIT
 
     if any("not_bonded" in e for e in errors):
         return "pair that node again: press its button, then doorcount pair NODE --door ..."

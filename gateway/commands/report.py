@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from datetime import date
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from gateway.bridge.settings import load_settings
-    from gateway.bridge.store import LocalStore
     from gateway.errors import ConfigError
-    from gateway.report import Report, print_tables, write_chart
+    from gateway.insight.report import Report, print_tables, write_chart
+    from gateway.outputs.bridge.settings import load_settings
+    from gateway.outputs.bridge.store import LocalStore
 
     settings = load_settings()
     path: Path = args.store or settings.store_path

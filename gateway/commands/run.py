@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gateway.service import TraceReplay
+    from gateway.sources.tracefile import TraceReplay
 
 
 def register(subparsers: Any) -> None:
@@ -22,9 +22,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", "-c", type=Path, required=True, help="TOML config file")
     parser.add_argument("--trace", type=Path, help="replay this trace (overrides [source] trace)")
-    parser.add_argument(
-        "--speed", type=float, help="replay speed factor (0 = as fast as possible)"
-    )
+    parser.add_argument("--speed", type=float, help="replay speed factor (0 = as fast as possible)")
     parser.add_argument(
         "--record",
         type=Path,
@@ -68,7 +66,8 @@ def _model(cls: Any, raw: Any, table: str) -> Any:
         return cls.model_validate(raw or {})
     except ValidationError as exc:
         problems = "; ".join(
-            f"{table}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"]
+            f"{table}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            if e["loc"]
             else f"[{table}]: {e['msg']}"
             for e in exc.errors()
         )
@@ -80,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from gateway.mqtt.settings import MqttSettings, OccupancySettings
-    from gateway.service import Service, TickSource
+    from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
+    from gateway.pipeline.service import Service
+    from gateway.sources.base import TickSource
 
     log = logging.getLogger("gateway.run")
     config = load_config(args.config)
@@ -92,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
         mqtt = mqtt.model_copy(update={"outbox_path": args.config.parent / mqtt.outbox_path})
     source: TickSource
     if source_cfg.get("kind") == "serial" and args.trace is None:
-        from gateway.serialsource import serial_from_config
+        from gateway.sources.serial import serial_from_config
 
         site, doors, source = serial_from_config(config)
     elif source_cfg.get("kind") == "ble" and args.trace is None:
-        from gateway.blesource import ble_from_config
+        from gateway.sources.ble.source import ble_from_config
 
         site, doors, source = ble_from_config(config)
     else:
@@ -107,7 +107,11 @@ def run(args: argparse.Namespace) -> int:
     )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",
-        site, len(doors), mqtt.host, mqtt.broker_port, mqtt.outbox_path,
+        site,
+        len(doors),
+        mqtt.host,
+        mqtt.broker_port,
+        mqtt.outbox_path,
     )
 
     async def main() -> None:
@@ -122,14 +126,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:
     from gateway.errors import ConfigError
-    from gateway.service import TraceReplay
+    from gateway.sources.tracefile import TraceReplay
 
     trace = args.trace or source_cfg.pop("trace", None)
     speed = args.speed if args.speed is not None else source_cfg.pop("speed", 0)
     if trace is None:
         raise ConfigError(
-            "no tick source: set [source] kind = \"ble\" (paired nodes), kind = \"serial\" "
-            "(wired [[nodes]] serial = ...), or trace = \"...\"; or pass --trace"
+            'no tick source: set [source] kind = "ble" (paired nodes), kind = "serial" '
+            '(wired [[nodes]] serial = ...), or trace = "..."; or pass --trace'
         )
     if not isinstance(speed, int | float) or speed < 0:
         raise ConfigError(f"source.speed must be a number >= 0, got {speed!r}")

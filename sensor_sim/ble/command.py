@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("trace", type=Path, help="doorcount-trace file to serve")
     p.add_argument("--radio", default="virtual", help="virtual, or a bumble transport (usb:0)")
     p.add_argument(
-        "--gateway-hci", metavar="TRANSPORT",
+        "--gateway-hci",
+        metavar="TRANSPORT",
         help="with --radio virtual: a controller per gateway process (tcp-server:_:9000)",
     )
     p.add_argument("--node", action="append", help="serve only these node ids (repeatable)")
@@ -34,12 +35,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--interval-ms", type=float, default=15.0, help="connection interval")
     p.add_argument("--passkey", default="123456", help="label passkey of every node")
     p.add_argument("--keys", type=Path, help="directory for the nodes' bonds (default: memory)")
-    p.add_argument("--pairing-window", type=float, default=120.0,
-                   help="open every node's pairing window this long at start (0: closed)")
-    p.add_argument("--start-after", type=float, default=30.0,
-                   help="seconds to wait (pairing, connecting) before replaying")
-    p.add_argument("--disconnect-every", type=float,
-                   help="mean seconds between random link losses (default: none)")
+    p.add_argument(
+        "--pairing-window",
+        type=float,
+        default=120.0,
+        help="open every node's pairing window this long at start (0: closed)",
+    )
+    p.add_argument(
+        "--start-after",
+        type=float,
+        default=30.0,
+        help="seconds to wait (pairing, connecting) before replaying",
+    )
+    p.add_argument(
+        "--disconnect-every",
+        type=float,
+        help="mean seconds between random link losses (default: none)",
+    )
     p.add_argument("--status-interval", type=float, default=5.0, help="STATUS period (s)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=run)
@@ -54,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from gateway.ble.profile import parse_passkey
     from gateway.errors import ConfigError
-    from gateway.trace import open_trace
+    from gateway.protocol.gatt import parse_passkey
+    from gateway.protocol.trace import open_trace
     from sensor_sim.ble.link import RadioLink
     from sensor_sim.ble.serve import TraceServer
 
@@ -68,7 +80,9 @@ async def _serve(args: argparse.Namespace) -> int:
         raise ConfigError("a real controller serves one node: give exactly one --node")
     radio: RadioLink | str = RadioLink(interval=args.interval_ms / 1000) if virtual else args.radio
     server = TraceServer(
-        header, records, radio,
+        header,
+        records,
+        radio,
         speed=args.speed,
         passkeys=parse_passkey(args.passkey),
         keystore_dir=args.keys,
@@ -100,9 +114,12 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"{node.node_id}\t{node.address}\tpasskey {args.passkey}", flush=True)
         await asyncio.sleep(args.start_after)
         await server.run()
-        print(f"served {len(server.served())} ticks; {server.disconnects} link losses, "
-              f"{server.reboots} reboots; {len(server.lost())} never sent (unsent at a reboot "
-              "or overwritten); Ctrl-C to stop", flush=True)
+        print(
+            f"served {len(server.served())} ticks; {server.disconnects} link losses, "
+            f"{server.reboots} reboots; {len(server.lost())} never sent (unsent at a reboot "
+            "or overwritten); Ctrl-C to stop",
+            flush=True,
+        )
         await asyncio.Event().wait()
     finally:
         await server.close()

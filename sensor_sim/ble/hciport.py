@@ -19,8 +19,7 @@ from collections.abc import Awaitable, Callable
 from bumble.controller import Controller
 from bumble.transport.common import StreamPacketSource
 
-from gateway.ble.central import VirtualController
-from sensor_sim.ble.link import RadioLink
+from sensor_sim.ble.link import RadioLink, VirtualController
 
 logger = logging.getLogger(__name__)
 

@@ -104,3 +104,37 @@ class RadioLink(LocalLink):
         if direction.queue:
             head = direction.queue[0][0]
             direction.timer = loop.call_at(head, self._deliver, key, receiver, head)
+
+    def controller(self, name: str) -> Controller:
+        """A gateway's controller on this radio (`gateway.sources.ble.central.VirtualRadio`)."""
+        return VirtualController(name, link=self)
+
+
+class VirtualController(Controller):
+    """bumble's controller for a virtual radio, with LE Create Connection Cancel as the core
+    specification has it (Vol 4, Part E, 7.8.13). bumble's answers success but keeps the
+    connection pending, so one connect given up on (its peer never advertised again) made
+    the controller refuse every later one with COMMAND_DISALLOWED until it was reset.
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, _command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        pending = self.pending_le_connection
+        if pending is None:
+            return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        self.pending_le_connection = None
+        # After the Command Complete: an LE Connection Complete saying it was cancelled.
+        cancelled = hci.HCI_LE_Connection_Complete_Event(
+            status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+            connection_handle=0,
+            role=hci.Role.CENTRAL,
+            peer_address_type=pending.peer_address.address_type,
+            peer_address=pending.peer_address,
+            connection_interval=0,
+            peripheral_latency=0,
+            supervision_timeout=0,
+            central_clock_accuracy=0,
+        )
+        asyncio.get_running_loop().call_soon(self.send_hci_packet, cancelled)
+        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bumble.link import LocalLink
 
-from gateway import wire
+from gateway.protocol import wire
 from sensor_sim.ble.peripheral import NodePeripheral
 from sensor_sim.ble.tasks import BackgroundTasks
 from sensor_sim.twin import ControlFrameError, TwinError, TwinNode
@@ -408,4 +408,3 @@ class SimNode:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, min(waits))):
                     await self._kick.wait()
-

@@ -36,7 +36,7 @@ from bumble.profiles.device_information_service import DeviceInformationService
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
-from gateway.ble.profile import (
+from gateway.protocol.gatt import (
     ADVERT_VERSION,
     COMPANY_ID,
     CONTROL_UUID,
@@ -411,7 +411,6 @@ class NodePeripheral:
         self.status_char.value = frame
         if self._device is not None and self._connection is not None:
             await self._device.notify_subscribers(self.status_char, frame)
-
 
 
 def _protect_cccds(device: Device, service: Service) -> None:

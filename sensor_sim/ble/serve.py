@@ -28,8 +28,8 @@ from pathlib import Path
 
 from bumble.link import LocalLink
 
-from gateway.trace import Record, Tick, TraceHeader
-from gateway.wire import U32
+from gateway.protocol.trace import Record, Tick, TraceHeader
+from gateway.protocol.wire import U32
 from sensor_sim.ble.node import SimNode
 
 logger = logging.getLogger(__name__)

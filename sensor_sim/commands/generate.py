@@ -36,7 +36,7 @@ def parse_start(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.trace import write_trace
+    from gateway.protocol.trace import write_trace
     from sensor_sim.generator import generate, resolve
     from sensor_sim.scenarios import parse_duration
 

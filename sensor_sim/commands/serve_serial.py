@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gateway.framing import FrameReader, cobs_encode, crc16
-from gateway.nodelink import unwrap
-from gateway.wire import U16, ConfigKey, FrameType, SetConfig, TickBatch, WireError
+from gateway.protocol.framing import FrameReader, cobs_encode, crc16
+from gateway.protocol.session import unwrap
+from gateway.protocol.wire import U16, ConfigKey, FrameType, SetConfig, TickBatch, WireError
 
 if TYPE_CHECKING:
-    from gateway.trace import TraceHeader
+    from gateway.protocol.trace import TraceHeader
     from sensor_sim.twin import TwinNode
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,11 @@ def boots_from_trace(ticks: Sequence[Any]) -> dict[str, list[Boot]]:
     edges: dict[str, dict[int, dict[int, Edge]]] = {}
     for t in ticks:
         per_boot = edges.setdefault(t.node, {})
-        per_boot.setdefault(t.boot, {}).setdefault(
-            t.seq, Edge(t.node_us, t.beam, t.broken)
-        )
+        per_boot.setdefault(t.boot, {}).setdefault(t.seq, Edge(t.node_us, t.beam, t.broken))
     return {
-        node: [Boot(boot, tuple(e for _, e in sorted(seqs.items())))
-               for boot, seqs in boots.items()]
+        node: [
+            Boot(boot, tuple(e for _, e in sorted(seqs.items()))) for boot, seqs in boots.items()
+        ]
         for node, boots in edges.items()
     }
 
@@ -411,8 +410,14 @@ class WiredNode:
             key = (batch.boot_id, base + i)
             self.sent.setdefault(
                 key,
-                SentTick(self.node_id, batch.boot_id, base + i,
-                         batch.epoch << 32 | t.node_us, t.beam, t.broken),
+                SentTick(
+                    self.node_id,
+                    batch.boot_id,
+                    base + i,
+                    batch.epoch << 32 | t.node_us,
+                    t.beam,
+                    t.broken,
+                ),
             )
         self._seq_ref[batch.boot_id] = max(ref, base + len(batch.ticks))
 
@@ -430,8 +435,9 @@ def nodes_for(
     out = []
     for node, boots in sorted(boots_from_trace(ticks).items()):
         link = link_dir / node if link_dir is not None else None
-        out.append(WiredNode(node, boots, beams=node_beams(header, node, boots), speed=speed,
-                             link=link))
+        out.append(
+            WiredNode(node, boots, beams=node_beams(header, node, boots), speed=speed, link=link)
+        )
     return out
 
 
@@ -458,7 +464,8 @@ def register(subparsers: Any) -> None:
         "--link-dir", type=Path, help="also keep a symlink DIR/<node> to each node's pty"
     )
     p.add_argument(
-        "--linger", type=float,
+        "--linger",
+        type=float,
         help="exit this many seconds after every tick was sent (default: serve until stopped)",
     )
     p.set_defaults(handler=run)
@@ -466,7 +473,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.errors import ConfigError
-    from gateway.trace import Tick, open_trace
+    from gateway.protocol.trace import Tick, open_trace
 
     if not args.speed > 0:
         raise ConfigError(f"--speed must be > 0, got {args.speed}")

@@ -1,0 +1,585 @@
+"""Decide the crossings in one episode of a door: edges in (gateway time), crossings out.
+
+An episode is a stretch of activity bounded by both beams clear for a while. The decision:
+
+1. Per beam, rebuild break intervals; bridge flicker gaps, drop light glitches, and drop
+   blips (a swinging hand or bag strap: a short break next to a body's long one).
+2. Align the outer beam's breaks with the inner beam's in time order (single file keeps its
+   order across two beams a few centimetres apart), allowing a break to stay unmatched
+   (a U-turn into one beam, a stray object) and allowing a run of breaks on one beam to be one
+   person swaying while the other beam stays covered (lingering). Dynamic programming picks the
+   alignment with the fewest unexplained breaks, then the most consistent timing.
+3. A matched pair is a crossing when the outer beam both breaks and clears first ("in") or
+   both breaks and clears last ("out"). Breaking one way and clearing the other is someone who
+   stepped in and went back: never counted.
+4. A matched break whose speed-independent length (duration / outer-inner lag) is about twice
+   the door's usual single-person length is two people in contact; far longer is one person
+   with a cart or stroller.
+
+Pure: no clock, no I/O; the engine calls it with re-mapped, sorted edges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gateway.core.tuning import DoorTuning
+from gateway.protocol.trace import Direction
+
+OUTER = 0
+INNER = 1
+SIGN_EPS_S = 0.004
+"""Edge offsets smaller than this are within clock-alignment noise: no sign of their own."""
+MAX_GROUP = 3
+"""At most this many breaks of one beam are taken as one swaying person."""
+SKIP_COST = 1.0
+GROUP_COST = 0.3
+UTURN_COST = 0.3
+"""A matched group that breaks one way and clears the other costs extra: people walk on."""
+SHARE_COST = 0.35
+"""Two people sharing one long break on the other beam (passing in a wide door)."""
+LINGER_S = 3.0
+APART_COST = 1.0
+"""Per second that a matched outer and inner break do not overlap: a body is deeper than the
+beams are apart, so one person's two breaks overlap unless it is thin, slow and the beams wide."""
+PASS_MAX_S = 1.0
+"""People passing each other walk: a break longer than this is someone standing, not passing."""
+PASS_COVER = 0.85
+"""The long break of a passing pair covers each passer's own break on that beam, whose length
+differs from their break on the other beam only by a change of pace between the beams."""
+NEST_MAX_S = 0.6
+"""One break inside the other on the two beams, both shorter than this: two people passing
+(with `passing`); longer is someone who stepped in, stopped and turned back."""
+LINGER_HALF_S = 0.125
+"""Half a body's passing time at walking pace, until the door has learned its usual length."""
+LINGER_SWAY_S = 0.1
+"""Time more on one side than the other that tells where a lingerer stood."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One counted crossing."""
+
+    direction: Direction
+    t: float
+    kind: str
+    confidence: float
+
+
+@dataclass(slots=True)
+class Outcome:
+    crossings: list[Decision]
+    rejected: int
+    """Breaks or matched pairs that were not crossings (U-turns, strays)."""
+    single_lengths: list[float]
+    """Speed-independent lengths of clean single crossings, for the door's typical length."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A door's `DoorTuning` thresholds as plain fields: read many times per episode, and a
+    compiled class reads its own fields far faster than a pydantic model's."""
+
+    glitch_s: float
+    merge_gap_s: float
+    blip_s: float
+    blip_reach_s: float
+    carry_gap_s: float
+    max_lag_s: float
+    passing: bool
+    split: bool
+    split_min: float
+    split_max: float
+
+    @classmethod
+    def of(cls, tuning: DoorTuning) -> Limits:
+        return cls(
+            tuning.glitch_s,
+            tuning.merge_gap_s,
+            tuning.blip_s,
+            tuning.blip_reach_s,
+            tuning.carry_gap_s,
+            tuning.max_lag_s,
+            tuning.passing,
+            tuning.split,
+            tuning.split_min,
+            tuning.split_max,
+        )
+
+
+def intervals(edges: list[tuple[float, int, bool]], role: int, start: float) -> list[Interval]:
+    """Break intervals of one beam; a leading clear means the beam was broken at `start`."""
+    out: list[Interval] = []
+    since: float | None = None
+    seen = False
+    for t, r, broken in edges:
+        if r != role:
+            continue
+        if broken:
+            if since is None:
+                since = t
+        elif since is not None:
+            out.append(Interval(since, t))
+            since = None
+        elif not seen:
+            out.append(Interval(start, t))
+        seen = True
+    return out
+
+
+def split_intervals(
+    edges: list[tuple[float, int, bool]],
+) -> tuple[list[Interval], list[Interval]]:
+    """`intervals()` of both beams in one pass over the episode's edges."""
+    start = edges[0][0]
+    out: tuple[list[Interval], list[Interval]] = ([], [])
+    since: list[float | None] = [None, None]
+    seen = [False, False]
+    for t, r, broken in edges:
+        if broken:
+            if since[r] is None:
+                since[r] = t
+        else:
+            began = since[r]
+            if began is not None:
+                out[r].append(Interval(began, t))
+                since[r] = None
+            elif not seen[r]:
+                out[r].append(Interval(start, t))
+        seen[r] = True
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A body's break on one beam: `core` without blips, `extent` with its blips."""
+
+    core: Interval
+    extent: Interval
+
+
+def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
+    """Bridge flicker, drop glitches, attach blips to the body they swing from."""
+    if len(raw) == 1:  # the common case: one clean break
+        iv = raw[0]
+        return [Body(iv, iv)] if iv.end - iv.start >= tuning.glitch_s else []
+    merged: list[Interval] = []
+    for iv in raw:
+        if merged and iv.start - merged[-1].end < tuning.merge_gap_s:
+            merged[-1] = Interval(merged[-1].start, max(merged[-1].end, iv.end))
+        else:
+            merged.append(iv)
+    solid = [iv for iv in merged if iv.duration >= tuning.glitch_s]
+    cores = [iv for iv in solid if iv.duration >= tuning.blip_s]
+    if not cores:
+        return [Body(iv, iv) for iv in solid]
+    reach = tuning.blip_reach_s
+    starts = [c.start for c in cores]
+    ends = [c.end for c in cores]
+    lone: list[Body] = []
+    for iv in solid:
+        if iv.duration >= tuning.blip_s:
+            continue
+        # The nearest body within reach carries this blip; a lone blip stays a candidate.
+        best, best_gap = -1, reach
+        for k, c in enumerate(cores):
+            gap = max(c.start - iv.end, iv.start - c.end, 0.0)
+            if gap <= best_gap:
+                best, best_gap = k, gap
+        if best < 0:
+            lone.append(Body(iv, iv))
+        else:
+            starts[best] = min(starts[best], iv.start)
+            ends[best] = max(ends[best], iv.end)
+    bodies = [Body(c, Interval(a, b)) for c, a, b in zip(cores, starts, ends, strict=True)]
+    bodies.extend(lone)
+    bodies.sort(key=lambda b: b.core.start)
+    return bodies
+
+
+def carry(outer: list[Body], inner: list[Body], tuning: Limits) -> None:
+    """Join a body with what it carries (a bag or case just behind) on both beams at once.
+
+    A carried object shows the same short gap on both beams, a lag apart; a short gap on one
+    beam while the other stays covered is two people passing, not a bag.
+    """
+    gap_max, lag_max = tuning.carry_gap_s, tuning.max_lag_s
+
+    def gaps(bodies: list[Body]) -> list[tuple[int, float]]:
+        out = []
+        for k in range(len(bodies) - 1):
+            gap = bodies[k + 1].core.start - bodies[k].core.end
+            if gap < gap_max:
+                out.append((k, gap))
+        return out
+
+    og, ig = gaps(outer), gaps(inner)
+    if not og or not ig:
+        return
+    pairs: list[tuple[int, int]] = []
+    used: set[int] = set()
+    for k, _ in og:
+        for j, _ in ig:
+            if j not in used and abs(inner[j].core.end - outer[k].core.end) <= lag_max:
+                pairs.append((k, j))
+                used.add(j)
+                break
+    for k in sorted((k for k, _ in pairs), reverse=True):
+        _join(outer, k)
+    for j in sorted(used, reverse=True):
+        _join(inner, j)
+
+
+def _join(bodies: list[Body], k: int) -> None:
+    a, b = bodies[k], bodies[k + 1]
+    bodies[k : k + 2] = [
+        Body(
+            Interval(a.core.start, b.core.end),
+            Interval(min(a.extent.start, b.extent.start), max(a.extent.end, b.extent.end)),
+        )
+    ]
+
+
+def _span(bodies: list[Body], a: int, n: int) -> Body:
+    first, last = bodies[a], bodies[a + n - 1]
+    extent = Interval(
+        min(b.extent.start for b in bodies[a : a + n]),
+        max(b.extent.end for b in bodies[a : a + n]),
+    )
+    return Body(Interval(first.core.start, last.core.end), extent)
+
+
+def _pair_cost(o: Interval, i: Interval, groups: int, tuning: Limits) -> float | None:
+    """Cost of explaining outer core `o` and inner core `i` as one person; None if impossible."""
+    cost = _cost(o.start, o.end, i.start, i.end, groups, tuning.max_lag_s, 0.0)
+    return None if cost == math.inf else cost
+
+
+def _sign(x: float) -> int:
+    if x > SIGN_EPS_S:
+        return 1
+    if x < -SIGN_EPS_S:
+        return -1
+    return 0
+
+
+def _signs(o: Interval, i: Interval) -> Direction | None:
+    sb = _sign(i.start - o.start)
+    sc = _sign(i.end - o.end)
+    if sb * sc < 0:
+        return None
+    if sb == 0 and sc == 0:
+        total = (i.start - o.start) + (i.end - o.end)
+        if total == 0:
+            return None
+        return "in" if total > 0 else "out"
+    return "in" if (sb or sc) > 0 else "out"
+
+
+def direction_of(o: Body, i: Body) -> Direction | None:
+    """in / out from which beam broke first and which cleared first; None for a U-turn.
+
+    The first thing to touch the door (a hand swinging ahead) and the last to leave it (one
+    swinging behind) move the same way as the body, so the extents decide; a blip that merged
+    into the body's break on one beam only can skew the cores, not the extents. Where the
+    extents disagree, the cores get a say before it is called a U-turn.
+    """
+    by_extent = _signs(o.extent, i.extent)
+    if by_extent is not None:
+        return by_extent
+    return _signs(o.core, i.core)
+
+
+Step = tuple[int, int, int, int, bool]
+"""(outer start, outer count, inner start, inner count, shared by two people)."""
+
+
+def _cost(
+    os: float,
+    oe: float,
+    is_: float,
+    ie: float,
+    groups: int,
+    max_lag: float,
+    turn_cost: float = UTURN_COST,
+) -> float:
+    """Cost of outer break (os, oe) and inner break (is_, ie) as one person, on bare floats for
+    the alignment's inner loop; inf if impossible. Breaking one way and clearing the other
+    costs `turn_cost` more (people walk on)."""
+    apart = max(os, is_) - min(oe, ie)  # > 0: the two breaks do not overlap
+    if apart > max_lag:
+        return math.inf
+    lb = is_ - os
+    lc = ie - oe
+    do, di = oe - os, ie - is_
+    lag_spread = abs(lb - lc) / (abs(lb) + abs(lc) + 0.05)
+    dur_spread = abs(do - di) / max(do, di, 1e-6)
+    turn = turn_cost if _sign(lb) * _sign(lc) < 0 else 0.0
+    apart_cost = APART_COST * apart if apart > 0 else 0.0
+    return 0.1 + 0.2 * lag_spread + 0.2 * dur_spread + GROUP_COST * groups + turn + apart_cost
+
+
+def _share(
+    x1: Interval, x2: Interval, y: Interval, max_lag: float
+) -> tuple[float, float, float] | None:
+    """Two breaks x1, x2 on one beam under one long break y on the other: two people?
+
+    The first person's front shows as (x1.start, y.start), the second's back as
+    (x2.end, y.end); the edges between are hidden under the other person. Returns the cost and
+    the two visible edge offsets (y - x), or None where that cannot be.
+    """
+    longest = max(x1.duration, x2.duration)
+    if longest > PASS_MAX_S or y.duration < PASS_COVER * longest:
+        return None
+    if x1.end < y.start or x2.start > y.end:
+        return None
+    la = y.start - x1.start
+    lb = y.end - x2.end
+    if not (SIGN_EPS_S < abs(la) <= max_lag and SIGN_EPS_S < abs(lb) <= max_lag):
+        return None
+    spread = abs(abs(la) - abs(lb)) / (abs(la) + abs(lb) + 0.05)
+    return 0.2 + SHARE_COST + 0.2 * spread, la, lb
+
+
+def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:
+    """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len)."""
+    m, n = len(outer), len(inner)
+    inf = math.inf
+    cost = [[inf] * (n + 1) for _ in range(m + 1)]
+    back: list[list[tuple[int, int, bool] | None]] = [[None] * (n + 1) for _ in range(m + 1)]
+    cost[0][0] = 0.0
+    max_lag = tuning.max_lag_s
+    os_ = [b.core.start for b in outer]
+    oe_ = [b.core.end for b in outer]
+    is_ = [b.core.start for b in inner]
+    ie_ = [b.core.end for b in inner]
+    for a in range(m + 1):
+        for b in range(n + 1):
+            here = cost[a][b]
+            if here == inf:
+                continue
+            if a < m and here + SKIP_COST < cost[a + 1][b]:
+                cost[a + 1][b] = here + SKIP_COST
+                back[a + 1][b] = (1, 0, False)
+            if b < n and here + SKIP_COST < cost[a][b + 1]:
+                cost[a][b + 1] = here + SKIP_COST
+                back[a][b + 1] = (0, 1, False)
+            if a == m or b == n:
+                continue
+            # Far-apart breaks cannot be one person: skip the group search.
+            if os_[a] > ie_[b] + max_lag or is_[b] > oe_[a] + max_lag:
+                continue
+            for p in range(1, min(MAX_GROUP, m - a) + 1):
+                o_s, o_e = os_[a], oe_[a + p - 1]
+                # A run of outer breaks is one swaying person only under one inner break.
+                if p > 1 and not (is_[b] <= oe_[a + p - 2] and os_[a + p - 1] <= ie_[b]):
+                    break
+                for q in range(1, min(MAX_GROUP, n - b) + 1):
+                    if p > 1 and q > 1:
+                        break
+                    i_s, i_e = is_[b], ie_[b + q - 1]
+                    if q > 1 and not (o_s <= ie_[b + q - 2] and is_[b + q - 1] <= o_e):
+                        break
+                    c = here + _cost(o_s, o_e, i_s, i_e, p + q - 2, max_lag)
+                    if c < cost[a + p][b + q]:
+                        cost[a + p][b + q] = c
+                        back[a + p][b + q] = (p, q, False)
+            for p, q in ((2, 1), (1, 2)):
+                if a + p > m or b + q > n:
+                    continue
+                if p == 2:
+                    shared = _share(outer[a].core, outer[a + 1].core, inner[b].core, max_lag)
+                else:
+                    shared = _share(inner[b].core, inner[b + 1].core, outer[a].core, max_lag)
+                if shared is None:
+                    continue
+                if not tuning.passing and (shared[1] > 0) != (shared[2] > 0):
+                    continue  # two people passing each other need a wide door
+                if here + shared[0] < cost[a + p][b + q]:
+                    cost[a + p][b + q] = here + shared[0]
+                    back[a + p][b + q] = (p, q, True)
+    steps: list[Step | None] = []
+    a, b = m, n
+    while a or b:
+        step = back[a][b]
+        assert step is not None
+        p, q, two = step
+        a, b = a - p, b - q
+        steps.append((a, p, b, q, two) if p and q else None)
+    steps.reverse()
+    return steps
+
+
+def decide(
+    edges: list[tuple[float, int, bool]],
+    tuning: Limits,
+    typical_length: float | None,
+) -> Outcome:
+    """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted."""
+    if not edges:
+        return Outcome([], 0, [])
+    raw_outer, raw_inner = split_intervals(edges)
+    outer = clean(raw_outer, tuning)
+    inner = clean(raw_inner, tuning)
+    carry(outer, inner, tuning)
+    crossings: list[Decision] = []
+    singles: list[float] = []
+    rejected = 0
+    steps: list[Step | None]
+    if len(outer) == 1 and len(inner) == 1:
+        # Most episodes: one body on each beam. Same answer as align(), without the table.
+        o, i = outer[0].core, inner[0].core
+        if max(o.start, i.start) - min(o.end, i.end) > tuning.max_lag_s:
+            steps = [None, None]
+        else:
+            steps = [(0, 1, 0, 1, False)]
+    else:
+        steps = align(outer, inner, tuning)
+    for step in steps:
+        if step is None:
+            rejected += 1
+            continue
+        a, p, b, q, two = step
+        if two:
+            crossings.extend(_shared_crossings(outer, inner, a, p, b, tuning))
+            continue
+        if p == 1 and q == 1:
+            ob, ib = outer[a], inner[b]
+        else:
+            ob, ib = _span(outer, a, p), _span(inner, b, q)
+        direction = direction_of(ob, ib)
+        if direction is None:
+            if tuning.passing and p == q == 1 and _crossed_over(ob.core, ib.core):
+                t = (min(ob.core.start, ib.core.start) + max(ob.core.end, ib.core.end)) / 2
+                crossings.append(Decision("in", t, "passing", 0.4))
+                crossings.append(Decision("out", t, "passing", 0.4))
+                continue
+            rejected += 1
+            continue
+        o, i = ob.core, ib.core
+        cost = _pair_cost(o, i, p + q - 2, tuning) or 0.0
+        confidence = round(1.0 / (1.0 + 2.0 * max(0.0, cost - 0.1)), 3)
+        lag = (abs(i.start - o.start) + abs(i.end - o.end)) / 2
+        duration = (o.duration + i.duration) / 2
+        length = duration / lag if lag > SIGN_EPS_S else math.inf
+        lead, trail = (o, i) if direction == "in" else (i, o)
+        # The body's middle is over the middle between the beams halfway between the front
+        # reaching the far beam and the back leaving the near beam.
+        t = (trail.start + lead.end) / 2
+        if duration >= LINGER_S:
+            kind = "linger"
+            t = _linger_time(edges, direction, o, i, typical_length)
+        elif p + q > 2:
+            kind = "sway"
+        else:
+            kind = "single"
+        if typical_length is not None and kind == "single":
+            rel = length / typical_length
+            if tuning.split and tuning.split_min <= rel < tuning.split_max:
+                half_lead = lead.start + lead.duration / 2
+                half_trail = trail.start + trail.duration / 2
+                crossings.append(Decision(direction, (trail.start + half_lead) / 2, "split", 0.6))
+                crossings.append(Decision(direction, (half_trail + lead.end) / 2, "split", 0.6))
+                continue
+            if rel >= tuning.split_max:
+                kind = "long"
+            elif rel < 1.5 and cost < 0.25:
+                singles.append(length)
+        elif kind == "single" and cost < 0.25 and math.isfinite(length):
+            singles.append(length)
+        crossings.append(Decision(direction, t, kind, confidence))
+    return Outcome(crossings, rejected, singles)
+
+
+def _crossed_over(o: Interval, i: Interval) -> bool:
+    """One break per beam, one inside the other, both at walking pace: two people passing.
+
+    The same edges as someone stepping into both beams and turning back, so only in a wide
+    door (`passing`) and only when short: turning back means stopping, turning and walking
+    back out, which keeps the near beam covered longer; two people walking past each other
+    cover each beam only as long as their two bodies take to pass it. Measured on simulated
+    traffic: +9 points on a wide door with counter-flow, -0.2 on a narrow door's U-turns.
+    """
+    return max(o.duration, i.duration) <= NEST_MAX_S
+
+
+def _shared_crossings(
+    outer: list[Body], inner: list[Body], a: int, p: int, b: int, tuning: Limits
+) -> list[Decision]:
+    """The two people of a shared step, each from its one visible pair of edges."""
+    if p == 2:
+        x1, x2, y = outer[a].core, outer[a + 1].core, inner[b].core
+    else:
+        x1, x2, y = inner[b].core, inner[b + 1].core, outer[a].core
+    shared = _share(x1, x2, y, tuning.max_lag_s)
+    assert shared is not None
+    cost, la, lb = shared
+    out: list[Decision] = []
+    for x, lag in ((x1, la), (x2, lb)):
+        # On the outer beam, inner-after-outer means in; on the inner beam, the reverse.
+        inward = (lag > 0) == (p == 2)
+        direction: Direction = "in" if inward else "out"
+        # The body's middle is over the midpoint half a lag from its middle over this beam.
+        towards = 1.0 if (p == 2) == inward else -1.0
+        t = (x.start + x.end) / 2 + towards * abs(lag) / 2
+        out.append(Decision(direction, t, "passing", round(1.0 / (1.0 + 2.0 * cost), 3)))
+    return out
+
+
+def _linger_time(
+    edges: list[tuple[float, int, bool]],
+    direction: Direction,
+    o: Interval,
+    i: Interval,
+    typical_length: float | None,
+) -> float:
+    """When a person who stood in the doorway had their middle over the middle line.
+
+    They walked through at walking pace either before they stopped or after: the front
+    edges (both beams breaking) date the first, the back edges (both clearing) the second.
+    Where they stood tells which: a body standing short of the middle line uncovers the far
+    beam when it sways, one standing past it uncovers the near beam.
+    """
+    near = OUTER if direction == "in" else INNER
+    lead, trail = (o, i) if direction == "in" else (i, o)
+    only_near = only_far = 0.0
+    state = [False, False]
+    last = edges[0][0]
+    for t, role, broken in edges:
+        if trail.start < t <= lead.end:
+            if state[near] and not state[1 - near]:
+                only_near += t - last
+            elif state[1 - near] and not state[near]:
+                only_far += t - last
+        state[role] = broken
+        last = t
+    # The middle is over the middle line half a body length (at the pace of that walk) after
+    # the front edges' midpoint, or before the back edges' midpoint.
+    lag_front, lag_back = abs(i.start - o.start), abs(i.end - o.end)
+    if typical_length is None:
+        front = (o.start + i.start) / 2 + LINGER_HALF_S
+        back = (o.end + i.end) / 2 - LINGER_HALF_S
+    else:
+        front = (o.start + i.start) / 2 + typical_length * lag_front / 2
+        back = (o.end + i.end) / 2 - typical_length * lag_back / 2
+    if abs(only_near - only_far) >= LINGER_SWAY_S:
+        # had not crossed yet (it was on the way out), or had crossed already, then stood
+        return back if only_near > only_far else front
+    # No telling sway: the slower pair of edges was walked next to the stop (slowing down
+    # into it, or getting going again out of it), so that is the side the body stood on.
+    if lag_front > lag_back:
+        return back
+    if lag_back > lag_front:
+        return front
+    return (trail.start + lead.end) / 2

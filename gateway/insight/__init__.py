@@ -1,0 +1,1 @@
+"""What venue operators read from stored counts: reports and charts (`report`)."""

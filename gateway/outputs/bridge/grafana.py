@@ -1,0 +1,587 @@
+"""Grafana provisioning generated from one place: dashboards and alert rules as JSON.
+
+Queries are raw InfluxQL so the same panels run on InfluxDB 1.8, 2.x (DBRP mapping of the
+bucket) and 3.x. The generated files are committed under deploy/grafana/; regenerate with
+`python -m gateway.outputs.bridge.grafana deploy/grafana --capacity "Corner Shop=120"`
+after changing
+capacities (a test checks the committed files equal this module's output for the defaults).
+"""
+
+# ruff: noqa: S608 - the InfluxQL here is built from constants, never from outside input
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.outputs.bridge import schema
+
+DATASOURCE_UID = "doorcount-influxdb"
+DATASOURCE = {"type": "influxdb", "uid": DATASOURCE_UID}
+FOLDER = "Doorcount"
+SCHEMA_VERSION = 39
+
+SITE = '"site" =~ /^$site$/'
+DOOR = '"door" =~ /^$door$/'
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One panel target: raw InfluxQL with Grafana macros ($timeFilter, $__interval, $site...)."""
+
+    text: str
+    result: str = "time_series"  # or "table"
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    title: str
+    kind: str
+    queries: tuple[Query, ...]
+    width: int = 12
+    height: int = 8
+    description: str = ""
+    options: Json = field(default_factory=dict)
+    field_config: Json = field(default_factory=dict)
+    transformations: tuple[Json, ...] = ()
+    interval: str | None = None
+
+
+def _q(text: str, result: str = "time_series") -> tuple[Query, ...]:
+    return (Query(text, result),)
+
+
+def traffic_panels() -> list[Panel]:
+    m = schema
+    return [
+        Panel(
+            "Occupancy now",
+            "stat",
+            _q(
+                f'SELECT last("occupancy") AS "occupancy" FROM "{m.SITE_OCCUPANCY}" '
+                f'WHERE {SITE} AND $timeFilter GROUP BY "site"'
+            ),
+            width=8,
+            description="People inside each site (never negative; corrected at the daily reset).",
+            options={"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background"},
+        ),
+        Panel(
+            "Net through each door",
+            "bargauge",
+            _q(
+                f'SELECT last("net") AS "net" FROM "{m.DOOR_OCCUPANCY}" '
+                f'WHERE {SITE} AND {DOOR} AND $timeFilter GROUP BY "site", "door"'
+            ),
+            width=16,
+            description="Entries minus exits through each door since the last reset; one door "
+            "can be negative when people leave by another.",
+            options={"reduceOptions": {"calcs": ["lastNotNull"]}, "orientation": "horizontal"},
+        ),
+        Panel(
+            "Occupancy",
+            "timeseries",
+            _q(
+                f'SELECT last("occupancy") AS "occupancy" FROM "{m.SITE_OCCUPANCY}" '
+                f'WHERE {SITE} AND $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+            ),
+            width=24,
+            field_config={"defaults": {"custom": {"lineInterpolation": "stepAfter"}}},
+        ),
+        Panel(
+            "Entries and exits per interval",
+            "timeseries",
+            _q(
+                'SELECT sum("entries") AS "entries", sum("exits") AS "exits" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND {DOOR} AND $timeFilter '
+                'GROUP BY time($__interval), "door" fill(0)'
+            ),
+            width=24,
+            interval="1m",
+            field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
+        ),
+        Panel(
+            "Daily totals",
+            "timeseries",
+            _q(
+                'SELECT sum("entries") AS "entries", sum("exits") AS "exits" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND {DOOR} AND $timeFilter '
+                "GROUP BY time(1d), \"door\" fill(0) tz('$tz')"
+            ),
+            width=12,
+            field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 80}}},
+        ),
+        Panel(
+            "Busiest hours of the week",
+            "table",
+            _q(
+                f'SELECT sum("entries") AS "entries" FROM "{m.HOUR_OF_WEEK}" '
+                f'WHERE {SITE} AND {DOOR} AND $timeFilter GROUP BY "weekday", "hour"',
+                "table",
+            ),
+            width=12,
+            description="Entries per weekday and hour (site time zone of the bridge) over the "
+            "selected range: the heat map of peaks.",
+            transformations=(
+                {
+                    "id": "groupingToMatrix",
+                    "options": {
+                        "columnField": "hour",
+                        "rowField": "weekday",
+                        "valueField": "entries",
+                    },
+                },
+            ),
+            field_config={
+                "defaults": {
+                    "color": {"mode": "continuous-GrYlRd"},
+                    "custom": {"cellOptions": {"type": "color-background"}},
+                }
+            },
+        ),
+        Panel(
+            "Doors ranked by entries",
+            "table",
+            _q(
+                'SELECT sum("entries") AS "entries", sum("exits") AS "exits" '
+                f'FROM "{m.DOOR_INTERVAL}" '
+                f'WHERE {SITE} AND $timeFilter GROUP BY "site", "door"',
+                "table",
+            ),
+            width=12,
+            transformations=(
+                {"id": "sortBy", "options": {"sort": [{"field": "entries", "desc": True}]}},
+            ),
+        ),
+        Panel(
+            "Sites ranked by entries",
+            "table",
+            _q(
+                'SELECT sum("entries") AS "entries", sum("exits") AS "exits" '
+                f'FROM "{m.DOOR_INTERVAL}" '
+                'WHERE $timeFilter GROUP BY "site"',
+                "table",
+            ),
+            width=12,
+            transformations=(
+                {"id": "sortBy", "options": {"sort": [{"field": "entries", "desc": True}]}},
+            ),
+        ),
+    ]
+
+
+def health_panels() -> list[Panel]:
+    m = schema
+    return [
+        Panel(
+            "Nodes",
+            "table",
+            _q(
+                'SELECT last("connected") AS "connected", last("battery_pct") AS "battery %", '
+                'last("battery_mv") AS "battery mV", last("rssi") AS "rssi", '
+                'last("last_seen") * 1000 AS "last seen", last("reconnects") AS "reconnects", '
+                'last("gaps") AS "gaps", last("beam_stuck") AS "beam stuck" '
+                f'FROM "{m.NODE_HEALTH}" WHERE {SITE} AND $timeFilter '
+                'GROUP BY "site", "node", "door"',
+                "table",
+            ),
+            width=24,
+            field_config={
+                "defaults": {},
+                "overrides": [
+                    {
+                        "matcher": {"id": "byName", "options": "last seen"},
+                        "properties": [{"id": "unit", "value": "dateTimeFromNow"}],
+                    }
+                ],
+            },
+        ),
+        Panel(
+            "Battery",
+            "timeseries",
+            _q(
+                f'SELECT last("battery_pct") AS "battery" FROM "{m.NODE_HEALTH}" WHERE {SITE} '
+                'AND $timeFilter GROUP BY time($__interval), "node" fill(previous)'
+            ),
+            field_config={"defaults": {"unit": "percent", "min": 0, "max": 100}},
+        ),
+        Panel(
+            "Sequence gaps and reconnects",
+            "timeseries",
+            _q(
+                'SELECT non_negative_difference(max("gaps")) AS "gaps", '
+                'non_negative_difference(max("reconnects")) AS "reconnects" '
+                f'FROM "{m.NODE_HEALTH}" WHERE {SITE} AND $timeFilter '
+                'GROUP BY time($__interval), "node" fill(none)'
+            ),
+            description="New gaps (ticks that never arrived) and reconnects per interval.",
+            field_config={"defaults": {"custom": {"drawStyle": "bars"}}},
+        ),
+        Panel(
+            "Gateway data quality",
+            "table",
+            _q(
+                'SELECT last("duplicates_dropped") AS "duplicates dropped", '
+                'last("seq_gaps") AS "sequence gaps", last("late_ticks") AS "late ticks", '
+                'last("corrected_intervals") AS "corrected intervals", '
+                'last("occupancy_corrected") AS "occupancy corrected", '
+                'last("outbox_depth") AS "outbox depth", '
+                'last("outbox_dropped") AS "outbox dropped", '
+                'last("bad_frames") AS "bad frames" '
+                f'FROM "{m.GATEWAY_QUALITY}" WHERE {SITE} AND $timeFilter GROUP BY "site"',
+                "table",
+            ),
+            width=24,
+        ),
+        Panel(
+            "Corrected intervals",
+            "stat",
+            _q(
+                f'SELECT count("revision") AS "corrected" FROM "{m.DOOR_INTERVAL}" '
+                f'WHERE "revision" > 0 AND {SITE} AND $timeFilter GROUP BY "site"'
+            ),
+            width=8,
+            description="Intervals republished with late crossings (revision > 0).",
+            options={"reduceOptions": {"calcs": ["lastNotNull"]}},
+        ),
+        Panel(
+            "Duplicates dropped",
+            "timeseries",
+            _q(
+                'SELECT non_negative_difference(last("duplicates_dropped")) AS "duplicates" '
+                f'FROM "{m.GATEWAY_QUALITY}" WHERE {SITE} AND $timeFilter '
+                'GROUP BY time($__interval), "site" fill(none)'
+            ),
+            width=8,
+            field_config={"defaults": {"custom": {"drawStyle": "bars"}}},
+        ),
+        Panel(
+            "Occupancy imbalance per day",
+            "timeseries",
+            _q(
+                'SELECT sum("entries") - sum("exits") AS "imbalance" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND $timeFilter '
+                "GROUP BY time(1d), \"site\" tz('$tz')"
+            ),
+            width=8,
+            description="Entries minus exits over a whole day; far from 0 means missed counts "
+            "at some door (or people still inside at midnight).",
+            field_config={"defaults": {"custom": {"drawStyle": "bars"}}},
+        ),
+        Panel(
+            "Occupancy corrections",
+            "timeseries",
+            _q(
+                f'SELECT last("corrected") AS "corrected" FROM "{m.SITE_OCCUPANCY}" '
+                f'WHERE {SITE} AND $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+            ),
+            description="People the never-negative floor and the reset had to correct.",
+        ),
+        Panel(
+            "Gateway online",
+            "timeseries",
+            _q(
+                f'SELECT last("online") AS "online" FROM "{m.GATEWAY_STATUS}" '
+                'WHERE $timeFilter GROUP BY time($__interval), "site" fill(previous)'
+            ),
+            description="Sites appear by their topic name here (lowercase slug).",
+            field_config={
+                "defaults": {"min": 0, "max": 1, "custom": {"lineInterpolation": "stepAfter"}}
+            },
+        ),
+    ]
+
+
+def _variables() -> list[Json]:
+    def query_var(name: str, label: str, query: str) -> Json:
+        return {
+            "name": name,
+            "label": label,
+            "type": "query",
+            "datasource": DATASOURCE,
+            "query": query,
+            "definition": query,
+            "refresh": 2,
+            "multi": True,
+            "includeAll": True,
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "sort": 1,
+        }
+
+    return [
+        query_var(
+            "site", "Site", f'SHOW TAG VALUES FROM "{schema.DOOR_INTERVAL}" WITH KEY = "site"'
+        ),
+        query_var(
+            "door",
+            "Door",
+            f'SHOW TAG VALUES FROM "{schema.DOOR_INTERVAL}" WITH KEY = "door" WHERE {SITE}',
+        ),
+        {
+            "name": "tz",
+            "label": "Time zone for days",
+            "type": "textbox",
+            "query": "UTC",
+            "current": {"text": "UTC", "value": "UTC"},
+        },
+    ]
+
+
+def dashboard(uid: str, title: str, panels: Sequence[Panel]) -> Json:
+    """A Grafana dashboard model (schemaVersion 39) laid out on the 24-column grid."""
+    out: list[Json] = []
+    x = y = row_height = 0
+    for number, panel in enumerate(panels, start=1):
+        if x + panel.width > 24:
+            x, y, row_height = 0, y + row_height, 0
+        item: Json = {
+            "id": number,
+            "type": panel.kind,
+            "title": panel.title,
+            "description": panel.description,
+            "datasource": DATASOURCE,
+            "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
+            "targets": [
+                {
+                    "refId": chr(ord("A") + index),
+                    "datasource": DATASOURCE,
+                    "rawQuery": True,
+                    "query": query.text,
+                    "resultFormat": query.result,
+                }
+                for index, query in enumerate(panel.queries)
+            ],
+            "options": panel.options,
+            "fieldConfig": panel.field_config or {"defaults": {}, "overrides": []},
+            "transformations": list(panel.transformations),
+        }
+        item["fieldConfig"].setdefault("overrides", [])
+        if panel.interval:
+            item["interval"] = panel.interval
+        out.append(item)
+        x += panel.width
+        row_height = max(row_height, panel.height)
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["doorcount"],
+        "editable": True,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "time": {"from": "now-24h", "to": "now"},
+        "timezone": "browser",
+        "refresh": "30s",
+        "templating": {"list": _variables()},
+        "annotations": {"list": []},
+        "panels": out,
+    }
+
+
+def dashboards() -> dict[str, Json]:
+    """File name -> dashboard model."""
+    return {
+        "doorcount-traffic.json": dashboard(
+            "doorcount-traffic", "Doorcount: traffic", traffic_panels()
+        ),
+        "doorcount-health.json": dashboard(
+            "doorcount-health", "Doorcount: node health and data quality", health_panels()
+        ),
+    }
+
+
+# -- alert rules (Grafana unified alerting, file provisioning format) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSpec:
+    uid: str
+    title: str
+    query: str
+    seconds: int  # query window (relativeTimeRange.from)
+    evaluator: str  # gt / lt
+    threshold: float
+    pending: str  # "for"
+    summary: str
+    no_data: str = "OK"
+
+
+def alert_specs(capacities: Mapping[str, int], default_capacity: int) -> list[AlertSpec]:
+    """Occupancy above capacity (one rule per configured site + one for all others), node
+    offline, beam stuck, gateway offline."""
+    m = schema
+    occupancy = f'SELECT last("occupancy") FROM "{m.SITE_OCCUPANCY}" WHERE $timeFilter'
+    specs = []
+    for index, (site, capacity) in enumerate(sorted(capacities.items()), start=1):
+        specs.append(
+            AlertSpec(
+                f"doorcount-capacity-{index}",
+                f"Occupancy above capacity at {site}",
+                f'{occupancy} AND "site" = {_literal(site)} GROUP BY "site"',
+                600,
+                "gt",
+                capacity,
+                "1m",
+                f"More than {capacity} people inside {{{{ $labels.site }}}}.",
+            )
+        )
+    others = "".join(f' AND "site" != {_literal(site)}' for site in sorted(capacities))
+    specs += [
+        AlertSpec(
+            "doorcount-capacity",
+            "Occupancy above capacity",
+            f'{occupancy}{others} GROUP BY "site"',
+            600,
+            "gt",
+            default_capacity,
+            "1m",
+            f"More than {default_capacity} people inside {{{{ $labels.site }}}}.",
+        ),
+        AlertSpec(
+            "doorcount-node-offline",
+            "Node offline",
+            f'SELECT last("connected") FROM "{m.NODE_HEALTH}" WHERE $timeFilter '
+            'GROUP BY "site", "node"',
+            30 * 86400,  # health is published on change: a quiet node's last point can be old
+            "lt",
+            1,
+            "5m",
+            "Node {{ $labels.node }} at {{ $labels.site }} is not connected to the gateway.",
+        ),
+        AlertSpec(
+            "doorcount-beam-stuck",
+            "Beam stuck",
+            f'SELECT last("beam_stuck") FROM "{m.NODE_HEALTH}" WHERE $timeFilter '
+            'GROUP BY "site", "node", "door"',
+            30 * 86400,
+            "gt",
+            0,
+            "2m",
+            "A beam of node {{ $labels.node }} ({{ $labels.door }}) stays broken: "
+            "that door counts nothing.",
+        ),
+        AlertSpec(
+            "doorcount-gateway-offline",
+            "Gateway offline",
+            f'SELECT last("online") FROM "{m.GATEWAY_STATUS}" WHERE $timeFilter GROUP BY "site"',
+            30 * 86400,
+            "lt",
+            1,
+            "5m",
+            "The gateway of {{ $labels.site }} is offline (its MQTT last will).",
+        ),
+    ]
+    return specs
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def alert_rules(capacities: Mapping[str, int], default_capacity: int) -> Json:
+    rules = []
+    for spec in alert_specs(capacities, default_capacity):
+        rules.append(
+            {
+                "uid": spec.uid,
+                "title": spec.title,
+                "condition": "C",
+                "data": [
+                    {
+                        "refId": "A",
+                        "relativeTimeRange": {"from": spec.seconds, "to": 0},
+                        "datasourceUid": DATASOURCE_UID,
+                        "model": {
+                            "refId": "A",
+                            "rawQuery": True,
+                            "query": spec.query,
+                            "resultFormat": "time_series",
+                            "intervalMs": 60000,
+                            "maxDataPoints": 43200,
+                        },
+                    },
+                    {
+                        "refId": "B",
+                        "relativeTimeRange": {"from": 0, "to": 0},
+                        "datasourceUid": "__expr__",
+                        "model": {
+                            "refId": "B",
+                            "type": "reduce",
+                            "expression": "A",
+                            "reducer": "last",
+                            "settings": {"mode": "dropNN"},
+                        },
+                    },
+                    {
+                        "refId": "C",
+                        "relativeTimeRange": {"from": 0, "to": 0},
+                        "datasourceUid": "__expr__",
+                        "model": {
+                            "refId": "C",
+                            "type": "threshold",
+                            "expression": "B",
+                            "conditions": [
+                                {"evaluator": {"type": spec.evaluator, "params": [spec.threshold]}}
+                            ],
+                        },
+                    },
+                ],
+                "noDataState": spec.no_data,
+                "execErrState": "Error",
+                "for": spec.pending,
+                "annotations": {"summary": spec.summary},
+                "labels": {"service": "doorcount"},
+                "isPaused": False,
+            }
+        )
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {"orgId": 1, "name": "doorcount", "folder": FOLDER, "interval": "1m", "rules": rules}
+        ],
+    }
+
+
+def write_provisioning(
+    directory: Path, capacities: Mapping[str, int] | None = None, default_capacity: int = 100
+) -> list[Path]:
+    """Write dashboards/*.json and provisioning/alerting/doorcount.json under `directory`."""
+    written = []
+    for name, model in dashboards().items():
+        written.append(_dump(directory / "dashboards" / name, model))
+    rules = alert_rules(capacities or {}, default_capacity)
+    written.append(_dump(directory / "provisioning" / "alerting" / "doorcount.json", rules))
+    return written
+
+
+def _dump(path: Path, model: Json) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(model, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate doorcount's Grafana provisioning")
+    parser.add_argument("directory", type=Path, help="e.g. deploy/grafana")
+    parser.add_argument(
+        "--capacity", action="append", default=[], metavar="SITE=N", help="per-site capacity"
+    )
+    parser.add_argument("--default-capacity", type=int, default=100)
+    args = parser.parse_args(argv)
+    capacities: dict[str, int] = {}
+    for item in args.capacity:
+        site, sep, number = item.rpartition("=")
+        if not sep or not site or not number.isdigit():
+            parser.error(f"--capacity wants SITE=N, got {item!r}")
+        capacities[site] = int(number)
+    for path in write_provisioning(args.directory, capacities, args.default_capacity):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""The InfluxDB schema: which points each MQTT message becomes (documented in docs/influx.md).
+
+Counts are stamped with their own time (interval start, crossing time, payload `t`), so a
+re-delivered or corrected message overwrites the same point instead of adding one. Gauges
+without a time of their own (node health, gateway status) are stamped when received.
+Booleans are stored as 0/1 integers so InfluxQL can aggregate and alert on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from gateway.outputs.bridge.points import Point, seconds_to_ns
+from gateway.outputs.mqtt.payloads import (
+    OFFLINE,
+    ONLINE,
+    CrossingPayload,
+    DoorOccupancyPayload,
+    IntervalPayload,
+    NodeHealthPayload,
+    PayloadError,
+    QualityPayload,
+    SiteOccupancyPayload,
+    TopicMatch,
+    decode,
+    parse_topic,
+    slug,
+)
+
+DOOR_INTERVAL = "door_interval"
+HOUR_OF_WEEK = "hour_of_week"
+CROSSING = "crossing"
+DOOR_OCCUPANCY = "door_occupancy"
+SITE_OCCUPANCY = "site_occupancy"
+NODE_HEALTH = "node_health"
+GATEWAY_STATUS = "gateway_status"
+GATEWAY_QUALITY = "gateway_quality"
+
+WEEKDAYS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalKey:
+    site: str
+    door: str
+    start: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A valid message's points; `interval`/`revision` let the bridge drop stale revisions."""
+
+    points: tuple[Point, ...]
+    interval: IntervalKey | None = None
+    revision: int = 0
+
+
+def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: ZoneInfo) -> Decoded:
+    """Turn one MQTT message into points; PayloadError says why a message is unusable."""
+    match = parse_topic(topic, prefix)
+    if match is None:
+        raise PayloadError(f"topic {topic!r} is not part of the {prefix!r} tree")
+    if match.kind == "status":
+        return Decoded((_status(match, payload, received),))
+    model = decode(match.kind, payload)
+    _check_names(match, model)
+    if isinstance(model, IntervalPayload):
+        return Decoded(
+            interval_points(model, tz),
+            IntervalKey(model.site, model.door, model.start),
+            model.revision,
+        )
+    if isinstance(model, CrossingPayload):
+        return Decoded((crossing_point(model),))
+    if isinstance(model, DoorOccupancyPayload):
+        return Decoded((door_occupancy_point(model),))
+    if isinstance(model, SiteOccupancyPayload):
+        return Decoded((site_occupancy_point(model),))
+    if isinstance(model, NodeHealthPayload):
+        return Decoded((node_health_point(model, received),))
+    if isinstance(model, QualityPayload):
+        return Decoded((quality_point(model),))
+    raise PayloadError(f"no schema for {match.kind!r} payloads")  # pragma: no cover
+
+
+def _check_names(match: TopicMatch, model: object) -> None:
+    """The slugged names in the topic must be those of the payload, or the topic lies."""
+    site = getattr(model, "site", None)
+    if isinstance(site, str) and slug(site) != match.site:
+        raise PayloadError(
+            f"payload site {site!r} does not belong under topic level {match.site!r}"
+        )
+    door = getattr(model, "door", None)
+    if match.door is not None and isinstance(door, str) and slug(door) != match.door:
+        raise PayloadError(
+            f"payload door {door!r} does not belong under topic level {match.door!r}"
+        )
+    node = getattr(model, "node", None)
+    if match.node is not None and isinstance(node, str) and slug(node) != match.node:
+        raise PayloadError(
+            f"payload node {node!r} does not belong under topic level {match.node!r}"
+        )
+
+
+def interval_points(p: IntervalPayload, tz: ZoneInfo) -> tuple[Point, ...]:
+    stamp = p.start * 1_000_000_000
+    counts: dict[str, int | float | str | bool | None] = {"entries": p.entries, "exits": p.exits}
+    local = datetime.fromtimestamp(p.start, UTC).astimezone(tz)
+    return (
+        Point.make(
+            DOOR_INTERVAL,
+            {"site": p.site, "door": p.door},
+            {**counts, "seconds": p.seconds, "revision": p.revision},
+            stamp,
+        ),
+        Point.make(
+            HOUR_OF_WEEK,
+            {
+                "site": p.site,
+                "door": p.door,
+                "weekday": WEEKDAYS[local.weekday()],
+                "hour": f"{local.hour:02d}",
+            },
+            counts,
+            stamp,
+        ),
+    )
+
+
+def crossing_point(p: CrossingPayload) -> Point:
+    return Point.make(
+        CROSSING,
+        {"site": p.site, "door": p.door, "direction": p.direction},
+        {"count": 1, "confidence": float(p.confidence), "kind": p.kind},
+        seconds_to_ns(p.t),
+    )
+
+
+def door_occupancy_point(p: DoorOccupancyPayload) -> Point:
+    return Point.make(
+        DOOR_OCCUPANCY,
+        {"site": p.site, "door": p.door},
+        {"entries": p.entries, "exits": p.exits, "net": p.net},
+        seconds_to_ns(p.t),
+    )
+
+
+def site_occupancy_point(p: SiteOccupancyPayload) -> Point:
+    return Point.make(
+        SITE_OCCUPANCY,
+        {"site": p.site},
+        {
+            "occupancy": p.occupancy,
+            "entries": p.entries,
+            "exits": p.exits,
+            "corrected": p.corrected,
+            "last_reset": p.last_reset,
+            "reset_reason": p.reset_reason,
+        },
+        seconds_to_ns(p.t),
+    )
+
+
+def node_health_point(p: NodeHealthPayload, received: float) -> Point:
+    return Point.make(
+        NODE_HEALTH,
+        {"site": p.site, "node": p.node, "door": p.door, "position": p.position},
+        {
+            "connected": int(p.connected),
+            "rssi": p.rssi,
+            "battery_pct": p.battery_pct,
+            "battery_mv": p.battery_mv,
+            "last_seen": p.last_seen,
+            "reconnects": p.reconnects,
+            "gaps": p.gaps,
+            "duplicates": p.duplicates,
+            "ticks_dropped": p.ticks_dropped,
+            "beam_stuck": int(p.beam_stuck),
+        },
+        seconds_to_ns(received),
+    )
+
+
+def quality_point(p: QualityPayload) -> Point:
+    return Point.make(
+        GATEWAY_QUALITY,
+        {"site": p.site},
+        {
+            "duplicates_dropped": p.duplicates_dropped,
+            "seq_gaps": p.seq_gaps,
+            "late_ticks": p.late_ticks,
+            "corrected_intervals": p.corrected_intervals,
+            "occupancy_corrected": p.occupancy_corrected,
+            "outbox_depth": p.outbox_depth,
+            "outbox_dropped": p.outbox_dropped,
+            "bad_frames": p.bad_frames,
+        },
+        seconds_to_ns(p.t),
+    )
+
+
+def _status(match: TopicMatch, payload: bytes, received: float) -> Point:
+    text = payload.decode("utf-8", errors="replace").strip()
+    if text not in (ONLINE, OFFLINE):
+        raise PayloadError(f"gateway status must be {ONLINE!r} or {OFFLINE!r}, got {text[:40]!r}")
+    # The topic carries only the slugged site name; the payload has no other.
+    return Point.make(
+        GATEWAY_STATUS,
+        {"site": match.site},
+        {"online": int(text == ONLINE)},
+        seconds_to_ns(received),
+    )

@@ -1,0 +1,271 @@
+"""The MQTT topic tree and payload models: the contract with subscribers (InfluxDB bridge, HA).
+
+Every payload carries `v`, its schema version; a subscriber rejects versions it does not know.
+`docs/mqtt.md` embeds the JSON Schemas generated from these models.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.errors import DoorcountError
+
+SCHEMA_VERSION = 1
+_SLUG_BAD = re.compile(r"[^a-z0-9_-]")
+
+
+class PayloadError(DoorcountError, ValueError):
+    """A received payload does not match its topic's schema."""
+
+
+def slug(name: str) -> str:
+    """A site, door or node name as a topic level: lowercase, [a-z0-9_-], others -> '_'."""
+    if not name:
+        raise ValueError("an empty name cannot be a topic level")
+    return _SLUG_BAD.sub("_", name.lower())
+
+
+def crossing_id(door: str, t: float, direction: str) -> str:
+    """Deterministic id of a crossing, so a re-sent event is recognisable (ms resolution)."""
+    return f"{slug(door)}:{round(t * 1000)}:{direction}"
+
+
+MAX_UNIX_S = 4_102_444_800
+"""2100-01-01: a time beyond is a corrupt payload, not a count (and would overflow stores)."""
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+UnixTime = Annotated[float, Field(ge=0.0, le=MAX_UNIX_S)]
+UnixSecond = Annotated[int, Field(ge=0, le=MAX_UNIX_S)]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    v: Literal[1] = Field(default=1, description="schema version of this payload")
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class CrossingPayload(_Payload):
+    """One person crossed a door. QoS 1, not retained; `id` identifies re-sends."""
+
+    site: Name
+    door: Name
+    direction: Literal["in", "out"]
+    t: UnixTime = Field(description="time of the crossing, Unix seconds")
+    kind: str = Field(description="how the engine decided it: single, split, cart, ...")
+    confidence: float = Field(ge=0.0, le=1.0)
+    id: str = Field(description="deterministic id of door + t + direction")
+
+
+class IntervalPayload(_Payload):
+    """ABSOLUTE counts of one door in one interval; a higher revision replaces a lower one."""
+
+    site: Name
+    door: Name
+    start: UnixSecond = Field(description="interval start, Unix seconds")
+    seconds: int = Field(gt=0, description="interval length")
+    entries: int = Field(ge=0)
+    exits: int = Field(ge=0)
+    revision: int = Field(ge=0, description="0 first, +1 per correction (late ticks)")
+
+
+class DoorOccupancyPayload(_Payload):
+    """Entries and exits through one door since the last occupancy reset. Retained."""
+
+    site: Name
+    door: Name
+    t: UnixTime
+    entries: int = Field(ge=0)
+    exits: int = Field(ge=0)
+    net: int = Field(description="entries - exits; may be negative for one door")
+
+
+class SiteOccupancyPayload(_Payload):
+    """People inside the site, never negative. Retained."""
+
+    site: Name
+    t: UnixTime
+    occupancy: int = Field(ge=0)
+    entries: int = Field(ge=0, description="since the last reset")
+    exits: int = Field(ge=0, description="since the last reset")
+    corrected: int = Field(
+        ge=0,
+        description="people the zero floor and the last reset had to correct since that reset",
+    )
+    last_reset: UnixTime | None
+    reset_reason: str | None = Field(description="daily, idle or null before the first reset")
+
+
+class NodeHealthPayload(_Payload):
+    """Link and sensor state of one beam node. Retained."""
+
+    site: Name
+    node: Name
+    door: Name | None
+    position: Literal["outer", "inner", "dual"] | None
+    connected: bool
+    rssi: int | None
+    battery_pct: int | None = Field(ge=0, le=100)
+    battery_mv: int | None = Field(ge=0)
+    last_seen: UnixTime | None
+    reconnects: int = Field(ge=0)
+    gaps: int = Field(ge=0, description="sequence gaps: ticks that never arrived")
+    duplicates: int = Field(ge=0)
+    ticks_dropped: int = Field(ge=0)
+    beam_stuck: bool
+
+
+class QualityPayload(_Payload):
+    """Data-quality figures of the gateway since it was installed (its database). Retained."""
+
+    site: Name
+    t: UnixTime
+    duplicates_dropped: int = Field(ge=0)
+    seq_gaps: int = Field(ge=0)
+    late_ticks: int = Field(
+        ge=0, description="crossings from late ticks that landed in an already-published interval"
+    )
+    corrected_intervals: int = Field(ge=0, description="interval corrections published")
+    occupancy_corrected: int = Field(ge=0, description="total occupancy corrections")
+    outbox_depth: int = Field(ge=0, description="messages waiting for a broker acknowledgement")
+    outbox_dropped: int = Field(ge=0, description="messages the full outbox policy discarded")
+    bad_frames: int = Field(ge=0)
+
+
+Kind = Literal[
+    "crossing", "interval", "door_occupancy", "site_occupancy", "node_health", "status", "quality"
+]
+
+PAYLOADS: dict[Kind, type[_Payload]] = {
+    "crossing": CrossingPayload,
+    "interval": IntervalPayload,
+    "door_occupancy": DoorOccupancyPayload,
+    "site_occupancy": SiteOccupancyPayload,
+    "node_health": NodeHealthPayload,
+    "quality": QualityPayload,
+}
+"""JSON payload model per topic kind (`status` is the plain string online/offline)."""
+
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicMatch:
+    kind: Kind
+    site: Name
+    door: Name | None = None
+    node: Name | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names for one site under one prefix; names are slugged here."""
+
+    prefix: str
+    site: Name
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{slug(self.site)}"
+
+    def crossing(self, door: str) -> str:
+        return f"{self.base}/{slug(door)}/crossing"
+
+    def interval(self, door: str) -> str:
+        return f"{self.base}/{slug(door)}/interval"
+
+    def door_occupancy(self, door: str) -> str:
+        return f"{self.base}/{slug(door)}/occupancy"
+
+    def site_occupancy(self) -> str:
+        return f"{self.base}/occupancy"
+
+    def node_health(self, node: str) -> str:
+        return f"{self.base}/node/{slug(node)}/health"
+
+    def status(self) -> str:
+        return f"{self.base}/gateway/status"
+
+    def quality(self) -> str:
+        return f"{self.base}/gateway/quality"
+
+    def subscription(self) -> str:
+        """Wildcard filter matching every topic of this site."""
+        return f"{self.base}/#"
+
+
+def parse_topic(topic: str, prefix: str = "doorcount") -> TopicMatch | None:
+    """Classify a topic of the tree; None for topics outside it. Levels are the slugged names."""
+    head = prefix.rstrip("/") + "/"
+    if not topic.startswith(head):
+        return None
+    levels = topic[len(head) :].split("/")
+    match levels:
+        case [site, "occupancy"]:
+            return TopicMatch("site_occupancy", site)
+        case [site, "gateway", "status"]:
+            return TopicMatch("status", site)
+        case [site, "gateway", "quality"]:
+            return TopicMatch("quality", site)
+        case [site, "node", node, "health"]:
+            return TopicMatch("node_health", site, node=node)
+        case [site, door, "crossing"]:
+            return TopicMatch("crossing", site, door=door)
+        case [site, door, "interval"]:
+            return TopicMatch("interval", site, door=door)
+        case [site, door, "occupancy"]:
+            return TopicMatch("door_occupancy", site, door=door)
+    return None
+
+
+def decode(kind: Kind, payload: bytes | str) -> _Payload:
+    """Validate a received JSON payload against its kind's model; PayloadError names the fault."""
+    model = PAYLOADS.get(kind)
+    if model is None:
+        raise PayloadError(f"topic kind {kind!r} carries no JSON payload")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PayloadError(f"{kind} payload: {where}: {first['msg']}") from None
+
+
+SCHEMA_BEGIN = (
+    "<!-- schemas:begin (generated: python -m gateway.outputs.mqtt.payloads docs/mqtt.md) -->"
+)
+SCHEMA_END = "<!-- schemas:end -->"
+
+
+def schemas_markdown() -> str:
+    """The JSON Schema of every payload, as the generated section of docs/mqtt.md."""
+    import json
+
+    parts = [SCHEMA_BEGIN]
+    for kind, model in PAYLOADS.items():
+        schema = json.dumps(model.model_json_schema(), indent=2, sort_keys=True)
+        parts.append(f"### `{kind}`: {model.__name__}\n\n```json\n{schema}\n```")
+    parts.append(SCHEMA_END)
+    return "\n\n".join(parts)
+
+
+def _write_docs(path: str) -> None:
+    from pathlib import Path
+
+    doc = Path(path)
+    text = doc.read_text(encoding="utf-8")
+    head, rest = text.split(SCHEMA_BEGIN, 1)
+    _, tail = rest.split(SCHEMA_END, 1)
+    doc.write_text(head + schemas_markdown() + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _write_docs(sys.argv[1] if len(sys.argv) > 1 else "docs/mqtt.md")

@@ -1,0 +1,668 @@
+"""`doorcount run`: ticks in, counts out, durably.
+
+    source (trace replay, BLE ingest, serial) -> engine -> intervals / occupancy / health
+        -> ONE SQLite transaction per batch (outbox rows + state + engine checkpoint)
+        -> MqttLink drains the outbox to the broker
+
+The source is any `gateway.sources.base.TickSource`; after a restart it replays each node
+from the resume points of the last committed engine snapshot, and the restored engine drops
+anything it sees twice, so nothing is counted twice and nothing is lost. A source or task
+that fails stops the service with its error (systemd restarts it), never as if the stream
+had ended.
+
+With `record`, everything fed to the engine (ticks and idle `advance` calls) is also written
+to a doorcount-trace recording (`gateway.pipeline.recording`) whose length is committed in the same
+transaction as the engine checkpoint; a restart cuts the file back to it, so
+`replay_recording` of the file reproduces the live events across crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from gateway.core.events import Crossing, DoorOccupancy, Event, Health
+from gateway.outputs.mqtt.payloads import (
+    CrossingPayload,
+    DoorOccupancyPayload,
+    IntervalPayload,
+    NodeHealthPayload,
+    QualityPayload,
+    SiteOccupancyPayload,
+    Topics,
+    crossing_id,
+)
+from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
+from gateway.outputs.outbox import Batch, IntervalRow, Message, Outbox, Priority
+from gateway.pipeline.intervals import Intervals
+from gateway.pipeline.occupancy import Occupancy, OccupancyState
+from gateway.protocol.trace import DoorSpec, NodePosition, Tick, TraceHeader, node_places
+from gateway.sources.base import NodeStatus, ResumePoints, SourceItem, TickSource
+
+if TYPE_CHECKING:
+    from gateway.outputs.mqtt.client import MqttLink
+    from gateway.pipeline.recording import DurableRecording
+
+log = logging.getLogger(__name__)
+
+HEALTH_REFRESH = 60.0
+"""A node's health is republished at least this often (stream time) while it is active."""
+
+
+class EngineLike(Protocol):
+    def feed(self, tick: Tick) -> list[Event]: ...
+
+    def advance(self, now: float) -> list[Event]: ...
+
+    def finish(self) -> list[Event]: ...
+
+    def resume_points(self) -> dict[str, tuple[int, int]]: ...
+
+    def continue_from(self, resume: Mapping[str, tuple[int, int]]) -> None: ...
+
+    def snapshot(self) -> bytes: ...
+
+
+EngineFactory = Callable[[Sequence[DoorSpec], bytes | None], EngineLike]
+"""Builds the engine for these doors, from the last committed snapshot when there is one."""
+
+
+def default_engine(doors: Sequence[DoorSpec], snapshot: bytes | None) -> EngineLike:
+    from gateway.core.engine import Engine  # the counting engine (heavy: imported when used)
+
+    if snapshot is not None:
+        try:
+            engine = Engine.restore(snapshot)
+        except Exception:  # any unpickling failure means the same
+            # Written by an engine this version cannot read: counting on beats a crash loop.
+            log.exception(
+                "the saved engine state cannot be read: starting afresh, the ticks it had not "
+                "decided yet are discarded"
+            )
+        else:
+            if engine.doors == list(doors):
+                return engine
+            log.warning("the doors changed since the last run: undecided ticks are discarded")
+    return Engine(doors)
+
+
+@dataclass(slots=True)
+class NodeState:
+    door: str | None
+    position: NodePosition | None
+    connected: bool = False
+    rssi: int | None = None
+    battery_pct: int | None = None
+    battery_mv: int | None = None
+    last_seen: float | None = None
+    reconnects: int = 0
+    gaps: int = 0
+    duplicates: int = 0
+    ticks_dropped: int = 0
+    bad_frames: int = 0
+    beam_stuck: bool = False
+    published_at: float | None = field(default=None, compare=False)
+
+
+@dataclass(slots=True)
+class Quality:
+    seq_gaps: int = 0
+    late_ticks: int = 0
+    corrected_intervals: int = 0
+    too_late: int = 0
+
+
+class Pipeline:
+    """The synchronous core: engine events in, messages and state rows out, one batch at a time.
+
+    Kept free of asyncio so tests and the benchmark can drive it directly.
+    """
+
+    def __init__(
+        self,
+        site: str,
+        doors: Sequence[DoorSpec],
+        mqtt: MqttSettings,
+        occupancy: OccupancySettings,
+        outbox: Outbox,
+    ) -> None:
+        self.site = site
+        self.doors = tuple(doors)
+        self.mqtt = mqtt
+        self.outbox = outbox
+        self.topics = Topics(mqtt.prefix, site)
+        names = [d.door for d in doors]
+        self.intervals = Intervals(
+            names,
+            mqtt.interval_seconds,
+            mqtt.interval_grace,
+            rows=outbox.intervals(),
+            closed_until=outbox.get_state("closed_until"),
+        )
+        raw_occ = outbox.get_state("occupancy")
+        self.occupancy = Occupancy(
+            names,
+            reset_time=occupancy.reset_time,
+            zone=occupancy.zone,
+            idle_reset_hours=occupancy.idle_reset_hours,
+            state=OccupancyState.from_json(raw_occ) if raw_occ else None,
+        )
+        self.quality = Quality(**outbox.get_state("quality", {}))
+        self.intervals.figures.late = self.quality.late_ticks
+        self.intervals.figures.corrections = self.quality.corrected_intervals
+        self.intervals.figures.too_late = self.quality.too_late
+        places = node_places(doors)
+        stored = outbox.get_state("nodes", {})
+        self.nodes: dict[str, NodeState] = {}
+        for node, place in places.items():
+            self.nodes[node] = NodeState(place.door, place.position)
+        for node, raw in stored.items():
+            if node in places:  # nodes no longer configured are forgotten
+                place = places[node]
+                self.nodes[node] = NodeState(
+                    **{**raw, "door": place.door, "position": place.position}
+                )
+        self.checkpoint: dict[str, tuple[int, int]] = outbox.checkpoint()
+        self.now: float = outbox.get_state("now", 0.0)
+        self._events: list[Event] = []
+        self._dirty_nodes: set[str] = set()
+        self._snapshot: bytes | None = None
+        self._quality_due = True
+        self.recorded: tuple[str, int] | None = None
+        """(recording path, its length) to commit with the engine checkpoint."""
+
+    # -- input ----------------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> None:
+        node = self._node(tick.node)
+        if not node.connected:
+            node.connected = True
+            self._dirty_nodes.add(tick.node)
+        node.last_seen = tick.rx
+        if node.published_at is None or tick.rx - node.published_at >= HEALTH_REFRESH:
+            self._dirty_nodes.add(tick.node)
+        self.now = max(self.now, tick.rx)
+
+    def on_status(self, status: NodeStatus) -> None:
+        node = self._node(status.node)
+        node.connected = status.connected
+        node.last_seen = max(node.last_seen or status.t, status.t)
+        self.now = max(self.now, status.t)  # a status may come before any tick
+        for name in (
+            "rssi",
+            "battery_pct",
+            "battery_mv",
+            "reconnects",
+            "duplicates",
+            "ticks_dropped",
+            "bad_frames",
+        ):
+            value = getattr(status, name)
+            if value is not None:
+                setattr(node, name, value)
+        self._dirty_nodes.add(status.node)
+        self._quality_due = True
+
+    def on_events(self, events: Iterable[Event]) -> None:
+        self._events.extend(events)
+
+    def set_engine(self, engine: EngineLike) -> None:
+        """The engine state to commit with the next batch."""
+        self.checkpoint.update(engine.resume_points())
+        self._snapshot = engine.snapshot()
+
+    def _node(self, name: str) -> NodeState:
+        node = self.nodes.get(name)
+        if node is None:
+            node = self.nodes[name] = NodeState(None, None)
+        return node
+
+    # -- output ---------------------------------------------------------------------------
+
+    def announce(self, batch: Batch) -> None:
+        """Queue the retained states as they are now (startup, after a reset of HA...)."""
+        self.occupancy.changed_doors.update(d.door for d in self.doors)
+        self.occupancy.site_changed = True
+        self._dirty_nodes.update(self.nodes)
+        self._queue_states(batch)
+        self._queue_quality(batch)
+
+    def commit(self, *, now: float | None = None, flush: bool = False) -> None:
+        """Turn the buffered events into messages and persist everything in ONE transaction."""
+        if now is not None:
+            self.now = max(self.now, now)
+        with self.outbox.batch() as batch:
+            self._apply(batch, flush)
+            self._persist(batch)
+
+    def _apply(self, batch: Batch, flush: bool) -> None:
+        events, self._events = self._events, []
+        for event in events:
+            if isinstance(event, Crossing):
+                event_id = crossing_id(event.door, event.t, event.direction)
+                self.intervals.add(event)
+                self._reset_occupancy(event.t)  # a reset due before this crossing comes first
+                self.occupancy.apply(event)
+                batch.enqueue(
+                    Message(
+                        self.topics.crossing(event.door),
+                        CrossingPayload(
+                            site=self.site,
+                            door=event.door,
+                            direction=event.direction,
+                            t=event.t,
+                            kind=event.kind,
+                            confidence=min(max(event.confidence, 0.0), 1.0),
+                            id=event_id,
+                        ).encode(),
+                        qos=self.mqtt.qos,
+                    ),
+                )
+            elif isinstance(event, Health):
+                self._on_health(event)
+            elif isinstance(event, DoorOccupancy):
+                pass  # the engine's per-run figure; occupancy is kept here, across restarts
+        self._reset_occupancy(self.now)
+        rows = self.intervals.flush() if flush else self.intervals.close(self.now)
+        for row in rows:
+            self._enqueue_interval(batch, row)
+        self._queue_states(batch)
+        if rows or self._quality_due:
+            self._queue_quality(batch)
+            self._quality_due = False
+
+    def _reset_occupancy(self, now: float) -> None:
+        reason = self.occupancy.tick(now)
+        if reason is not None:
+            log.info("occupancy reset (%s): %d corrected", reason, self.occupancy.state.corrected)
+            self._quality_due = True
+
+    def _on_health(self, event: Health) -> None:
+        node = self._node(event.node)
+        if event.kind == "seq_gap":
+            node.gaps += 1
+            self.quality.seq_gaps += 1
+        elif event.kind == "beam_stuck":
+            node.beam_stuck = True
+        elif event.kind == "beam_recovered":
+            node.beam_stuck = False
+        log.info("health: %s node %s %s", event.kind, event.node, event.detail)
+        self._dirty_nodes.add(event.node)
+        self._quality_due = True
+
+    def _enqueue_interval(self, batch: Batch, row: IntervalRow) -> None:
+        payload = IntervalPayload(
+            site=self.site,
+            door=row.door,
+            start=row.start,
+            seconds=row.seconds,
+            entries=row.entries,
+            exits=row.exits,
+            revision=row.revision,
+        )
+        batch.enqueue(
+            Message(
+                self.topics.interval(row.door),
+                payload.encode(),
+                priority=Priority.INTERVAL,
+                key=f"interval:{row.door}:{row.start}",
+                qos=self.mqtt.qos,
+            )
+        )
+
+    def _state(self, topic: str, payload: bytes) -> Message:
+        return Message(
+            topic, payload, retain=True, priority=Priority.STATE, key=topic, qos=self.mqtt.qos
+        )
+
+    def _queue_states(self, batch: Batch) -> None:
+        occ = self.occupancy
+        s = occ.state
+        for door in sorted(occ.changed_doors):
+            tally = s.doors[door]
+            batch.enqueue(
+                self._state(
+                    self.topics.door_occupancy(door),
+                    DoorOccupancyPayload(
+                        site=self.site,
+                        door=door,
+                        t=self.now,
+                        entries=tally.entries,
+                        exits=tally.exits,
+                        net=tally.net,
+                    ).encode(),
+                )
+            )
+        if occ.site_changed:
+            batch.enqueue(
+                self._state(
+                    self.topics.site_occupancy(),
+                    SiteOccupancyPayload(
+                        site=self.site,
+                        t=self.now,
+                        occupancy=s.occupancy,
+                        entries=s.entries,
+                        exits=s.exits,
+                        corrected=s.corrected,
+                        last_reset=s.last_reset,
+                        reset_reason=s.reset_reason,
+                    ).encode(),
+                )
+            )
+        occ.changed_doors.clear()
+        occ.site_changed = False
+        for name in sorted(self._dirty_nodes):
+            node = self.nodes[name]
+            node.published_at = self.now
+            batch.enqueue(
+                self._state(
+                    self.topics.node_health(name),
+                    NodeHealthPayload(
+                        site=self.site,
+                        node=name,
+                        door=node.door,
+                        position=node.position,
+                        connected=node.connected,
+                        rssi=node.rssi,
+                        battery_pct=node.battery_pct,
+                        battery_mv=node.battery_mv,
+                        last_seen=node.last_seen,
+                        reconnects=node.reconnects,
+                        gaps=node.gaps,
+                        duplicates=node.duplicates,
+                        ticks_dropped=node.ticks_dropped,
+                        beam_stuck=node.beam_stuck,
+                    ).encode(),
+                )
+            )
+        self._dirty_nodes.clear()
+
+    def quality_payload(self) -> QualityPayload:
+        f = self.intervals.figures
+        return QualityPayload(
+            site=self.site,
+            t=self.now,
+            duplicates_dropped=sum(n.duplicates for n in self.nodes.values()),
+            seq_gaps=self.quality.seq_gaps,
+            late_ticks=f.late,
+            corrected_intervals=f.corrections,
+            occupancy_corrected=self.occupancy.state.corrected_total,
+            outbox_depth=self.outbox.depth,
+            outbox_dropped=self.outbox.dropped,
+            bad_frames=sum(n.bad_frames for n in self.nodes.values()),
+        )
+
+    def _queue_quality(self, batch: Batch) -> None:
+        batch.enqueue(self._state(self.topics.quality(), self.quality_payload().encode()))
+
+    def _persist(self, batch: Batch) -> None:
+        rows, pruned = self.intervals.take_changes()
+        batch.put_intervals(rows)
+        if pruned is not None:
+            batch.drop_intervals_before(pruned)
+        batch.set_checkpoint(self.checkpoint)
+        if self._snapshot is not None:
+            batch.set_blob("engine", self._snapshot)
+            self._snapshot = None
+        if self.recorded is not None:
+            batch.set_state("recording", {"path": self.recorded[0], "bytes": self.recorded[1]})
+        batch.set_state("closed_until", self.intervals.closed_until)
+        batch.set_state("now", self.now)
+        f = self.intervals.figures
+        self.quality.late_ticks = f.late
+        self.quality.corrected_intervals = f.corrections
+        self.quality.too_late = f.too_late
+        batch.set_state("occupancy", self.occupancy.state.to_json())
+        batch.set_state("quality", asdict(self.quality))
+        batch.set_state("nodes", {name: asdict(node) for name, node in self.nodes.items()})
+
+
+class Service:
+    """The long-running gateway: a tick source, the engine, the pipeline and the broker link."""
+
+    def __init__(
+        self,
+        *,
+        site: str,
+        doors: Sequence[DoorSpec],
+        source: TickSource,
+        mqtt: MqttSettings,
+        occupancy: OccupancySettings | None = None,
+        engine_factory: EngineFactory = default_engine,
+        batch_max: int = 2000,
+        idle_advance: float = 1.0,
+        record: Path | None = None,
+    ) -> None:
+        self.site = site
+        self.doors = tuple(doors)
+        self.source = source
+        self.mqtt = mqtt
+        self.occupancy_settings = occupancy or OccupancySettings()
+        self.engine_factory = engine_factory
+        self.batch_max = batch_max
+        self.idle_advance = idle_advance
+        self.record = record
+        self._stop = asyncio.Event()
+        self.pipeline: Pipeline | None = None
+        self.link: MqttLink | None = None
+
+    def request_stop(self) -> None:
+        """Stop after the current batch (SIGTERM); state is committed, the link says offline."""
+        self._stop.set()
+
+    async def run(self, *, drain_timeout: float = 0.0) -> None:
+        """Run until the source ends or `request_stop()`; then wait up to `drain_timeout` s
+        for the outbox to empty (a replay wants everything delivered before exiting)."""
+        from gateway.outputs.mqtt.client import MqttLink
+
+        outbox = Outbox(
+            self.mqtt.outbox_path,
+            max_rows=self.mqtt.outbox_max_rows,
+            policy=self.mqtt.outbox_policy,
+            sync=self.mqtt.outbox_sync,
+        )
+        try:
+            pipeline = self.pipeline = Pipeline(
+                self.site, self.doors, self.mqtt, self.occupancy_settings, outbox
+            )
+            subscriptions = [f"{self.mqtt.discovery_prefix}/status"] if self.mqtt.discovery else []
+            link = self.link = MqttLink(
+                self.mqtt,
+                self.site,
+                outbox,
+                on_message=self._on_message,
+                subscriptions=subscriptions,
+            )
+            with outbox.batch() as batch:
+                pipeline.announce(batch)
+                if self.mqtt.discovery:
+                    self._queue_discovery(batch, outbox)
+            link_task = asyncio.create_task(link.run(), name="mqtt-link")
+            try:
+                await self._pump(pipeline, link)
+                if drain_timeout > 0 and not await link.drained(drain_timeout):
+                    log.warning(
+                        "MQTT: %d messages still queued after %.0f s; they stay in %s",
+                        outbox.depth,
+                        drain_timeout,
+                        outbox.path,
+                    )
+            finally:
+                await link.stop()
+                await link_task
+        finally:
+            outbox.close()
+
+    async def _pump(self, pipeline: Pipeline, link: MqttLink) -> None:
+        snapshot = pipeline.outbox.get_blob("engine")
+        engine = self.engine_factory(self.doors, snapshot)
+        resume = dict(pipeline.checkpoint)
+        if resume:
+            log.info("resuming %d nodes from their checkpoints", len(resume))
+            engine.continue_from(resume)  # a fresh engine must not wait for what came before
+        recording = self._open_recording(pipeline, snapshot is not None)
+        try:
+            await self._feed(pipeline, link, engine, resume, recording)
+        finally:
+            if recording is not None:
+                recording.close()
+
+    def _open_recording(self, pipeline: Pipeline, restored: bool) -> DurableRecording | None:
+        if self.record is None:
+            return None
+        from gateway.pipeline.recording import DurableRecording
+
+        path = str(self.record.resolve())
+        state = pipeline.outbox.get_state("recording")
+        committed = state["bytes"] if state and state.get("path") == path else None
+        if committed is None and restored:
+            log.warning(
+                "recording to %s starts from a restored engine: a replay of it will not "
+                "reproduce the decisions of ticks fed before",
+                path,
+            )
+        recording = DurableRecording(
+            Path(path),
+            TraceHeader(self.site, self.doors),
+            committed,
+            fsync=self.mqtt.outbox_sync == "full",
+        )
+        log.info("recording what the engine is fed to %s", path)
+        pipeline.recorded = (path, recording.commit_point())
+        if committed is None:  # from now on a restart continues this file
+            with pipeline.outbox.batch() as batch:
+                batch.set_state("recording", {"path": path, "bytes": pipeline.recorded[1]})
+        return recording
+
+    async def _feed(
+        self,
+        pipeline: Pipeline,
+        link: MqttLink,
+        engine: EngineLike,
+        resume: ResumePoints,
+        recording: DurableRecording | None,
+    ) -> None:
+        recorder = recording.recorder if recording is not None else None
+
+        def checkpoint() -> None:
+            """The engine state, and the recording's length, to commit with the next batch."""
+            pipeline.set_engine(engine)
+            if recording is not None:
+                pipeline.recorded = (str(recording.path), recording.commit_point())
+
+        queue: asyncio.Queue[SourceItem | None] = asyncio.Queue(maxsize=4 * self.batch_max)
+
+        async def read() -> None:
+            try:
+                async for item in self.source.stream(resume):
+                    await queue.put(item)
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.create_task(read(), name="tick-source")
+        stopper = asyncio.create_task(self._stop.wait())
+        dropped = pipeline.outbox.dropped
+        ended = False
+        try:
+            while not ended and not self._stop.is_set():
+                getter = asyncio.create_task(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, stopper},
+                    timeout=self.idle_advance,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if getter not in done:
+                    getter.cancel()
+                    if not self._stop.is_set():  # idle: let time pass in the engine
+                        now = self.source.now()
+                        if recorder is not None:
+                            recorder.advance(now)
+                        pipeline.on_events(engine.advance(now))
+                        checkpoint()
+                        pipeline.commit(now=now)
+                        link.notify()
+                    continue
+                items = [getter.result()]
+                while len(items) < self.batch_max and not queue.empty():
+                    items.append(queue.get_nowait())
+                for item in items:
+                    if item is None:
+                        ended = True
+                        break
+                    if isinstance(item, Tick):
+                        pipeline.on_tick(item)
+                        if recorder is not None:
+                            recorder.tick(item)
+                        pipeline.on_events(engine.feed(item))
+                    else:
+                        pipeline.on_status(item)
+                if ended:
+                    pipeline.on_events(engine.finish())
+                checkpoint()
+                pipeline.commit(flush=ended)
+                link.notify()
+                if pipeline.outbox.dropped != dropped:
+                    log.warning(
+                        "outbox full (%d rows): %d messages dropped by policy %s",
+                        pipeline.outbox.max_rows,
+                        pipeline.outbox.dropped - dropped,
+                        pipeline.outbox.policy,
+                    )
+                    dropped = pipeline.outbox.dropped
+        finally:
+            reader.cancel()
+            stopper.cancel()
+            await asyncio.gather(reader, stopper, return_exceptions=True)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == f"{self.mqtt.discovery_prefix}/status" and payload.strip() == b"online":
+            asyncio.get_running_loop().call_soon(self._reannounce)
+
+    def _reannounce(self) -> None:
+        pipeline, link = self.pipeline, self.link
+        if pipeline is None or link is None:
+            return
+        log.info("Home Assistant is online: re-announcing discovery")
+        with pipeline.outbox.batch() as batch:
+            self._queue_discovery(batch, pipeline.outbox)
+            pipeline.announce(batch)
+        link.notify()
+
+    def _queue_discovery(self, batch: Batch, outbox: Outbox) -> None:
+        """Queue every discovery config, and empty retained configs for removed entities."""
+        from gateway.outputs.mqtt.discovery import discovery_configs
+
+        configs = discovery_configs(
+            Topics(self.mqtt.prefix, self.site), self.doors, self.mqtt.discovery_prefix
+        )
+        previous: list[str] = outbox.get_state("discovery_topics", [])
+        for topic in previous:
+            if topic not in configs:
+                batch.enqueue(
+                    Message(
+                        topic,
+                        b"",
+                        retain=True,
+                        priority=Priority.STATE,
+                        key=topic,
+                        qos=self.mqtt.qos,
+                    )
+                )
+        for topic, config in configs.items():
+            payload = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+            batch.enqueue(
+                Message(
+                    topic,
+                    payload,
+                    retain=True,
+                    priority=Priority.STATE,
+                    key=topic,
+                    qos=self.mqtt.qos,
+                )
+            )
+        batch.set_state("discovery_topics", sorted(configs))

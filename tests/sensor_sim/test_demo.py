@@ -1,0 +1,163 @@
+"""`doorcount demo` end to end: simulated BLE nodes -> gateway -> embedded amqtt -> bridge ->
+local store, then `doorcount report` on that store. Real components throughout, no mocks."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from gateway.cli import main
+from gateway.outputs.bridge import schema
+from gateway.outputs.bridge.store import LocalStore
+from gateway.protocol.trace import Tick
+from sensor_sim.demo.site import DemoOptions, DemoSite, label_passkeys
+from sensor_sim.demo.view import LiveView, summary_line
+from sensor_sim.generator import generate
+from tests.support.mqtt import Mosquitto
+
+
+def _stored_by_door(path: Path) -> Counter[tuple[str, str]]:
+    store = LocalStore(path)
+    try:
+        points = store.query(schema.DOOR_INTERVAL)
+    finally:
+        store.close()
+    out: Counter[tuple[str, str]] = Counter()
+    for p in points:
+        out[(p.tags["door"], "in")] += int(p.fields["entries"])
+        out[(p.tags["door"], "out")] += int(p.fields["exits"])
+    return out
+
+
+@pytest.mark.parametrize("ble", [True, False], ids=["ble", "direct"])
+async def test_demo_stores_what_it_counted(tmp_path: Path, ble: bool) -> None:
+    header, records = generate("mall", 120, 3, doors=2)
+    site = DemoSite(header, records, DemoOptions(tmp_path / "state", speed=30, ble=ble), seed=3)
+    out = io.StringIO()
+    view = LiveView(site.board, 30, Console(file=out, force_terminal=False))
+
+    result = await site.run(view.run)
+
+    assert result.no_ble_reason is None
+    assert result.path.startswith("BLE" if ble else "direct")
+    counted = Counter((c.door, c.direction) for c in site.board.counted)
+    assert sum(counted.values()) > 20  # people went through both doors
+    assert {door for door, _ in counted} == {d.door for d in header.doors}
+    assert _stored_by_door(result.store_path) == counted
+    assert result.delivered
+    line = summary_line(site.board, result.duplicates, result.seq_lost)
+    assert line.startswith(f"done: {sum(counted.values())} crossings counted, ")
+    assert "event_accuracy" in line
+    assert site.board.score().event_accuracy > 0.7
+    if ble:
+        nodes = {n.node for n in site.board.nodes}
+        assert nodes == {d.outer.node for d in header.doors} | {d.inner.node for d in header.doors}
+        assert all(n.ticks for n in site.board.nodes)
+
+
+async def test_demo_over_an_external_mosquitto(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """--mqtt-host: the deployment broker instead of amqtt; MQTT 5 on both ends."""
+    header, records = generate("mall", 90, 4, doors=2)
+    options = DemoOptions(
+        tmp_path / "state", speed=60, ble=False, mqtt_host=mosquitto.host, mqtt_port=mosquitto.port
+    )
+    site = DemoSite(header, records, options, seed=4)
+
+    result = await site.run()
+
+    assert "MQTT 127.0.0.1" in result.path
+    counted = Counter((c.door, c.direction) for c in site.board.counted)
+    assert sum(counted.values()) > 10
+    assert _stored_by_door(result.store_path) == counted
+
+
+def test_cli_demo_then_report_prints_tables_and_writes_png(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    code = main(
+        [
+            "demo",
+            "--scenario",
+            "mall",
+            "--doors",
+            "2",
+            "--duration",
+            "3m",
+            "--speed",
+            "30",
+            "--seed",
+            "5",
+            "--state-dir",
+            str(state),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    summary = next(line for line in out.splitlines() if line.startswith("done: "))
+    counted = int(summary.split()[1])
+    stored = sum(_stored_by_door(state / "series.sqlite").values())
+    assert stored == counted > 0
+    assert f"report: doorcount report --store {state / 'series.sqlite'}" in out
+    assert "BLE not used" not in out
+
+    png = tmp_path / "day.png"
+    assert main(["report", "--store", str(state / "series.sqlite"), "--png", str(png)]) == 0
+    report = capsys.readouterr().out
+    assert "door1" in report
+    assert "door2" in report
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fast_demo_says_why_it_skips_ble(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "demo",
+            "--scenario",
+            "clean",
+            "--duration",
+            "2m",
+            "--speed",
+            "5000",
+            "--state-dir",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "BLE not used (--speed 5000 is above 30" in out
+    assert "crossings counted" in out
+
+
+def test_bad_speed_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--speed", "0", "--state-dir", str(tmp_path)]) == 1
+    assert "doorcount demo: --speed must be positive, got 0.0" in capsys.readouterr().err
+
+
+def test_label_passkeys_are_six_digits_and_stable() -> None:
+    keys = label_passkeys(["n02", "n01"], 9)
+    assert keys == label_passkeys(["n01", "n02"], 9)
+    assert all(0 <= k < 1_000_000 for k in keys.values())
+    assert keys != label_passkeys(["n01", "n02"], 10)
+
+
+async def test_a_failed_ble_setup_falls_back_to_direct(tmp_path: Path) -> None:
+    """A node the BLE wire cannot carry (boot id 0) stops the BLE setup, not the demo."""
+    header, records = generate("clean", 60, 2)
+    records = [replace(r, boot=0) if isinstance(r, Tick) else r for r in records]
+    site = DemoSite(header, records, DemoOptions(tmp_path, speed=30), seed=2)
+
+    result = await site.run()
+
+    assert result.no_ble_reason is not None
+    assert "boot 0 does not fit the wire" in result.no_ble_reason
+    assert result.path.startswith("direct")
+    assert site.board.counted
+    assert result.delivered

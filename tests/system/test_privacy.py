@@ -1,0 +1,349 @@
+"""Privacy (docs/privacy.md): every field that leaves the gateway or is stored is on a reviewed
+allow-list, and nothing is named like an identifier of a visitor.
+
+A new field in a published payload model or a stored measurement fails `test_*_allow_list`
+until it is reviewed here and in docs/privacy.md. Names of OUR equipment are allowed: `site`,
+`door`, `node` (a sensor node's id), HA discovery's `identifiers`/`unique_id`/`name` (of the
+gateway, doors and nodes). The nodes' BLE addresses are in the pairing registry and bond store
+on the gateway only; they are never published nor stored in InfluxDB.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from gateway.outputs.bridge import schema
+from gateway.outputs.bridge.points import Point
+from gateway.outputs.mqtt.discovery import discovery_configs
+from gateway.outputs.mqtt.payloads import (
+    PAYLOADS,
+    CrossingPayload,
+    DoorOccupancyPayload,
+    IntervalPayload,
+    NodeHealthPayload,
+    QualityPayload,
+    SiteOccupancyPayload,
+    Topics,
+)
+from gateway.protocol.trace import BeamRef, DoorSpec
+
+# -- published: MQTT payload models (gateway/outputs/mqtt/payloads.py) -------------------------
+
+PUBLISHED: dict[str, set[str]] = {
+    "crossing": {"v", "site", "door", "direction", "t", "kind", "confidence", "id"},
+    "interval": {"v", "site", "door", "start", "seconds", "entries", "exits", "revision"},
+    "door_occupancy": {"v", "site", "door", "t", "entries", "exits", "net"},
+    "site_occupancy": {
+        "v",
+        "site",
+        "t",
+        "occupancy",
+        "entries",
+        "exits",
+        "corrected",
+        "last_reset",
+        "reset_reason",
+    },
+    "node_health": {
+        "v",
+        "site",
+        "node",
+        "door",
+        "position",
+        "connected",
+        "rssi",
+        "battery_pct",
+        "battery_mv",
+        "last_seen",
+        "reconnects",
+        "gaps",
+        "duplicates",
+        "ticks_dropped",
+        "beam_stuck",
+    },
+    "quality": {
+        "v",
+        "site",
+        "t",
+        "duplicates_dropped",
+        "seq_gaps",
+        "late_ticks",
+        "corrected_intervals",
+        "occupancy_corrected",
+        "outbox_depth",
+        "outbox_dropped",
+        "bad_frames",
+    },
+}
+
+# -- stored: InfluxDB measurements (gateway/outputs/bridge/schema.py) --------------------------
+
+STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
+    schema.DOOR_INTERVAL: ({"site", "door"}, {"entries", "exits", "seconds", "revision"}),
+    schema.HOUR_OF_WEEK: ({"site", "door", "weekday", "hour"}, {"entries", "exits"}),
+    schema.CROSSING: ({"site", "door", "direction"}, {"count", "confidence", "kind"}),
+    schema.DOOR_OCCUPANCY: ({"site", "door"}, {"entries", "exits", "net"}),
+    schema.SITE_OCCUPANCY: (
+        {"site"},
+        {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"},
+    ),
+    schema.NODE_HEALTH: (
+        {"site", "node", "door", "position"},
+        {
+            "connected",
+            "rssi",
+            "battery_pct",
+            "battery_mv",
+            "last_seen",
+            "reconnects",
+            "gaps",
+            "duplicates",
+            "ticks_dropped",
+            "beam_stuck",
+        },
+    ),
+    schema.GATEWAY_STATUS: ({"site"}, {"online"}),
+    schema.GATEWAY_QUALITY: (
+        {"site"},
+        {
+            "duplicates_dropped",
+            "seq_gaps",
+            "late_ticks",
+            "corrected_intervals",
+            "occupancy_corrected",
+            "outbox_depth",
+            "outbox_dropped",
+            "bad_frames",
+        },
+    ),
+}
+
+# Names that would identify or describe a person or a visitor's device, matched against whole
+# words (snake_case or camelCase) of every field, tag and discovery key.
+VISITOR_WORDS = {
+    "mac",
+    "macs",
+    "bdaddr",
+    "addr",
+    "address",
+    "ip",
+    "ipv4",
+    "ipv6",
+    "imei",
+    "imsi",
+    "iccid",
+    "msisdn",
+    "phone",
+    "ssid",
+    "bssid",
+    "probe",
+    "fingerprint",
+    "face",
+    "faces",
+    "image",
+    "images",
+    "photo",
+    "video",
+    "frame_jpeg",
+    "snapshot",
+    "camera",
+    "audio",
+    "voice",
+    "person",
+    "persons",
+    "people_id",
+    "visitor",
+    "visitors",
+    "user",
+    "username",
+    "email",
+    "gender",
+    "age",
+    "height",
+    "weight",
+    "biometric",
+    "track",
+    "tracking",
+    "trajectory",
+    "uuid",
+    "device_id",
+    "advertiser",
+    "manufacturer_data",
+    "serial_number",
+    "plate",
+    "badge",
+    "card",
+    "token",
+    "cookie",
+    "session",
+}
+
+
+def words(name: str) -> set[str]:
+    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    parts = [p for p in re.split(r"[^a-z0-9]+", snake) if p]
+    joined = {"_".join(parts[i : i + 2]) for i in range(len(parts) - 1)}
+    return set(parts) | joined
+
+
+def visitor_like(name: str) -> set[str]:
+    return words(name) & VISITOR_WORDS
+
+
+def test_published_payload_fields_match_the_allow_list() -> None:
+    assert set(PAYLOADS) == set(PUBLISHED), "a payload kind was added or removed: review it"
+    for kind, model in PAYLOADS.items():
+        assert set(model.model_fields) == PUBLISHED[kind], kind
+
+
+def test_payload_models_forbid_extra_fields() -> None:
+    """A field cannot slip in at run time either: unknown keys are rejected, not carried."""
+    for model in PAYLOADS.values():
+        assert model.model_config.get("extra") == "forbid", model.__name__
+
+
+SITE, DOOR = "Corner Shop", "Front"
+T = 1_767_571_200.0
+
+
+def example_points() -> list[Point]:
+    """One point set per measurement, built by the bridge's own schema functions."""
+    tz = ZoneInfo("UTC")
+    return [
+        *schema.interval_points(
+            IntervalPayload(
+                site=SITE, door=DOOR, start=int(T), seconds=60, entries=1, exits=2, revision=0
+            ),
+            tz,
+        ),
+        schema.crossing_point(
+            CrossingPayload(
+                site=SITE,
+                door=DOOR,
+                direction="in",
+                t=T,
+                kind="single",
+                confidence=0.9,
+                id="front:1:in",
+            )
+        ),
+        schema.door_occupancy_point(
+            DoorOccupancyPayload(site=SITE, door=DOOR, t=T, entries=1, exits=0, net=1)
+        ),
+        schema.site_occupancy_point(
+            SiteOccupancyPayload(
+                site=SITE,
+                t=T,
+                occupancy=1,
+                entries=1,
+                exits=0,
+                corrected=0,
+                last_reset=T,
+                reset_reason="daily",
+            )
+        ),
+        schema.node_health_point(
+            NodeHealthPayload(
+                site=SITE,
+                node="n1",
+                door=DOOR,
+                position="outer",
+                connected=True,
+                rssi=-60,
+                battery_pct=90,
+                battery_mv=3000,
+                last_seen=T,
+                reconnects=0,
+                gaps=0,
+                duplicates=0,
+                ticks_dropped=0,
+                beam_stuck=False,
+            ),
+            T,
+        ),
+        schema.quality_point(
+            QualityPayload(
+                site=SITE,
+                t=T,
+                duplicates_dropped=0,
+                seq_gaps=0,
+                late_ticks=0,
+                corrected_intervals=0,
+                occupancy_corrected=0,
+                outbox_depth=0,
+                outbox_dropped=0,
+                bad_frames=0,
+            )
+        ),
+        *schema.interpret(
+            Topics("doorcount", SITE).status(), b"online", prefix="doorcount", received=T, tz=tz
+        ).points,
+    ]
+
+
+def test_stored_measurements_match_the_allow_list() -> None:
+    seen: dict[str, tuple[set[str], set[str]]] = {}
+    for point in example_points():
+        tags, fields = seen.setdefault(point.measurement, (set(), set()))
+        tags.update(k for k, _ in point.tags)
+        fields.update(k for k, _ in point.fields)
+    assert seen == STORED
+
+
+def test_every_measurement_constant_is_on_the_allow_list() -> None:
+    constants = {
+        value
+        for name, value in vars(schema).items()
+        if name.isupper() and isinstance(value, str) and name not in {"ONLINE", "OFFLINE"}
+    }
+    assert constants == set(STORED)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        {f for fields in PUBLISHED.values() for f in fields}
+        | {n for tags, fields in STORED.values() for n in tags | fields}
+        | set(STORED)
+    ),
+)
+def test_no_field_names_a_visitor_identifier(name: str) -> None:
+    assert not visitor_like(name), f"{name!r} looks like an identifier of a visitor"
+
+
+def collect_keys(value: Any, out: set[str]) -> set[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            out.add(str(key))
+            collect_keys(inner, out)
+    elif isinstance(value, list):
+        for inner in value:
+            collect_keys(inner, out)
+    return out
+
+
+def test_home_assistant_discovery_describes_only_our_equipment() -> None:
+    doors = [DoorSpec(DOOR, BeamRef("n1", 0), BeamRef("n2", 0))]
+    configs = discovery_configs(Topics("doorcount", SITE), doors)
+    keys = set().union(*(collect_keys(c, set()) for c in configs.values()))
+    # HA's device registry: `identifiers` and `manufacturer` name the gateway, door and node
+    # devices doorcount itself creates (values checked below), never a visitor's device.
+    ours = {"identifiers", "manufacturer"}
+    flagged = {k for k in keys if visitor_like(k)} - ours
+    assert not flagged
+    for config in configs.values():
+        for ident in config["device"]["identifiers"]:
+            assert ident.startswith("doorcount_"), ident
+        assert config["device"]["manufacturer"] == "doorcount"
+
+
+def test_the_word_scan_catches_what_it_should() -> None:
+    assert visitor_like("phone_mac") == {"phone", "mac"}
+    assert visitor_like("visitorId") == {"visitor"}
+    assert visitor_like("visitor_id") == {"visitor"}
+    assert not visitor_like("battery_mv")
+    assert not visitor_like("last_seen")
