@@ -27,7 +27,7 @@ from gateway.errors import DoorcountError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gateway.bridge.store import LocalStore
+    from gateway.outputs.bridge.store import LocalStore
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -238,7 +238,7 @@ def from_store(
     The gateway publishes every interval, zeros included, so an hour is complete when each door
     has a full hour of intervals. Incomplete hours at either end are dropped; an incomplete or
     missing hour inside the span is a gap (the gateway was down): refused, as in a CSV."""
-    from gateway.bridge import schema
+    from gateway.outputs.bridge import schema
 
     points = [
         p
@@ -280,7 +280,7 @@ def from_influxql(
     influxdb-client speaks only Flux, which InfluxDB 1.x lacks; InfluxQL reads every version."""
     from zoneinfo import ZoneInfo
 
-    from gateway.bridge import schema
+    from gateway.outputs.bridge import schema
 
     where = f"\"site\" = '{_quote(site)}'"
     if door is not None:

@@ -110,8 +110,8 @@ def load_series(args: argparse.Namespace, spec: str) -> CountSeries:
 def _from_bridge(args: argparse.Namespace, spec: StoreSpec, zone: Any) -> CountSeries:
     from zoneinfo import ZoneInfo
 
-    from gateway.bridge.settings import load_settings
     from gateway.insight.series import from_influxql, from_store
+    from gateway.outputs.bridge.settings import load_settings
 
     settings = load_settings()
     tz = zone or ZoneInfo(settings.timezone)
@@ -129,7 +129,7 @@ def _from_bridge(args: argparse.Namespace, spec: StoreSpec, zone: Any) -> CountS
             timeout=settings.influx_timeout,
         )
     else:
-        from gateway.bridge.store import LocalStore
+        from gateway.outputs.bridge.store import LocalStore
 
         path: Path = args.store or settings.store_path
         if not path.exists():

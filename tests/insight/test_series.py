@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.bridge.schema import interval_points
-from gateway.bridge.store import LocalStore
 from gateway.cli import main
 from gateway.insight.series import SeriesError, from_store, read_csv
-from gateway.mqtt.payloads import IntervalPayload
+from gateway.outputs.bridge.points import Point
+from gateway.outputs.bridge.schema import interval_points
+from gateway.outputs.bridge.store import LocalStore
+from gateway.outputs.mqtt.payloads import IntervalPayload
 
 Writer = Callable[[str, str], Path]
 
@@ -140,7 +141,7 @@ def test_cli_prints_one_line_not_a_traceback(
 def _fill(
     store: LocalStore, start: datetime, minutes: int, doors: tuple[str, ...], skip: int = -1
 ) -> None:
-    points = []
+    points: list[Point] = []
     base = int(start.timestamp())
     for minute in range(minutes):
         if minute == skip:
