@@ -24,9 +24,19 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "action",
         nargs="?",
-        choices=("show", "backtest"),
+        choices=("show", "backtest", "publish"),
         default="show",
-        help="show (default): the forecast; backtest: score it on the history",
+        help=(
+            "show (default): the forecast; backtest: score it on the history; publish: "
+            "forecast --site and its doors from the bridge's store, write the forecast there "
+            "and to MQTT (retained), for Grafana's overlay"
+        ),
+    )
+    parser.add_argument("--site", help="publish: the site to forecast")
+    parser.add_argument(
+        "--every",
+        type=float,
+        help="publish: run again every this many seconds (default: once)",
     )
     add_series_arguments(parser, most=1)
     parser.add_argument("--hours", type=int, default=48, help="hours ahead (default 48)")
@@ -69,13 +79,15 @@ def run(args: argparse.Namespace) -> int:
     from gateway.insight.forecast import WEEK, Calendar, backtest, forecast
     from gateway.insight.sources import load_series, parse_days
 
+    calendar = Calendar(parse_days(args.closed, "--closed"), parse_days(args.holiday, "--holiday"))
+    if args.action == "publish":
+        return _publish(args, calendar)
     if len(args.series) != 1:
         raise ConfigError(f"give --series once, got {len(args.series)}")
     if args.origins is not None and args.origins < 1:
         raise ConfigError(f"--origins must be at least 1, got {args.origins}")
     if args.warmup_weeks < 2:
         raise ConfigError(f"--warmup-weeks must be at least 2, got {args.warmup_weeks}")
-    calendar = Calendar(parse_days(args.closed, "--closed"), parse_days(args.holiday, "--holiday"))
     series = load_series(args, args.series[0])
     hourly = series.hourly()
     if args.action == "backtest":
@@ -144,3 +156,41 @@ def _print_backtest(name: str, result: Any) -> None:
         f"{result.baseline_coverage_80:.1%}",
     )
     Console().print(table)
+
+
+def _publish(args: argparse.Namespace, calendar: Any) -> int:
+    import logging
+    import time
+
+    from gateway.errors import ConfigError, DoorcountError
+    from gateway.insight.publish import run_once
+    from gateway.outputs.bridge.settings import load_settings
+
+    if not args.site:
+        raise ConfigError("publish needs --site")
+    if args.series:
+        raise ConfigError("publish reads the bridge's store; --series is for show and backtest")
+    if args.every is not None and args.every < 60:
+        raise ConfigError(f"--every is at least 60 seconds, got {args.every}")
+    settings = load_settings()
+    log = logging.getLogger("gateway.insight.publish")
+    while True:
+        try:
+            result = run_once(
+                settings, args.site, hours=args.hours, calendar=calendar, store=args.store
+            )
+        except DoorcountError as exc:
+            if args.every is None:
+                raise
+            log.warning("forecast of %s failed, next try in %.0f s: %s", args.site, args.every, exc)
+        else:
+            doors = ", ".join(result.doors) or "no door"
+            print(
+                f"{result.site}: {result.hours} h forecast for the site and {doors}; "
+                f"{result.points} points written, {len(result.messages)} MQTT messages"
+            )
+            for door, reason in result.skipped.items():
+                print(f"  {door}: skipped ({reason})")
+        if args.every is None:
+            return 0
+        time.sleep(args.every)

@@ -235,9 +235,11 @@ def from_store(
 ) -> CountSeries:
     """Hourly sums of a door's (or the whole site's) interval counts from the local store.
 
-    The gateway publishes every interval, zeros included, so an hour is complete when each door
-    has a full hour of intervals. Incomplete hours at either end are dropped; an incomplete or
-    missing hour inside the span is a gap (the gateway was down): refused, as in a CSV."""
+    The gateway publishes every interval of every configured door, zeros included, so an hour
+    is complete when each door that reported in it has a full hour of intervals (a door added
+    later joins the site's sum from its first hour). Incomplete hours at either end are
+    dropped; an incomplete or missing hour inside the span is a gap (the gateway was down):
+    refused, as in a CSV."""
     from gateway.outputs.bridge import schema
 
     points = [
@@ -248,19 +250,16 @@ def from_store(
     what = site + (f" / {door}" if door else "")
     if not points:
         raise SeriesError(f"no interval counts for {what} in {store.describe()}")
-    doors = {p.tags.get("door") for p in points}
-    hours: dict[datetime, list[float]] = {}
+    cells: list[tuple[datetime, str, float, float]] = []
     for p in points:
         start = datetime.fromtimestamp(p.t, tz)
         value = p.fields.get(field)
         seconds = p.fields.get("seconds", 60)
         if not isinstance(value, int | float) or not isinstance(seconds, int | float):
             raise SeriesError(f"interval of {what} at {start.isoformat()} has no {field!r}")
-        cell = hours.setdefault(start.replace(minute=0, second=0, microsecond=0), [0.0, 0.0])
-        cell[0] += float(value)
-        cell[1] += float(seconds)
-    rows = [(hour, value, seconds) for hour, (value, seconds) in sorted(hours.items())]
-    return _complete_hours(f"{what} {field}", rows, 3600.0 * len(doors), store.describe())
+        hour = start.replace(minute=0, second=0, microsecond=0)
+        cells.append((hour, p.tags.get("door", ""), float(value), float(seconds)))
+    return _complete_hours(f"{what} {field}", cells, store.describe())
 
 
 def from_influxql(
@@ -282,30 +281,33 @@ def from_influxql(
 
     from gateway.outputs.bridge import schema
 
-    where = f"\"site\" = '{_quote(site)}'"
+    where = f"\"site\" = '{quote(site)}'"
     if door is not None:
-        where += f" AND \"door\" = '{_quote(door)}'"
+        where += f" AND \"door\" = '{quote(door)}'"
     what = site + (f" / {door}" if door else "")
     text = (
-        f'SELECT sum("{_quote(field)}") AS "v", sum("seconds") AS "s" '  # noqa: S608
+        f'SELECT sum("{quote(field)}") AS "v", sum("seconds") AS "s" '  # noqa: S608
         f'FROM "{schema.DOOR_INTERVAL}" WHERE {where} AND time >= now() - {int(days)}d '
-        f"GROUP BY time(1h) fill(none) tz('{_quote(tz)}')"
+        f"GROUP BY time(1h), \"door\" fill(none) tz('{quote(tz)}')"
     )
-    doors_q = f'SHOW TAG VALUES FROM "{schema.DOOR_INTERVAL}" WITH KEY = "door" WHERE {where}'
-    data = _influxql(url, database, text, token, timeout)
-    names = _influxql(url, database, doors_q, token, timeout)
-    if not data or not names:
+    data = influxql(url, database, text, token, timeout)
+    if not data:
         raise SeriesError(f"no interval counts for {what} in the last {days} days", url)
     zone = ZoneInfo(tz)
-    rows = [
-        (datetime.fromtimestamp(int(t), zone), float(v or 0), float(s or 0))
-        for t, v, s in data[0]["values"]
+    cells = [
+        (
+            datetime.fromtimestamp(int(t), zone),
+            str(series["tags"]["door"]),
+            float(v or 0),
+            float(s or 0),
+        )
+        for series in data
+        for t, v, s in series["values"]
     ]
-    full = 3600.0 * len(names[0]["values"])
-    return _complete_hours(f"{what} {field}", rows, full, url)
+    return _complete_hours(f"{what} {field}", cells, url)
 
 
-def _influxql(url: str, database: str, text: str, token: str, timeout: float) -> list[Any]:
+def influxql(url: str, database: str, text: str, token: str, timeout: float) -> list[Any]:
     params = urllib.parse.urlencode({"db": database, "q": text, "epoch": "s"})
     request = urllib.request.Request(f"{url.rstrip('/')}/query?{params}")  # noqa: S310
     if token:
@@ -322,24 +324,34 @@ def _influxql(url: str, database: str, text: str, token: str, timeout: float) ->
 
 
 def _complete_hours(
-    name: str, rows: list[tuple[datetime, float, float]], full: float, source: str
+    name: str, cells: list[tuple[datetime, str, float, float]], source: str
 ) -> CountSeries:
-    """Drop incomplete hours at the ends; refuse one inside (a partial gap)."""
-    while rows and rows[0][2] < full:
+    """Per hour: the sum over doors, complete when every door that reported in it covered all
+    3600 s. Incomplete hours at the ends are dropped; one inside is refused (a partial gap)."""
+    values: dict[datetime, float] = {}
+    seconds: dict[tuple[datetime, str], float] = {}
+    for hour, door, value, covered in cells:
+        values[hour] = values.get(hour, 0.0) + value
+        seconds[hour, door] = seconds.get((hour, door), 0.0) + covered
+    shortest: dict[datetime, float] = {}
+    for (hour, _), covered in seconds.items():
+        shortest[hour] = min(shortest.get(hour, covered), covered)
+    rows = sorted(values)
+    while rows and shortest[rows[0]] < 3600:
         rows = rows[1:]
-    while rows and rows[-1][2] < full:
+    while rows and shortest[rows[-1]] < 3600:
         rows = rows[:-1]
-    for hour, _, seconds in rows:
-        if seconds < full:
+    for hour in rows:
+        if shortest[hour] < 3600:
             raise SeriesError(
-                f"{name}: the hour {hour.isoformat()} has {seconds:.0f} of {full:.0f} "
-                "door-seconds of intervals (the gateway was down): a gap",
+                f"{name}: the hour {hour.isoformat()} has {shortest[hour]:.0f} of 3600 s of "
+                "intervals at some door (the gateway was down): a gap",
                 source,
             )
     if len(rows) < 2:
         raise SeriesError(f"{name}: fewer than two complete hours", source)
-    return from_values(name, [h for h, _, _ in rows], [v for _, v, _ in rows], HOUR)
+    return from_values(name, rows, [values[h] for h in rows], HOUR)
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.errors import ConfigError
-from gateway.insight.series import CountSeries, SeriesError, from_values
+from gateway.insight.series import CountSeries, SeriesError, from_values, quote
+
+if TYPE_CHECKING:
+    from gateway.outputs.bridge.settings import BridgeSettings
 
 SPEC_KEYS = ("site", "door", "field", "from", "to")
 
@@ -108,38 +111,80 @@ def load_series(args: argparse.Namespace, spec: str) -> CountSeries:
 
 
 def _from_bridge(args: argparse.Namespace, spec: StoreSpec, zone: Any) -> CountSeries:
+    from gateway.outputs.bridge.settings import load_settings
+
+    series = bridge_series(load_settings(), spec.site, spec.door, spec.field, zone, args.store)
+    return _between(series, spec)
+
+
+def bridge_series(
+    settings: BridgeSettings,
+    site: str,
+    door: str | None = None,
+    field: str = "entries",
+    zone: tzinfo | None = None,
+    store: Path | None = None,
+) -> CountSeries:
+    """Hourly counts of a site (or one door) where the bridge keeps them: InfluxDB when the
+    settings name one (and no `store` file is given), else the local store."""
     from zoneinfo import ZoneInfo
 
     from gateway.insight.series import from_influxql, from_store
-    from gateway.outputs.bridge.settings import load_settings
 
-    settings = load_settings()
     tz = zone or ZoneInfo(settings.timezone)
-    if settings.influx_url is not None and args.store is None:
-        database = settings.influx_bucket.split("/")[0]
-        series = from_influxql(
+    if settings.influx_url is not None and store is None:
+        return from_influxql(
             settings.influx_url,
-            database,
-            spec.site,
-            tz.key,
-            spec.door,
-            spec.field,
+            settings.influx_bucket.split("/")[0],
+            site,
+            str(tz),
+            door,
+            field,
             days=3650,
             token=settings.token() if settings.influx_api == "v2" else "",
             timeout=settings.influx_timeout,
         )
-    else:
-        from gateway.outputs.bridge.store import LocalStore
+    from gateway.outputs.bridge.store import LocalStore
 
-        path: Path = args.store or settings.store_path
-        if not path.exists():
-            raise ConfigError(f"no local store at {path} (run the bridge first, or give a CSV)")
-        store = LocalStore(path)
-        try:
-            series = from_store(store, spec.site, tz, spec.door, spec.field)
-        finally:
-            store.close()
-    return _between(series, spec)
+    path = store or settings.store_path
+    if not path.exists():
+        raise ConfigError(f"no local store at {path} (run the bridge first, or give a CSV)")
+    opened = LocalStore(path)
+    try:
+        return from_store(opened, site, tz, door, field)
+    finally:
+        opened.close()
+
+
+def doors_of(settings: BridgeSettings, site: str, store: Path | None = None) -> list[str]:
+    """The doors of a site that have interval counts in the bridge's store."""
+    from gateway.outputs.bridge import schema
+
+    if settings.influx_url is not None and store is None:
+        from gateway.insight.series import influxql
+
+        where = f"\"site\" = '{quote(site)}'"
+        rows = influxql(
+            settings.influx_url,
+            settings.influx_bucket.split("/")[0],
+            f'SHOW TAG VALUES FROM "{schema.DOOR_INTERVAL}" WITH KEY = "door" WHERE {where}',
+            settings.token() if settings.influx_api == "v2" else "",
+            settings.influx_timeout,
+        )
+        return sorted(str(v) for _, v in rows[0]["values"]) if rows else []
+    from gateway.outputs.bridge.store import LocalStore
+
+    opened = LocalStore(store or settings.store_path)
+    try:
+        return sorted(
+            {
+                p.tags["door"]
+                for p in opened.query(schema.DOOR_INTERVAL)
+                if p.tags.get("site") == site and "door" in p.tags
+            }
+        )
+    finally:
+        opened.close()
 
 
 def _between(series: CountSeries, spec: StoreSpec) -> CountSeries:

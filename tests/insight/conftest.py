@@ -72,3 +72,51 @@ def trail_csv() -> Path:
     """Eleven weeks of real hourly pedestrian counts (Burke-Gilman trail, 2019; made by
     scripts/burke_gilman.py --fixture from shared/data)."""
     return DATA / "burke_gilman_2019_11w.csv"
+
+
+def fill_store(
+    path: Path,
+    *,
+    site: str = "Corner Shop",
+    doors: dict[str, float] | None = None,
+    weeks: int = 8,
+    start: str = "2026-01-05",
+    seed: int = 3,
+    seconds: int = 900,
+) -> Path:
+    """A bridge store of simulated interval counts (NB around a weekday x hour shape), as the
+    bridge writes them (door_interval + hour_of_week points). `doors` maps a door to its share
+    of the traffic; a door may start later (its share is applied from its first week)."""
+    from zoneinfo import ZoneInfo
+
+    from gateway.outputs.bridge.schema import interval_points
+    from gateway.outputs.bridge.store import LocalStore
+    from gateway.outputs.mqtt.payloads import IntervalPayload
+
+    doors = doors or {"Front door": 0.7, "Back": 0.3}
+    rng = np.random.default_rng(seed)
+    index = pd.date_range(start, periods=weeks * 7 * 86400 // seconds, freq=f"{seconds}s", tz="UTC")
+    hour = np.asarray(index.hour) + np.asarray(index.minute) / 60
+    open_ = (hour >= 8) & (hour < 20)
+    per_hour = np.where(open_, 40 * np.sin(np.pi * (hour - 8) / 12) + 8, 0.0)
+    level = per_hour * WEEKDAY_SHAPE[index.day_of_week] * seconds / 3600
+    store = LocalStore(path)
+    points = []
+    for door, share in doors.items():
+        mu = np.maximum(level * share, 1e-9)
+        entries = np.where(open_, rng.negative_binomial(5, 5 / (5 + mu)), 0)
+        exits = np.where(open_, rng.negative_binomial(5, 5 / (5 + mu)), 0)
+        for t, e, x in zip(index, entries, exits, strict=True):
+            payload = IntervalPayload(
+                site=site,
+                door=door,
+                start=int(t.timestamp()),
+                seconds=seconds,
+                entries=int(e),
+                exits=int(x),
+                revision=0,
+            )
+            points += interval_points(payload, ZoneInfo("UTC"))
+    store.write(points)
+    store.close()
+    return path

@@ -15,6 +15,7 @@ from gateway.outputs.bridge.points import Point
 from gateway.outputs.bridge.schema import interval_points
 from gateway.outputs.bridge.store import LocalStore
 from gateway.outputs.mqtt.payloads import IntervalPayload
+from tests.support.tsdb import Influx1
 
 Writer = Callable[[str, str], Path]
 
@@ -175,8 +176,36 @@ def test_store_hours_of_a_door_and_of_the_site(tmp_path: Path) -> None:
 def test_store_hour_with_a_missing_minute_is_a_gap(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "s.sqlite")
     _fill(store, datetime(2026, 1, 5, 8, tzinfo=UTC), 240, ("North",), skip=100)
-    with pytest.raises(SeriesError, match=r"the hour 2026-01-05T09:00:00\+00:00 has 3540 of 3600"):
+    with pytest.raises(
+        SeriesError, match=r"the hour 2026-01-05T09:00:00\+00:00 has 3540 of 3600 s"
+    ):
         from_store(store, "Shop", UTC, door="North")
     with pytest.raises(SeriesError, match="no interval counts for Elsewhere"):
         from_store(store, "Elsewhere", UTC)
+    store.close()
+
+
+def test_influxdb_hours_equal_the_store_hours(tmp_path: Path, influxdb1: Influx1) -> None:
+    """The same intervals in InfluxDB 1.6.7 (InfluxQL, as Grafana reads) and in the store."""
+    from gateway.insight.series import from_influxql
+    from gateway.outputs.bridge.points import encode
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=5, minutes=30)
+    store = LocalStore(tmp_path / "s.sqlite")
+    _fill(store, start, 300, ("North", "South"))
+    influxdb1.create_database("doorcount")
+    points = store.query("door_interval")
+    lines = encode(
+        [Point.make(p.measurement, dict(p.tags), dict(p.fields), p.time_ns) for p in points]
+    )
+    influxdb1.write("doorcount", lines)
+    local = from_store(store, "Shop", ZoneInfo("Europe/Berlin"))
+    remote = from_influxql(influxdb1.url, "doorcount", "Shop", "Europe/Berlin", days=2)
+    assert list(remote.data) == list(local.data) == [120.0] * 4
+    assert list(remote.data.index) == list(local.data.index)
+    north = from_influxql(influxdb1.url, "doorcount", "Shop", "UTC", door="North", days=2)
+    assert list(north.data) == [60.0] * 4
+    with pytest.raises(SeriesError, match="no interval counts for Nowhere"):
+        from_influxql(influxdb1.url, "doorcount", "Nowhere", "UTC", days=2)
     store.close()
