@@ -89,6 +89,7 @@ def fill_store(
     of the traffic; a door may start later (its share is applied from its first week)."""
     from zoneinfo import ZoneInfo
 
+    from gateway.outputs.bridge.points import Point
     from gateway.outputs.bridge.schema import interval_points
     from gateway.outputs.bridge.store import LocalStore
     from gateway.outputs.mqtt.payloads import IntervalPayload
@@ -101,7 +102,7 @@ def fill_store(
     per_hour = np.where(open_, 40 * np.sin(np.pi * (hour - 8) / 12) + 8, 0.0)
     level = per_hour * WEEKDAY_SHAPE[index.day_of_week] * seconds / 3600
     store = LocalStore(path)
-    points = []
+    points: list[Point] = []
     for door, share in doors.items():
         mu = np.maximum(level * share, 1e-9)
         entries = np.where(open_, rng.negative_binomial(5, 5 / (5 + mu)), 0)
