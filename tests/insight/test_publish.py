@@ -63,6 +63,9 @@ def test_forecast_and_comparison_land_in_the_store_and_on_mqtt(
     assert body["site"] == "Corner Shop"
     assert len(body["hours"]) == 24
     assert body["hours"][0]["t"] == last_interval_hour
+    # Reviewed for privacy (docs/privacy.md): counts of our doors, nothing about a visitor.
+    assert set(body) == {"site", "door", "model", "level", "made", "hours"}
+    assert set(body["hours"][0]) == {"t", "mean", "lower", "upper"}
 
 
 def test_a_door_with_little_history_is_skipped_and_said(tmp_path: Path) -> None:
