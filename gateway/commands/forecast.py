@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--site", help="publish: the site to forecast")
     parser.add_argument(
+        "--no-mqtt", action="store_true", help="publish: write the store only, no MQTT"
+    )
+    parser.add_argument(
         "--every",
         type=float,
         help="publish: run again every this many seconds (default: once)",
@@ -177,7 +180,12 @@ def _publish(args: argparse.Namespace, calendar: Any) -> int:
     while True:
         try:
             result = run_once(
-                settings, args.site, hours=args.hours, calendar=calendar, store=args.store
+                settings,
+                args.site,
+                hours=args.hours,
+                calendar=calendar,
+                store=args.store,
+                mqtt=not args.no_mqtt,
             )
         except DoorcountError as exc:
             if args.every is None:
@@ -187,7 +195,8 @@ def _publish(args: argparse.Namespace, calendar: Any) -> int:
             doors = ", ".join(result.doors) or "no door"
             print(
                 f"{result.site}: {result.hours} h forecast for the site and {doors}; "
-                f"{result.points} points written, {len(result.messages)} MQTT messages"
+                f"{result.points} points written, "
+                + ("MQTT off" if args.no_mqtt else f"{len(result.messages)} MQTT messages")
             )
             for door, reason in result.skipped.items():
                 print(f"  {door}: skipped ({reason})")

@@ -129,6 +129,7 @@ def compare(
     mean_a = float(a.mean())
     mean_b = float(b.mean())
     per_day_exposure = float(frame["exposure"].mean())
+    quasi = False
     if paired:
         coef, low, high, p_value, dispersion, rate = _paired(frame, alpha)
         needed = days_needed(rate, 0.0, detect, alpha=alpha, power=power)
@@ -137,7 +138,7 @@ def compare(
         exog = pd.concat(
             [pd.Series(1.0, index=frame.index, name="const"), frame["b"], effects], axis=1
         )
-        fit, ml_alpha = _fit_nb(frame["y"], exog, np.log(frame["exposure"]))
+        fit, ml_alpha, quasi = _fit_nb(frame["y"], exog, np.log(frame["exposure"]))
         coef = float(fit.params["b"])
         low, high = (float(x) for x in fit.conf_int(alpha=alpha).loc["b"])
         p_value = float(fit.pvalues["b"])
@@ -163,6 +164,14 @@ def compare(
         "of freedom, spread scaled by the Pearson statistic",
         f"days needed: power of the negative-binomial rate-ratio test (statsmodels) at alpha "
         f"{alpha} and power {power} for the mean and dispersion fitted here, equal days in both",
+        *(
+            [
+                "the negative-binomial dispersion has no maximum here (the days vary hardly "
+                "more than chance): quasi-Poisson, spread from the Pearson scale"
+            ]
+            if quasi
+            else []
+        ),
         *(
             [f"closed weekdays left out (no count in either series): {', '.join(closed)}"]
             if closed
@@ -238,7 +247,7 @@ def _exposure(exposure: pd.Series | None, n: int) -> Any:
     return exposure.to_numpy(float)
 
 
-def _fit_nb(y: pd.Series, exog: pd.DataFrame, offset: Any) -> Any:
+def _fit_nb(y: pd.Series, exog: pd.DataFrame, offset: Any) -> tuple[Any, float, bool]:
     """NB2 in two steps: the dispersion by maximum likelihood (statsmodels `NegativeBinomial`),
     then the GLM at that dispersion with a Pearson scale on the residual degrees of freedom and
     t-based inference. The maximum-likelihood dispersion alone runs low on a few weeks of days
@@ -255,25 +264,38 @@ def _fit_nb(y: pd.Series, exog: pd.DataFrame, offset: Any) -> Any:
     )
 
     problems = (ConvergenceWarning, HessianInversionWarning, PerfectSeparationWarning)
+    alpha: float | None = None
     with warnings.catch_warnings():
         for category in problems:
             warnings.simplefilter("error", category)
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow probes inside the optimiser
+        for method in ("bfgs", "newton"):
+            try:
+                ml = NegativeBinomial(y, exog, loglike_method="nb2", offset=offset).fit(
+                    method=method, maxiter=500, disp=0
+                )
+            except (*problems, ValueError, np.linalg.LinAlgError):
+                continue
+            if ml.mle_retvals.get("converged", False) and np.isfinite(ml.params["alpha"]):
+                alpha = max(float(ml.params["alpha"]), 1e-8)
+                break
+        # No maximum: the dispersion sits at the Poisson boundary (days hardly vary beyond
+        # chance). Quasi-Poisson then: Poisson mean model, spread from the Pearson scale.
+        quasi = alpha is None
         try:
-            ml = NegativeBinomial(y, exog, loglike_method="nb2", offset=offset).fit(
-                method="bfgs", maxiter=500, disp=0
-            )
-            if not ml.mle_retvals.get("converged", False):
-                raise CompareError("the negative-binomial model did not converge on these series")
-            alpha = max(float(ml.params["alpha"]), 1e-8)
             fit = sm.GLM(
-                y, exog, family=sm.families.NegativeBinomial(alpha=alpha), offset=offset
+                y,
+                exog,
+                family=sm.families.NegativeBinomial(alpha=alpha or 1e-8),
+                offset=offset,
             ).fit(scale="X2", use_t=True)
         except (*problems, ValueError, np.linalg.LinAlgError) as exc:
             raise CompareError(
                 f"the negative-binomial model does not fit these series: {exc}"
             ) from None
-    return fit, alpha
+    if not np.isfinite(fit.params).all() or not np.isfinite(fit.bse).all():
+        raise CompareError("the negative-binomial model does not fit these series")
+    return fit, (alpha or 0.0), quasi
 
 
 def days_needed(
