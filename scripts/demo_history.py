@@ -2,8 +2,9 @@
 
 The live demo (`./dev demo`) runs minutes; a forecast needs two weeks. This writes N weeks of
 interval counts for the demo's site and doors into a bridge store, the way the bridge stores
-them, with the hour-by-hour shape of the real Burke-Gilman trail counts (the committed 2019
-fixture, scaled; per door a fixed share, negative-binomial noise). Then:
+them: the mean hour-of-week shape of the real Burke-Gilman trail counts (the committed 2019
+fixture), scaled, times a day-to-day level (weather, events; log-normal), split over the doors
+by fixed shares, with negative-binomial noise per door and hour. Then:
 
     python scripts/demo_history.py --store build/demo.sqlite --weeks 8
     doorcount forecast publish --site sim-mall --store build/demo.sqlite --hours 48
@@ -39,7 +40,9 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=6.0, help="times the trail's counts")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    profile = read_csv(PROFILE).hourly().to_numpy(float)
+    trail = read_csv(PROFILE).hourly()
+    hour_of_week = np.asarray(trail.index.day_of_week) * 24 + np.asarray(trail.index.hour)
+    shape = trail.groupby(hour_of_week).mean().to_numpy(float)
     end = (
         pd.Timestamp(args.end)
         if args.end
@@ -48,10 +51,10 @@ def main() -> int:
     hours = pd.date_range(
         end=end - pd.Timedelta(hours=1), periods=args.weeks * 168, freq="h", tz="UTC"
     )
-    # Align the trail's weeks to the demo's weekdays: the fixture starts on a Tuesday.
-    offset = (hours[0].day_of_week - 1) % 7 * 24
-    rate = np.resize(np.roll(profile, -offset), len(hours)) * args.scale
     rng = np.random.default_rng(args.seed)
+    days = (hours - hours[0]).days
+    level = rng.lognormal(0.0, 0.15, days.max() + 1)[days]
+    rate = shape[np.asarray(hours.day_of_week) * 24 + np.asarray(hours.hour)] * level * args.scale
     shares = rng.dirichlet(np.full(args.doors, 3.0))
     points: list[Point] = []
     for number, share in enumerate(shares, start=1):
