@@ -14,7 +14,8 @@ import pytest
 
 from gateway.cli import main
 from gateway.insight.compare import CompareError, compare
-from tests.insight.conftest import DailyPair
+from tests.insight.conftest import DailyPair, fill_store
+from tests.support.tsdb import Influx1
 
 PAIRS = 200
 
@@ -151,3 +152,72 @@ def test_cli_json(
 def test_cli_wants_two_series(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["compare", "--series", str(tmp_path / "a.csv")]) == 1
     assert "give --series twice" in capsys.readouterr().err
+
+
+def test_cli_two_periods_and_two_doors_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = fill_store(tmp_path / "s.sqlite", weeks=4)
+    periods = [
+        "--series",
+        "site=Corner Shop,to=2026-01-19",
+        "--series",
+        "site=Corner Shop,from=2026-01-19",
+    ]
+    assert main(["compare", *periods, "--store", str(store), "--tz", "UTC", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["design"], out["days_a"], out["days_b"]) == ("periods", 14, 14)
+    assert out["a"] == "Corner Shop […..2026-01-19)"
+    doors = [
+        "--series",
+        "site=Corner Shop,door=Back",
+        "--series",
+        "site=Corner Shop,door=Front door",
+    ]
+    assert main(["compare", *doors, "--store", str(store), "--tz", "UTC", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["design"] == "paired"
+    assert out["ci_low"] < 0.7 / 0.3 - 1 < out["ci_high"]  # the doors' shares are 0.7 and 0.3
+    bad = ["--series", "site=Corner Shop,when=2026-01-01", "--series", "x.csv"]
+    assert main(["compare", *bad, "--store", str(store)]) == 1
+    assert "wanted key=value pairs of site, door, field, from, to" in capsys.readouterr().err
+
+
+def test_cli_reads_influxdb_when_the_bridge_has_one(
+    tmp_path: Path,
+    influxdb1: Influx1,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.outputs.bridge.points import Point, encode
+    from gateway.outputs.bridge.store import LocalStore
+
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (end - timedelta(days=21)).strftime("%Y-%m-%d")
+    store = fill_store(tmp_path / "s.sqlite", weeks=3, start=start, seconds=3600)
+    opened = LocalStore(store)
+    points = opened.query("door_interval")
+    opened.close()
+    influxdb1.create_database("doorcount")
+    influxdb1.write(
+        "doorcount",
+        encode(
+            [Point.make(p.measurement, dict(p.tags), dict(p.fields), p.time_ns) for p in points]
+        ),
+    )
+    monkeypatch.setenv("DOORCOUNT_BRIDGE_INFLUX_URL", influxdb1.url)
+    monkeypatch.setenv("DOORCOUNT_BRIDGE_INFLUX_API", "v1")
+    series = [
+        "--series",
+        "site=Corner Shop,door=Back",
+        "--series",
+        "site=Corner Shop,door=Front door",
+    ]
+    assert main(["compare", *series, "--json"]) == 0
+    from_influx = json.loads(capsys.readouterr().out)
+    assert main(["compare", *series, "--store", str(store), "--tz", "UTC", "--json"]) == 0
+    from_store = json.loads(capsys.readouterr().out)
+    assert from_influx["days_a"] == from_store["days_a"] == 21
+    assert from_influx["change"] == pytest.approx(from_store["change"])
