@@ -213,9 +213,11 @@ def _hours_panel(ax: Any, summary: Summary) -> None:
     shown = site[(site.index >= start) & (site.index < end)]
     ax.step(shown.index, shown.to_numpy(), where="post", color="#1f4e9c", lw=1.4, label="entries")
     ax.fill_between(shown.index, shown.to_numpy(), step="post", color="#1f4e9c", alpha=0.15)
+    highest = [float(shown.max()) if len(shown.dropna()) else 1.0]
     if summary.forecast is not None:
         band = summary.forecast[(summary.forecast.index >= start) & (summary.forecast.index < end)]
         if len(band):
+            highest.append(float(band["upper"].max()))
             ax.fill_between(
                 band.index,
                 band["lower"].to_numpy(),
@@ -235,7 +237,7 @@ def _hours_panel(ax: Any, summary: Summary) -> None:
                 label="forecast",
             )
     time_axis(ax, start, end, summary.tz)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(highest) * 1.22)  # headroom: the legend sits above the peaks
     ax.set_ylabel("entries per hour")
     ax.grid(axis="y", alpha=0.3)
     ax.set_title("Entries per hour and forecast", loc="left", fontweight="bold")
