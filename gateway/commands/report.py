@@ -28,6 +28,14 @@ def register(subparsers: Any) -> None:
         "--png", type=Path, default=Path("doorcount-report.png"), help="chart file to write"
     )
     parser.add_argument("--no-png", action="store_true", help="print the tables only")
+    parser.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="also write the weekly summary of the week ending --day (.png or .pdf): entries "
+        "per hour with the forecast band, the days against the week before, doors ranked, "
+        "the hour-of-week heat map",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -63,6 +71,13 @@ def run(args: argparse.Namespace) -> int:
         print_tables(report, day, args.days)
         if not args.no_png:
             print(f"chart: {write_chart(report, day, args.png)}")
+        if args.summary is not None:
+            from gateway.insight.summary import load_summary, write_summary
+
+            summary = load_summary(store, tz, report.site, day)
+            print(f"summary: {write_summary(summary, args.summary)}")
+            print(f"  forecast: {summary.forecast_note}")
+            print(f"  this week: {summary.comparison_note}")
     finally:
         store.close()
     return 0

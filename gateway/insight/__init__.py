@@ -1,1 +1,2 @@
-"""What venue operators read from stored counts: reports and charts (`report`)."""
+"""What venue operators read from stored counts: comparisons (`compare`), forecasts
+(`forecast`), reports and charts (`report`), exports (`export`)."""

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from gateway.outputs.bridge import grafana
+from gateway.outputs.bridge import grafana, schema
 from gateway.outputs.bridge.points import encode
 from gateway.outputs.bridge.schema import interpret
 from gateway.outputs.mqtt.payloads import (
@@ -238,6 +238,52 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
 ]
 
 
+# What `doorcount forecast publish` writes (gateway/insight/publish.py), made Tuesday 06:00.
+FORECASTS = [
+    # An older forecast of an hour is overwritten by the newer one below (same point).
+    *schema.forecast_points(
+        "Corner Shop",
+        None,
+        [schema.ForecastHour(MON + 34 * H, 99.0, 90, 110)],
+        level=0.8,
+        made=MON,
+        model="profile",
+    ),
+    *schema.forecast_points(
+        "Corner Shop",
+        None,
+        [
+            schema.ForecastHour(MON + 34 * H, 6.5, 3, 10),
+            schema.ForecastHour(MON + 35 * H, 8.0, 5, 12),
+        ],
+        level=0.8,
+        made=MON + 30 * H,
+        model="profile",
+    ),
+    *schema.forecast_points(
+        "Mall",
+        None,
+        [schema.ForecastHour(MON + 12 * H, 9.0, 6, 13)],
+        level=0.8,
+        made=MON,
+        model="profile",
+    ),
+    *schema.forecast_points(
+        "Corner Shop",
+        "Front door",
+        [schema.ForecastHour(MON + 34 * H, 4.0, 2, 7)],
+        level=0.8,
+        made=MON + 30 * H,
+        model="profile",
+    ),
+    schema.comparison_point(
+        "Corner Shop",
+        {"change": 0.12, "ci_low": 0.02, "ci_high": 0.23, "p_value": 0.02, "days_needed": 40},
+        MON + 30 * H,
+    ),
+]
+
+
 @pytest.fixture
 def db(influxdb1: Influx1) -> Influx1:
     influxdb1.create_database("doorcount")
@@ -246,6 +292,7 @@ def db(influxdb1: Influx1) -> Influx1:
             topic, payload, prefix="doorcount", received=received, tz=ZoneInfo("UTC")
         )
         influxdb1.write("doorcount", encode(list(decoded.points)))
+    influxdb1.write("doorcount", encode(FORECASTS))
     return influxdb1
 
 
@@ -430,7 +477,44 @@ def check_gateway_online(db: Influx1, q: str) -> None:
     assert rows[MON + 40 * H] == 0
 
 
+def check_forecast_overlay(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site")
+    if "site_forecast" in q:
+        shop = {
+            r["time"]: (r["forecast"], r["low 80%"], r["high 80%"]) for r in got["Corner Shop",]
+        }
+        assert shop == {MON + 34 * H: (6.5, 3, 10), MON + 35 * H: (8.0, 5, 12)}
+        assert {r["time"]: r["forecast"] for r in got["Mall",]} == {MON + 12 * H: 9.0}
+        return
+    shop = {r["time"]: r["actual"] for r in got["Corner Shop",]}
+    assert shop == {MON + 9 * H: 9, MON + 17 * H: 0, MON + 23 * H: 3, MON + 34 * H: 7}
+
+
+def check_door_forecast_overlay(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, site=["Corner Shop"], interval="1h"), "door")
+    if "door_forecast" in q:
+        assert got == {("Front door",): [{"time": MON + 34 * H, "forecast": 4.0}]}
+        return
+    assert {r["time"]: r["actual"] for r in got["Front door",]} == {
+        MON + 9 * H: 8,
+        MON + 17 * H: 0,
+        MON + 34 * H: 7,
+    }
+    assert set(got) == {("Front door",), ("Back",)}
+
+
+def check_comparison(db: Influx1, q: str) -> None:
+    (row,) = by_tags(run(db, q), "site")["Corner Shop",]
+    assert row["change %"] == pytest.approx(12.0)
+    assert (row["95% low %"], row["95% high %"]) == (pytest.approx(2.0), pytest.approx(23.0))
+    assert row["p"] == 0.02
+    assert row["days needed for 10%"] == 40
+
+
 CHECKS: dict[str, Check] = {
+    "Entries per hour: forecast and actual": check_forecast_overlay,
+    "Entries per hour by door: forecast and actual": check_door_forecast_overlay,
+    "Last four weeks against the four before": check_comparison,
     "Occupancy now": check_occupancy_now,
     "Net through each door": check_net_per_door,
     "Occupancy": check_occupancy,

@@ -107,6 +107,13 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
         },
     ),
     schema.GATEWAY_STATUS: ({"site"}, {"online"}),
+    # Written by the forecast job (gateway/insight/publish.py) from the counts above.
+    schema.SITE_FORECAST: ({"site"}, {"mean", "lower", "upper", "level", "made", "model"}),
+    schema.DOOR_FORECAST: ({"site", "door"}, {"mean", "lower", "upper", "level", "made", "model"}),
+    schema.SITE_COMPARISON: (
+        {"site"},
+        {"change", "ci_low", "ci_high", "p_value", "days", "days_needed", "detect"},
+    ),
     schema.GATEWAY_QUALITY: (
         {"site"},
         {
@@ -213,7 +220,20 @@ T = 1_767_571_200.0
 def example_points() -> list[Point]:
     """One point set per measurement, built by the bridge's own schema functions."""
     tz = ZoneInfo("UTC")
+    hours = [schema.ForecastHour(int(T), 4.0, 1, 8)]
+    comparison = {
+        "change": 0.1,
+        "ci_low": -0.05,
+        "ci_high": 0.25,
+        "p_value": 0.2,
+        "days": 28,
+        "days_needed": 60,
+        "detect": 0.1,
+    }
     return [
+        *schema.forecast_points(SITE, None, hours, level=0.8, made=int(T), model="profile"),
+        *schema.forecast_points(SITE, DOOR, hours, level=0.8, made=int(T), model="profile"),
+        schema.comparison_point(SITE, comparison, int(T)),
         *schema.interval_points(
             IntervalPayload(
                 site=SITE, door=DOOR, start=int(T), seconds=60, entries=1, exits=2, revision=0

@@ -37,6 +37,7 @@ class Query:
 
     text: str
     result: str = "time_series"  # or "table"
+    alias: str = ""  # Grafana's series name pattern ($col, $tag_door)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,115 @@ def traffic_panels() -> list[Panel]:
             transformations=(
                 {"id": "sortBy", "options": {"sort": [{"field": "entries", "desc": True}]}},
             ),
+        ),
+    ]
+
+
+def _band(low: str, high: str, forecast: str) -> Json:
+    """The forecast dashed, its interval as a shaded band between `low` and `high`."""
+    return {
+        "defaults": {"custom": {"lineInterpolation": "stepAfter"}},
+        "overrides": [
+            {
+                "matcher": {"id": "byRegexp", "options": f"/{forecast}$/"},
+                "properties": [
+                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
+                ],
+            },
+            {
+                "matcher": {"id": "byRegexp", "options": f"/{low}$|{high}$/"},
+                "properties": [
+                    {"id": "custom.lineWidth", "value": 0},
+                    {"id": "custom.fillOpacity", "value": 20},
+                    {"id": "color", "value": {"mode": "fixed", "fixedColor": "orange"}},
+                    {
+                        "id": "custom.hideFrom",
+                        "value": {"legend": True, "tooltip": False, "viz": False},
+                    },
+                ],
+            },
+            {
+                "matcher": {"id": "byRegexp", "options": f"/{high}$/"},
+                "properties": [{"id": "custom.fillBelowTo", "value": low}],
+            },
+        ],
+    }
+
+
+def insight_panels() -> list[Panel]:
+    """Forecast overlaid on the actual counts, and the latest four weeks against the four
+    before; both written by `doorcount forecast publish` (gateway/insight/publish.py)."""
+    m = schema
+    return [
+        Panel(
+            "Entries per hour: forecast and actual",
+            "timeseries",
+            (
+                Query(
+                    f'SELECT sum("entries") AS "actual" FROM "{m.DOOR_INTERVAL}" '
+                    f'WHERE {SITE} AND $timeFilter GROUP BY time(1h), "site" fill(none)',
+                    alias="$tag_site $col",
+                ),
+                Query(
+                    'SELECT last("mean") AS "forecast", last("lower") AS "low 80%", '
+                    f'last("upper") AS "high 80%" FROM "{m.SITE_FORECAST}" '
+                    f'WHERE {SITE} AND $timeFilter GROUP BY time(1h), "site" fill(none)',
+                    alias="$col",
+                ),
+            ),
+            width=24,
+            height=9,
+            description="Entries per hour at the site with the latest forecast and its 80 % "
+            "prediction interval (doorcount forecast publish; intervals of the hour-of-week "
+            "model). The dashboard opens two days back and two ahead.",
+            field_config=_band("low 80%", "high 80%", "forecast"),
+        ),
+        Panel(
+            "Entries per hour by door: forecast and actual",
+            "timeseries",
+            (
+                Query(
+                    f'SELECT sum("entries") AS "actual" FROM "{m.DOOR_INTERVAL}" '
+                    f"WHERE {SITE} AND {DOOR} AND $timeFilter "
+                    'GROUP BY time(1h), "door" fill(none)',
+                    alias="$tag_door $col",
+                ),
+                Query(
+                    f'SELECT last("mean") AS "forecast" FROM "{m.DOOR_FORECAST}" '
+                    f"WHERE {SITE} AND {DOOR} AND $timeFilter "
+                    'GROUP BY time(1h), "door" fill(none)',
+                    alias="$tag_door $col",
+                ),
+            ),
+            width=24,
+            field_config=_band("low 80%", "high 80%", "forecast"),
+        ),
+        Panel(
+            "Last four weeks against the four before",
+            "table",
+            _q(
+                'SELECT last("change") * 100 AS "change %", last("ci_low") * 100 AS "95% low %", '
+                'last("ci_high") * 100 AS "95% high %", last("p_value") AS "p", '
+                'last("days_needed") AS "days needed for 10%" '
+                f'FROM "{m.SITE_COMPARISON}" WHERE {SITE} AND $timeFilter GROUP BY "site"',
+                "table",
+            ),
+            width=24,
+            height=6,
+            description="Daily entries of the latest four whole weeks against the four before "
+            "(negative-binomial model with weekday effects, doorcount compare): the change, "
+            "its 95 % interval, the p-value, and the days of each period needed to detect a "
+            "10 % change. p below 0.05 and an interval that excludes 0: a real change.",
+            field_config={
+                "defaults": {"decimals": 1},
+                "overrides": [
+                    {
+                        "matcher": {"id": "byName", "options": "p"},
+                        "properties": [{"id": "decimals", "value": 3}],
+                    }
+                ],
+            },
         ),
     ]
 
@@ -332,7 +442,9 @@ def _variables() -> list[Json]:
     ]
 
 
-def dashboard(uid: str, title: str, panels: Sequence[Panel]) -> Json:
+def dashboard(
+    uid: str, title: str, panels: Sequence[Panel], time_range: tuple[str, str] = ("now-24h", "now")
+) -> Json:
     """A Grafana dashboard model (schemaVersion 39) laid out on the 24-column grid."""
     out: list[Json] = []
     x = y = row_height = 0
@@ -353,6 +465,7 @@ def dashboard(uid: str, title: str, panels: Sequence[Panel]) -> Json:
                     "rawQuery": True,
                     "query": query.text,
                     "resultFormat": query.result,
+                    **({"alias": query.alias} if query.alias else {}),
                 }
                 for index, query in enumerate(panel.queries)
             ],
@@ -373,7 +486,7 @@ def dashboard(uid: str, title: str, panels: Sequence[Panel]) -> Json:
         "editable": True,
         "schemaVersion": SCHEMA_VERSION,
         "version": 1,
-        "time": {"from": "now-24h", "to": "now"},
+        "time": {"from": time_range[0], "to": time_range[1]},
         "timezone": "browser",
         "refresh": "30s",
         "templating": {"list": _variables()},
@@ -390,6 +503,12 @@ def dashboards() -> dict[str, Json]:
         ),
         "doorcount-health.json": dashboard(
             "doorcount-health", "Doorcount: node health and data quality", health_panels()
+        ),
+        "doorcount-insight.json": dashboard(
+            "doorcount-insight",
+            "Doorcount: forecast and comparison",
+            insight_panels(),
+            ("now-2d", "now+2d"),
         ),
     }
 

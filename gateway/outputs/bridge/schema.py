@@ -8,6 +8,7 @@ Booleans are stored as 0/1 integers so InfluxQL can aggregate and alert on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -37,6 +38,9 @@ SITE_OCCUPANCY = "site_occupancy"
 NODE_HEALTH = "node_health"
 GATEWAY_STATUS = "gateway_status"
 GATEWAY_QUALITY = "gateway_quality"
+SITE_FORECAST = "site_forecast"
+DOOR_FORECAST = "door_forecast"
+SITE_COMPARISON = "site_comparison"
 
 WEEKDAYS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
 
@@ -212,3 +216,44 @@ def _status(match: TopicMatch, payload: bytes, received: float) -> Point:
         {"online": int(text == ONLINE)},
         seconds_to_ns(received),
     )
+
+
+# -- written by the forecast job (doorcount forecast publish), not decoded from MQTT ----------
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastHour:
+    start: int  # unix seconds, the hour forecast
+    mean: float
+    lower: float
+    upper: float
+
+
+def forecast_points(
+    site: str, door: str | None, hours: list[ForecastHour], *, level: float, made: int, model: str
+) -> list[Point]:
+    """One point per forecast hour, stamped with the hour: a newer forecast of the same hour
+    overwrites the older one, so the dashboard shows the latest."""
+    measurement = SITE_FORECAST if door is None else DOOR_FORECAST
+    tags: dict[str, str | None] = {"site": site, "door": door}
+    return [
+        Point.make(
+            measurement,
+            tags,
+            {
+                "mean": round(float(h.mean), 3),
+                "lower": float(h.lower),
+                "upper": float(h.upper),
+                "level": float(level),
+                "made": made,
+                "model": model,
+            },
+            h.start * 1_000_000_000,
+        )
+        for h in hours
+    ]
+
+
+def comparison_point(site: str, fields: Mapping[str, float | int | str], made: int) -> Point:
+    """The latest four weeks against the four before (change, interval, p, days needed)."""
+    return Point.make(SITE_COMPARISON, {"site": site}, dict(fields), made * 1_000_000_000)
