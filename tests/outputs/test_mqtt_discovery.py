@@ -122,6 +122,4 @@ def test_node_problem_is_unknown_until_the_first_connection_attempt() -> None:
     the gateway sends until its first connection attempt to the node has ended."""
     got = discovery_configs(Topics("doorcount", "Corner Shop"), DOORS)
     problem = got["homeassistant/binary_sensor/doorcount_corner_shop_back/n2_problem/config"]
-    assert problem["value_template"].startswith(
-        "{{ 'None' if value_json.connected is none else ("
-    )
+    assert problem["value_template"].startswith("{{ 'None' if value_json.connected is none else (")
