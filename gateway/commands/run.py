@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from gateway.config import site_layout
     from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
     from gateway.pipeline.service import Service
     from gateway.sources.base import TickSource
@@ -91,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if not mqtt.outbox_path.is_absolute():
         mqtt = mqtt.model_copy(update={"outbox_path": args.config.parent / mqtt.outbox_path})
     source: TickSource
+    layout_raw: dict[str, Any] = config
     if source_cfg.get("kind") == "serial" and args.trace is None:
         from gateway.sources.serial import serial_from_config
 
@@ -102,8 +104,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         replay = source = _trace_source(args, source_cfg)
         site, doors = replay.header.site, list(replay.header.doors)
+        described = replay.header.extra.get("layout")
+        if isinstance(described, dict) and not _describes_site(config):
+            layout_raw = described  # the trace's own site (e.g. shop-day) when the file has none
+    layout = site_layout(layout_raw, [d.door for d in doors])
     service = Service(
-        site=site, doors=doors, source=source, mqtt=mqtt, occupancy=occupancy, record=args.record
+        site=site,
+        doors=doors,
+        source=source,
+        mqtt=mqtt,
+        occupancy=occupancy,
+        record=args.record,
+        layout=layout,
     )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",
@@ -122,6 +134,15 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _describes_site(config: dict[str, Any]) -> bool:
+    """Whether the file configures zones, hours or door roles (else a trace's layout applies)."""
+    doors = config.get("doors") or []
+    keys = {"role", "outer_zone", "inner_zone"}
+    return bool(config.get("zones") or config.get("hours")) or any(
+        isinstance(d, dict) and keys & set(d) for d in doors
+    )
 
 
 def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:
