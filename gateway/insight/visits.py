@@ -1,0 +1,267 @@
+"""Visit length from anonymous counts: occupancy-seconds, Little's law and a FIFO estimate.
+
+No visitor is ever identified. Three figures come from entries and exits alone:
+
+- **occupancy-seconds** of an interval: the integral of people inside over it (person-seconds).
+  It is additive: the figure of a day is the sum of its intervals', a site's the sum of its
+  zones', a group's the sum of its sites'.
+- **mean visit length** over a period = occupancy-seconds / entries (Little's law, L = lambda W).
+  When the period starts and ends with nobody inside (a closed day), the sum of the visit
+  lengths IS the integral of occupancy, so the mean is exact; otherwise visits cut by the
+  period's edges bias it and `MeanVisit.exact` says so.
+- **median and 90th percentile** per day from a first-in-first-out pairing of the day's
+  entries with its exits (the k-th entry leaves with the k-th exit), as entry/exit dwell
+  counters do. The pairing keeps the total (its mean equals Little's) but not the spread: real
+  visitors overtake each other, FIFO never does, so it narrows the distribution -- the short
+  visits come out longer and the long ones shorter. README and `docs/visits.md` give the bias
+  measured against simulated truth (`benchmarks/visits_fifo.py`).
+
+Everything here is pure and deterministic (sans-IO), like the counting engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One counted crossing into (`in`) or out of (`out`) a zone at Unix time `t`."""
+
+    t: float
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True)
+class OccupancyInterval:
+    """One interval of one zone: counts, people inside at both edges, and person-seconds.
+
+    `corrected` counts exits that would have taken the zone below zero (a missed entry, or
+    someone who came in by an uncounted way): they are ignored, as the gateway's occupancy is
+    floored at zero, so `occupancy_s` is never negative.
+    """
+
+    start: int
+    seconds: int
+    entries: int
+    exits: int
+    inside_start: int
+    inside_end: int
+    occupancy_s: float
+    corrected: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.seconds
+
+
+def occupancy_intervals(
+    passages: Iterable[Passage],
+    start: int,
+    end: int,
+    seconds: int = 60,
+    inside: int = 0,
+) -> list[OccupancyInterval]:
+    """Integrate people inside over [start, end) in intervals of `seconds`.
+
+    `inside` is the level at `start`. Passages outside [start, end) are ignored; at equal
+    times entries are applied before exits (so nobody is floored away by a tie).
+    """
+    if seconds <= 0:
+        raise ValueError(f"interval seconds must be > 0, got {seconds}")
+    if end < start or (end - start) % seconds:
+        raise ValueError(f"[{start}, {end}) is not a whole number of {seconds} s intervals")
+    if inside < 0:
+        raise ValueError(f"people inside cannot be negative, got {inside}")
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    rows: list[OccupancyInterval] = []
+    i = 0
+    for left in range(start, end, seconds):
+        right = left + seconds
+        level, at = inside, float(left)
+        area = 0.0
+        entries = exits = corrected = 0
+        while i < len(ordered) and ordered[i].t < right:
+            p = ordered[i]
+            area += level * (p.t - at)
+            at = p.t
+            if p.direction == "in":
+                entries += 1
+                level += 1
+            elif level == 0:
+                exits += 1
+                corrected += 1
+            else:
+                exits += 1
+                level -= 1
+            i += 1
+        area += level * (right - at)
+        rows.append(
+            OccupancyInterval(left, seconds, entries, exits, inside, level, area, corrected)
+        )
+        inside = level
+    return rows
+
+
+def roll_up(rows: Sequence[OccupancyInterval]) -> OccupancyInterval:
+    """Several zones' intervals over the same span, or one zone's consecutive intervals, as one.
+
+    Counts and occupancy-seconds add. For consecutive intervals of one zone the edges are the
+    first's start level and the last's end level; for zones side by side they add too.
+    """
+    if not rows:
+        raise ValueError("nothing to roll up")
+    starts = {r.start for r in rows}
+    side_by_side = len(starts) == 1 and len({r.seconds for r in rows}) == 1
+    ordered = sorted(rows, key=lambda r: r.start)
+    if side_by_side:
+        inside_start = sum(r.inside_start for r in rows)
+        inside_end = sum(r.inside_end for r in rows)
+        seconds = rows[0].seconds
+    else:
+        for a, b in itertools.pairwise(ordered):
+            if a.end != b.start:
+                raise ValueError(f"intervals at {a.start} and {b.start} are not consecutive")
+        inside_start, inside_end = ordered[0].inside_start, ordered[-1].inside_end
+        seconds = ordered[-1].end - ordered[0].start
+    return OccupancyInterval(
+        ordered[0].start,
+        seconds,
+        sum(r.entries for r in rows),
+        sum(r.exits for r in rows),
+        inside_start,
+        inside_end,
+        math.fsum(r.occupancy_s for r in rows),
+        sum(r.corrected for r in rows),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MeanVisit:
+    """Little's-law mean visit length over [start, end); `mean_s` is None without entries."""
+
+    start: int
+    end: int
+    entries: int
+    occupancy_s: float
+    inside_start: int
+    inside_end: int
+    corrected: int
+    mean_s: float | None
+
+    @property
+    def exact(self) -> bool:
+        """Nobody inside at either edge and no floor corrections: the mean is exact."""
+        return self.inside_start == 0 and self.inside_end == 0 and self.corrected == 0
+
+    @property
+    def condition(self) -> str:
+        """Why the figure is exact, or what makes it an estimate, in one line."""
+        if self.mean_s is None:
+            return "no entries in the period: no visit length"
+        if self.exact:
+            return "exact: the period starts and ends empty (Little's law)"
+        reasons = []
+        if self.inside_start:
+            reasons.append(f"{self.inside_start} inside at the start")
+        if self.inside_end:
+            reasons.append(f"{self.inside_end} inside at the end")
+        if self.corrected:
+            reasons.append(f"{self.corrected} exits corrected at zero")
+        return "estimate: " + ", ".join(reasons)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "entries": self.entries,
+            "occupancy_s": self.occupancy_s,
+            "mean_visit_s": self.mean_s,
+            "exact": self.exact,
+            "condition": self.condition,
+        }
+
+
+def mean_visit(rows: Sequence[OccupancyInterval]) -> MeanVisit:
+    """Little's law over consecutive intervals of one zone (or zones rolled up per interval)."""
+    total = roll_up(rows)
+    mean = total.occupancy_s / total.entries if total.entries else None
+    return MeanVisit(
+        total.start,
+        total.end,
+        total.entries,
+        total.occupancy_s,
+        total.inside_start,
+        total.inside_end,
+        total.corrected,
+        mean,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FifoVisits:
+    """Visit lengths of one closed period from FIFO pairing, and what could not be paired."""
+
+    start: int
+    end: int
+    pairs: int
+    unpaired_entries: int  # still inside at the end: paired with nothing
+    unpaired_exits: int  # left before anyone counted in (floor corrections)
+    mean_s: float | None
+    median_s: float | None
+    p90_s: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "pairs": self.pairs,
+            "unpaired_entries": self.unpaired_entries,
+            "unpaired_exits": self.unpaired_exits,
+            "mean_visit_s": self.mean_s,
+            "median_visit_s": self.median_s,
+            "p90_visit_s": self.p90_s,
+            "method": "FIFO pairing of entries and exits (narrows the spread; see docs/visits.md)",
+        }
+
+
+def fifo_lengths(passages: Iterable[Passage], start: float, end: float) -> FifoVisits:
+    """Pair the k-th entry with the k-th exit in [start, end); an exit with nobody waiting
+    inside is unpaired (it cannot belong to a visit that started in the period)."""
+    queue: list[float] = []
+    head = 0
+    lengths: list[float] = []
+    unpaired_exits = 0
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    for p in ordered:
+        if p.direction == "in":
+            queue.append(p.t)
+        elif head < len(queue):
+            lengths.append(p.t - queue[head])
+            head += 1
+        else:
+            unpaired_exits += 1
+    values = np.asarray(lengths, dtype=np.float64)
+    some = values.size > 0
+    return FifoVisits(
+        math.floor(start),
+        math.ceil(end),
+        int(values.size),
+        len(queue) - head,
+        unpaired_exits,
+        float(np.mean(values)) if some else None,
+        float(np.median(values)) if some else None,
+        float(np.quantile(values, 0.9)) if some else None,
+    )
