@@ -38,6 +38,7 @@ _KINDS = (
     "+/node/+/health",
     "+/gateway/status",
     "+/gateway/quality",
+    "+/till/+/transactions",
 )
 
 
