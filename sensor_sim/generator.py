@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from gateway.errors import ConfigError
-from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth
+from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth, Visit
 from sensor_sim import profile as profile_mod
 from sensor_sim.clock import Boot, NodeClock
 from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
@@ -302,6 +302,7 @@ def generate(
     site_doors, nodes = _layout(sc, seed, duration_s)
     prof = profile_mod.load() if sc.traffic.profile else None
     truth: list[Truth] = []
+    visits: list[Visit] = []
     notes: list[dict[str, object]] = []
     for i, door in enumerate(site_doors):
         rate: RateFn | None = None
@@ -309,14 +310,19 @@ def generate(
             north_in = _rng(seed, _DOOR, 1000 + i).random() < 0.5
             rate = _profile_rate(prof, north_in, sc.traffic.rate_per_min / 60.0, start_dt)
         planner = DoorTraffic(_rng(seed, _TRAFFIC, i), sc.traffic, door.geometry, duration_s)
+        crossed: dict[tuple[int, str], float] = {}
         for n, group in enumerate(planner.plan(rate)):
             _sample_people(door, group)
+            crossed.update(
+                {(p.visit, p.direction): p.truth_t for p in group if p.visit is not None}
+            )
             truth.extend(
                 Truth(door.name, round(t_start + float(p.truth_t), 6), p.direction, p.kind)
                 for p in group
             )
             if n % 200 == 0:
                 report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
+        visits.extend(_visits(door.name, planner, crossed, t_start, duration_s))
         notes.extend(_faults(door, i, sc, seed, duration_s))
         report("people", (i + 1) / len(site_doors))
 
@@ -346,6 +352,8 @@ def generate(
             ti += 1
         records.append(tick)
     records.extend(truth[ti:])
+    visits.sort(key=lambda v: v.t_in)
+    records.extend(visits)
 
     header = TraceHeader(
         site=f"sim-{sc.name}",
@@ -368,6 +376,38 @@ def generate(
         },
     )
     return header, records
+
+
+def _visits(
+    door: str,
+    planner: DoorTraffic,
+    crossed: dict[tuple[int, str], float],
+    t_start: float,
+    duration: float,
+) -> list[Visit]:
+    """The visits whose entry happened, with the realised (queued) crossing times; a visitor
+    pays `pay_before_exit` before the exit, or before the planned exit if still inside."""
+    out = []
+    for index, plan in enumerate(planner.visits):
+        t_in = crossed.get((index, "in"))
+        if t_in is None:
+            continue  # the trace ended while they waited to come in
+        t_out = crossed.get((index, "out"))
+        paid = None
+        if plan.pay_before_exit is not None:
+            at = max(t_in, (t_out if t_out is not None else t_in + plan.dwell))
+            at = max(t_in, at - plan.pay_before_exit)
+            paid = round(t_start + at, 6) if at < duration else None
+        out.append(
+            Visit(
+                door,
+                round(t_start + t_in, 6),
+                None if t_out is None else door,
+                None if t_out is None else round(t_start + t_out, 6),
+                paid,
+            )
+        )
+    return out
 
 
 def _metadata(
