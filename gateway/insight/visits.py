@@ -25,6 +25,7 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -319,3 +320,124 @@ def balanced_day(passages: Iterable[Passage], start: int, end: int) -> BalancedD
     return BalancedDay(
         start, end, entries, exits, residual, area, area / visitors if visitors else None
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PairedVisits:
+    """Median and p90 visit length from the posterior over entry-exit pairings.
+
+    FIFO is one pairing out of many that the counts allow; the sampler weighs them all under
+    a lognormal visit length (the usual right-skewed shape of lengths of stay): it swaps the
+    exits of two visitors when the lognormal likes the swapped lengths better (Metropolis),
+    and redraws the lognormal's parameters from the current lengths (conjugate Gibbs step).
+    The mean it implies is pinned by the data (every pairing has the same total, Little's law);
+    the spread is what FIFO loses. The answer is as good as the lognormal assumption: see
+    docs/visits.md for the measured errors, also on visit lengths that are not lognormal.
+    Deterministic: a fixed seed.
+    """
+
+    start: int
+    end: int
+    pairs: int
+    sigma: float | None  # log-sd of the lognormal (posterior mean)
+    median_s: float | None
+    p90_s: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "pairs": self.pairs,
+            "sigma": self.sigma,
+            "median_visit_s": self.median_s,
+            "p90_visit_s": self.p90_s,
+            "method": "posterior over entry-exit pairings, lognormal lengths (docs/visits.md)",
+        }
+
+
+_Z90 = NormalDist().inv_cdf(0.9)
+
+
+def paired_lengths(
+    passages: Iterable[Passage],
+    start: float,
+    end: float,
+    *,
+    sweeps: int = 600,
+    chains: int = 4,
+    seed: int = 0,
+) -> PairedVisits:
+    """Median and p90 of the day's visit lengths; entries and exits FIFO leaves unpaired
+    (nobody inside to leave, still inside at the end) are left out. `chains` independent
+    chains of `sweeps` sweeps each start from FIFO; their second halves are pooled."""
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    ins: list[float] = []
+    outs: list[float] = []
+    waiting = 0
+    for p in ordered:  # keep the exits FIFO can pair, and the entries they pair with
+        if p.direction == "in":
+            ins.append(p.t)
+            waiting += 1
+        elif waiting:
+            outs.append(p.t)
+            waiting -= 1
+    ins = ins[: len(outs)]
+    lo, hi = math.floor(start), math.ceil(end)
+    n = len(outs)
+    if n < 2:
+        return PairedVisits(lo, hi, n, None, None, None)
+    entry = np.asarray(ins, dtype=np.float64)
+    drawn: list[tuple[float, float]] = []
+    for chain in range(chains):
+        drawn.extend(_chain(entry, np.asarray(outs, dtype=np.float64), sweeps, seed + chain))
+    ms = np.asarray(drawn, dtype=np.float64)
+    return PairedVisits(
+        lo,
+        hi,
+        n,
+        float(ms[:, 1].mean()),
+        float(np.exp(ms[:, 0]).mean()),
+        float(np.exp(ms[:, 0] + _Z90 * ms[:, 1]).mean()),
+    )
+
+
+def _chain(
+    entry: np.ndarray, exit_: np.ndarray, sweeps: int, seed: int
+) -> list[tuple[float, float]]:
+    """One Metropolis-within-Gibbs chain from the FIFO pairing; (log-median, log-sd) draws
+    of its second half."""
+    n = len(entry)
+    log_len = np.log(np.maximum(exit_ - entry, 1e-3))
+    rng = np.random.default_rng(seed)
+    mean_inside = float(np.sum(exit_ - entry)) / max(exit_[-1] - entry[0], 1.0)
+    window = int(min(n - 1, max(10, 4 * math.ceil(mean_inside))))
+    m, s = float(log_len.mean()), max(float(log_len.std()), 1e-3)
+    drawn: list[tuple[float, float]] = []
+    for sweep in range(sweeps):
+        first = rng.integers(0, n, n)
+        second = first + rng.integers(-window, window + 1, n)
+        chance = np.log(rng.random(n))
+        for i, j, u in zip(first.tolist(), second.tolist(), chance.tolist(), strict=True):
+            if j < 0 or j >= n or j == i:
+                continue
+            # exits are indexed by the entry they are paired with: swap exit_[i], exit_[j]
+            a = exit_[j] - entry[i]
+            b = exit_[i] - entry[j]
+            if a <= 0 or b <= 0:
+                continue
+            la, lb = math.log(a), math.log(b)
+            li, lj = log_len[i], log_len[j]
+            gain = (li + lj - la - lb) + (
+                (li - m) ** 2 + (lj - m) ** 2 - (la - m) ** 2 - (lb - m) ** 2
+            ) / (2 * s * s)
+            if gain >= 0 or u < gain:
+                exit_[i], exit_[j] = exit_[j], exit_[i]
+                log_len[i], log_len[j] = la, lb
+        centre, spread = float(log_len.mean()), float(log_len.std())
+        s = math.sqrt(spread * spread * n / rng.chisquare(n - 1))
+        m = float(rng.normal(centre, s / math.sqrt(n)))
+        if sweep >= sweeps // 2:
+            drawn.append((m, s))
+    return drawn
