@@ -6,10 +6,10 @@ Reads the Seattle DOT Burke-Gilman trail counter (hourly pedestrians per directi
 /work/shared/data/README.md), keeps the healthy years (2014-2016, 2019) and the days without
 a blank hour, and treats each day as a site: "Ped North" enter the stretch north of the
 counter, "Ped South" leave it (`--in south`: the other way round). Within an hour the
-crossings are spread evenly (the data has no finer times). Per day it measures the closing residual (north - south), how often the raw
-level would go below zero (the zero floor's corrections), the level after spreading the
-residual (`balanced_day`: never negative by construction), and the mean time people spend
-north of the counter, raw and balanced. A trail is not a shop: out-and-back walkers close
+crossings are spread evenly (the data has no finer times). Per day it measures the closing
+residual (north - south), how often the raw level would go below zero (the zero floor's
+corrections), the level after spreading the residual (`balanced_day`: never negative by
+construction), and the mean time people spend past the counter, raw and balanced. A trail is not a shop: out-and-back walkers close
 the day only roughly, which is exactly what the residual figures show. Not a test: the figures
 are printed and copied into docs/visits.md by hand.
 """
