@@ -9,9 +9,10 @@ counter, "Ped South" leave it (`--in south`: the other way round). Within an hou
 crossings are spread evenly (the data has no finer times). Per day it measures the closing
 residual (north - south), how often the raw level would go below zero (the zero floor's
 corrections), the level after spreading the residual (`balanced_day`: never negative by
-construction), and the mean time people spend past the counter, raw and balanced. A trail is not a shop: out-and-back walkers close
-the day only roughly, which is exactly what the residual figures show. Not a test: the figures
-are printed and copied into docs/visits.md by hand.
+construction), and the mean time people spend past the counter, raw and balanced. A trail is
+not a shop: people walk in from both ends and out-and-back walkers close the day only roughly,
+which is what the residual figures show. Not a test: the figures are printed and copied into
+docs/visits.md by hand.
 """
 
 from __future__ import annotations
