@@ -103,7 +103,7 @@ def main() -> None:
         ("complete days (2014-2016, 2019)", f"{len(table)}"),
         ("pedestrian crossings per day, median", f"{np.median(crossings):.0f}"),
         (
-            "closing residual |north - south| / crossings: median, p90",
+            "closing residual abs(north - south) / crossings: median, p90",
             f"{100 * np.median(share):.1f}%, {100 * np.quantile(share, 0.9):.1f}%",
         ),
         (

@@ -158,7 +158,7 @@ def synthetic(days: int, markdown: bool) -> None:
                 shape,
                 str(days),
                 *(
-                    f"{_pct(float(np.mean(v)))} (max |{100 * float(np.max(np.abs(v))):.1f}%|)"
+                    f"{_pct(float(np.mean(v)))} (max abs {100 * float(np.max(np.abs(v))):.1f}%)"
                     for v in errs.values()
                 ),
             ]
