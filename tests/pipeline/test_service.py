@@ -132,7 +132,7 @@ async def test_home_assistant_online_re_announces_and_removed_doors_are_deleted(
     time.sleep(0.2)
     retained = fresh.snapshot()
     assert all("doorcount_shop_back" not in m.topic for m in retained)
-    assert len(retained) == 3 + 4 + 2  # gateway, Front's counters, Front's dual node
+    assert len(retained) == 5 + 4 + 2  # gateway (with visitors, staff), Front, its dual node
     fresh.close()
 
 

@@ -20,9 +20,16 @@ def _origin() -> dict[str, str]:
 
 
 def discovery_configs(
-    topics: Topics, doors: Sequence[DoorSpec], discovery_prefix: str = "homeassistant"
+    topics: Topics,
+    doors: Sequence[DoorSpec],
+    discovery_prefix: str = "homeassistant",
+    *,
+    zones: Sequence[str] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Config topic -> payload for every entity of the site, in a stable order."""
+    """Config topic -> payload for every entity of the site, in a stable order.
+
+    `zones`: the configured zones, each an occupancy sensor on the gateway device (a site
+    without configured zones is its one zone: the site sensor)."""
     site = slug(topics.site)
     gateway_id = f"doorcount_{site}_gateway"
     availability = [
@@ -61,6 +68,43 @@ def discovery_configs(
         unit_of_measurement="people",
         icon="mdi:account-group",
     )
+    add(
+        "sensor",
+        gateway_id,
+        "visitors_in",
+        gateway_device,
+        name="Visitors",
+        state_topic=topics.site_occupancy(),
+        value_template="{{ value_json.visitors_in }}",
+        state_class="total_increasing",
+        unit_of_measurement="people",
+        icon="mdi:account-arrow-right",
+    )
+    add(
+        "sensor",
+        gateway_id,
+        "staff_in",
+        gateway_device,
+        name="Staff entries",
+        state_topic=topics.site_occupancy(),
+        value_template="{{ value_json.staff_in }}",
+        state_class="total_increasing",
+        unit_of_measurement="people",
+        icon="mdi:badge-account",
+    )
+    for zone in zones:
+        add(
+            "sensor",
+            gateway_id,
+            f"zone_{slug(zone)}_occupancy",
+            gateway_device,
+            name=f"{zone} occupancy",
+            state_topic=topics.zone_occupancy(zone),
+            value_template="{{ value_json.occupancy }}",
+            state_class="measurement",
+            unit_of_measurement="people",
+            icon="mdi:account-group",
+        )
     add(
         "sensor",
         gateway_id,
