@@ -199,7 +199,8 @@ def test_visitors_come_first_and_staff_and_out_of_hours_apart(
         for r in report.daily([date(2026, 1, 5)])
     }
     assert daily == {"Front": (9, 1, 2, 12), "Yard": (0, 3, 0, 3), ALL_DOORS: (9, 4, 2, 15)}
-    assert main(["report", "--store", str(path), "--day", "2026-01-05"]) == 0
+    png = str(tmp_path / "day.png")
+    assert main(["report", "--store", str(path), "--day", "2026-01-05", "--png", png]) == 0
     out = capsys.readouterr().out
     assert "visitors" in out
     assert "staff" in out
