@@ -10,9 +10,10 @@ zone) and has a role:
 - `internal`: between two zones; it moves people between them, not in or out of the site.
 
 `SiteLayout.count(crossing)` says who a crossing was (`Audience`) and where it took them
-(`from_zone` -> `to_zone`). Precedence: a perimeter crossing is a passer-by; a staff door (or,
-later, a registered badge) makes staff; outside opening hours (with grace) out-of-hours;
-everyone else is a visitor. Occupancy counts everyone inside a zone; visitor figures count
+(`from_zone` -> `to_zone`). Precedence: a perimeter crossing is a passer-by; outside opening
+hours (with grace) everything else is out-of-hours (cleaners, deliveries, staff opening up);
+in opening hours a staff door (or, later, a registered badge) makes staff; everyone else is a
+visitor. Occupancy counts everyone inside a zone; visitor figures count
 visitors only. No crossing carries anything about the person beyond this class.
 """
 
@@ -136,10 +137,10 @@ class SiteLayout:
         audience: Audience
         if plan.role == "perimeter":
             audience = "passerby"
-        elif plan.role == "staff" or badge:
-            audience = "staff"
         elif self.hours is not None and not self.hours.is_open(crossing.t):
             audience = "out_of_hours"
+        elif plan.role == "staff" or badge:
+            audience = "staff"
         else:
             audience = "visitor"
         from_zone, to_zone = moves if moves is not None else (None, None)

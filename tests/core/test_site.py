@@ -85,9 +85,9 @@ def test_who_a_crossing_counts_as_and_where_it_goes() -> None:
         (crossing("front", "out", OPEN), False, "visitor", "floor", OUTSIDE, "out"),
         (crossing("front", "in", OPEN), True, "staff", OUTSIDE, "floor", "in"),  # a badge
         (crossing("front", "in", CLOSED), False, "out_of_hours", OUTSIDE, "floor", "in"),
-        (crossing("front", "in", CLOSED), True, "staff", OUTSIDE, "floor", "in"),
+        (crossing("front", "in", CLOSED), True, "out_of_hours", OUTSIDE, "floor", "in"),
         (crossing("yard", "in", OPEN), False, "staff", OUTSIDE, "floor", "in"),
-        (crossing("yard", "out", CLOSED), False, "staff", "floor", OUTSIDE, "out"),
+        (crossing("yard", "out", CLOSED), False, "out_of_hours", "floor", OUTSIDE, "out"),
         (crossing("stairs", "in", OPEN), False, "visitor", "floor", "upstairs", None),
         (crossing("stairs", "out", OPEN), False, "visitor", "upstairs", "floor", None),
         (crossing("pavement", "in", OPEN), False, "passerby", None, None, None),

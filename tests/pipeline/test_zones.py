@@ -112,7 +112,7 @@ def test_intervals_split_visitors_staff_out_of_hours_and_passers_by(tmp_path: Pa
             _x("Yard", "in", T0 + 3),
             _x("Pavement", "in", T0 + 4),
             _x("Front", "in", evening + 1),  # the cleaner
-            _x("Yard", "out", evening + 2),  # staff leaving late: still staff
+            _x("Yard", "out", evening + 2),  # staff leaving late: out of hours too
         ]
     )
     p.commit(now=evening + 600, flush=True)
@@ -130,7 +130,7 @@ def test_intervals_split_visitors_staff_out_of_hours_and_passers_by(tmp_path: Pa
     assert pavement["visitors_in"] == 0
     late = rows["Front", evening]
     assert (late["out_of_hours_in"], late["visitors_in"]) == (1, 0)
-    assert rows["Yard", evening]["staff_out"] == 1
+    assert (rows["Yard", evening]["staff_out"], rows["Yard", evening]["out_of_hours_out"]) == (0, 1)
     crossings = _all(p, "front/crossing")
     assert [c["audience"] for c in crossings] == ["visitor", "visitor", "out_of_hours"]
 
