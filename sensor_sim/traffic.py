@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gateway.protocol.trace import TruthDirection
+from gateway.protocol.trace import TruthDirection, Who
 from sensor_sim.physics import DT, GESTURE_REACH, Body, Trajectory, Walker
 from sensor_sim.scenarios import Traffic
 
@@ -32,6 +32,8 @@ WAIT_GAP_M = (0.05, 0.30)  # a waiting person's front to the approach margin
 START_ACCEL = (0.8, 1.6)  # m/s^2, walking off from a standstill
 
 RateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # t -> (in/s, out/s)
+Scripted = list[tuple[float, int, Who]]
+"""Arrivals given in advance, in time order: (time, +1 in / -1 out, who)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Person:
     truth_t: float = 0.0
     stops: bool = False  # stands in or at the beams (U-turn, linger)
     gap: float = 0.0  # a tailgater's planned back-to-front gap to the one ahead (s)
+    who: Who = "visitor"
 
     def shift(self, dt: float) -> None:
         self.traj.t0 += dt
@@ -350,9 +353,10 @@ class DoorTraffic:
         return True
 
     # ---- the doorway as a shared resource ------------------------------------------------
-    def plan(self, rate: RateFn | None) -> Iterator[list[Person]]:
+    def plan(self, rate: RateFn | None, scripted: Scripted | None = None) -> Iterator[list[Person]]:
         """Yield each party in arrival order, placed so nobody walks through anybody.
 
+        `scripted` replaces the random arrivals (a site plan's visits, shifts and deliveries).
         Parties that would start before the trace are delayed to its start; parties pushed
         past its end by a queue are dropped (the trace ends while they wait). In a wide door
         a party is held back until nothing later can overlap it, so its "passing" labels
@@ -360,12 +364,18 @@ class DoorTraffic:
         """
         held: list[tuple[list[Person], list[tuple[float, float]]]] = []
         horizon = self.t.linger_s[1] + 30.0  # arrival to zone entry is shorter than this
-        for when, sign in self.arrivals(rate):
+        arrivals: Scripted = (
+            [(when, sign, "visitor") for when, sign in self.arrivals(rate)]
+            if scripted is None
+            else scripted
+        )
+        for when, sign, who in arrivals:
             parties = self._event(sign)
             offset = when - parties[0][0].truth_t
             for party in parties:
                 for p in party:
                     p.shift(offset)
+                    p.who = who
             parties.sort(key=lambda party: min(self._span(p)[0] for p in party))
             for party in parties:
                 spans = self._place(party)
