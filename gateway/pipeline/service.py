@@ -109,7 +109,7 @@ def default_engine(doors: Sequence[DoorSpec], snapshot: bytes | None) -> EngineL
 class NodeState:
     door: str | None
     position: NodePosition | None
-    connected: bool = False
+    connected: bool | None = None  # None: no connection attempt has ended since the start
     rssi: int | None = None
     battery_pct: int | None = None
     battery_mv: int | None = None
@@ -193,7 +193,8 @@ class Pipeline:
             if node in places:  # nodes no longer configured are forgotten
                 place = places[node]
                 self.nodes[node] = NodeState(
-                    **{**raw, "door": place.door, "position": place.position}
+                    # Whether it is connected is not known until this run has tried.
+                    **{**raw, "door": place.door, "position": place.position, "connected": None}
                 )
         self.checkpoint: dict[str, tuple[int, int]] = outbox.checkpoint()
         self.now: float = outbox.get_state("now", 0.0)
@@ -534,6 +535,8 @@ class Service:
         self._stop = asyncio.Event()
         self.pipeline: Pipeline | None = None
         self.link: MqttLink | None = None
+        self._announced: set[str] = set()
+        """Discovery config topics announced by this run; others of this site are stale."""
 
     def request_stop(self) -> None:
         """Stop after the current batch (SIGTERM); state is committed, the link says offline."""
@@ -554,7 +557,14 @@ class Service:
             pipeline = self.pipeline = Pipeline(
                 self.site, self.doors, self.mqtt, self.occupancy_settings, outbox, self.layout
             )
-            subscriptions = [f"{self.mqtt.discovery_prefix}/status"] if self.mqtt.discovery else []
+            subscriptions = (
+                [
+                    f"{self.mqtt.discovery_prefix}/status",
+                    f"{self.mqtt.discovery_prefix}/+/+/+/config",
+                ]
+                if self.mqtt.discovery
+                else []
+            )
             link = self.link = MqttLink(
                 self.mqtt,
                 self.site,
@@ -706,6 +716,40 @@ class Service:
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self.mqtt.discovery_prefix}/status" and payload.strip() == b"online":
             asyncio.get_running_loop().call_soon(self._reannounce)
+        elif (
+            topic.endswith("/config")
+            and payload
+            and topic not in self._announced
+            and self._is_ours(payload)
+        ):
+            asyncio.get_running_loop().call_soon(self._clear_stale, topic)
+
+    def _is_ours(self, payload: bytes) -> bool:
+        """A discovery config this site's gateway published (its status topic in it), e.g.
+        by a run whose outbox is gone (zigbee2mqtt clears its stale entities the same way)."""
+        try:
+            config = json.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(config, dict) or config.get("origin", {}).get("name") != "doorcount":
+            return False
+        status = Topics(self.mqtt.prefix, self.site).status()
+        availability = config.get("availability") or []
+        topics = {a.get("topic") for a in availability if isinstance(a, dict)}
+        return status in topics or config.get("state_topic") == status
+
+    def _clear_stale(self, topic: str) -> None:
+        pipeline, link = self.pipeline, self.link
+        if pipeline is None or link is None or topic in self._announced:
+            return
+        log.info("Home Assistant: removing %s, which this gateway no longer announces", topic)
+        with pipeline.outbox.batch() as batch:
+            batch.enqueue(
+                Message(
+                    topic, b"", retain=True, priority=Priority.STATE, key=topic, qos=self.mqtt.qos
+                )
+            )
+        link.notify()
 
     def _reannounce(self) -> None:
         pipeline, link = self.pipeline, self.link
@@ -753,3 +797,4 @@ class Service:
                 )
             )
         batch.set_state("discovery_topics", sorted(configs))
+        self._announced = set(configs)

@@ -208,7 +208,7 @@ def node_health_point(p: NodeHealthPayload, received: float) -> Point:
         NODE_HEALTH,
         {"site": p.site, "node": p.node, "door": p.door, "position": p.position},
         {
-            "connected": int(p.connected),
+            "connected": None if p.connected is None else int(p.connected),
             "rssi": p.rssi,
             "battery_pct": p.battery_pct,
             "battery_mv": p.battery_mv,

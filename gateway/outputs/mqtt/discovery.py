@@ -1,8 +1,10 @@
 """Home Assistant MQTT discovery: pure builders of the retained config messages.
 
-One device for the gateway (site occupancy, data quality) and one per door linked to it with
-`via_device`; entries/exits are `total_increasing` (they drop at an occupancy reset, which
-HA reads as a new cycle). Node battery and health are diagnostics on their door's device.
+One device for the gateway (site and zone occupancy, visitors, connectivity, data quality) and
+one per door, named with the site, linked to it with `via_device`; entity ids come from the
+site too (`object_id`), so two sites never collide; entries/exits are `total_increasing` (they
+drop at an occupancy reset, which HA reads as a new cycle). Node battery and health are
+diagnostics on their door's device.
 """
 
 from __future__ import annotations
@@ -45,13 +47,21 @@ def discovery_configs(
     out: dict[str, dict[str, Any]] = {}
 
     def add(
-        component: str, node_id: str, object_id: str, device: dict[str, Any], **cfg: Any
+        component: str,
+        node_id: str,
+        object_id: str,
+        device: dict[str, Any],
+        *,
+        available: bool = True,
+        **cfg: Any,
     ) -> None:
         topic = f"{discovery_prefix}/{component}/{node_id}/{object_id}/config"
         out[topic] = {
             "unique_id": f"{node_id}_{object_id}",
+            # entity_id from the site, door and entity: two sites never make `door1_2`
+            "object_id": f"{node_id}_{object_id}",
             **cfg,
-            "availability": availability,
+            **({"availability": availability} if available else {}),
             "device": device,
             "origin": _origin(),
         }
@@ -106,6 +116,19 @@ def discovery_configs(
             icon="mdi:account-group",
         )
     add(
+        "binary_sensor",
+        gateway_id,
+        "connectivity",
+        gateway_device,
+        available=False,  # its own state: off when the gateway's last will says offline
+        name="Gateway",
+        state_topic=topics.status(),
+        payload_on=ONLINE,
+        payload_off=OFFLINE,
+        device_class="connectivity",
+        entity_category="diagnostic",
+    )
+    add(
         "sensor",
         gateway_id,
         "occupancy_corrected",
@@ -133,9 +156,10 @@ def discovery_configs(
         door_id = f"doorcount_{site}_{slug(spec.door)}"
         device = {
             "identifiers": [door_id],
-            "name": spec.door,
+            "name": f"{topics.site} {spec.door}",
             "manufacturer": "doorcount",
             "model": "break-beam door",
+            "sw_version": __version__,
             "via_device": gateway_id,
         }
         occupancy_topic = topics.door_occupancy(spec.door)
@@ -209,8 +233,10 @@ def discovery_configs(
                 device,
                 name=f"Node {node} problem",
                 state_topic=health,
+                # Unknown (None) until the gateway's first connection attempt has ended.
                 value_template=(
-                    "{{ 'ON' if (not value_json.connected) or value_json.beam_stuck else 'OFF' }}"
+                    "{{ 'None' if value_json.connected is none else ('ON' if (not "
+                    "value_json.connected) or value_json.beam_stuck else 'OFF') }}"
                 ),
                 device_class="problem",
                 entity_category="diagnostic",

@@ -180,7 +180,9 @@ class NodeHealthPayload(_Payload):
     node: Name
     door: Name | None
     position: Literal["outer", "inner", "dual"] | None
-    connected: bool
+    connected: bool | None = Field(
+        description="null until the gateway's first connection attempt since its start ended"
+    )
     rssi: int | None
     battery_pct: int | None = Field(ge=0, le=100)
     battery_mv: int | None = Field(ge=0)
