@@ -223,6 +223,9 @@ class Scenario:
     link: Link = field(default_factory=Link)
     faults: Faults = field(default_factory=Faults)
     duration_s: float = 600.0  # default when the caller gives none
+    plan: Literal["shop-day"] | None = None
+    """A scripted site (`sensor_sim.shopday`): its doors, roles, zones, hours and people
+    replace `doors.count` and the random arrivals."""
 
 
 _BUSY_MIX = Mix(
@@ -328,6 +331,18 @@ PRESETS: dict[str, Scenario] = {
             Link(disconnects_per_hour=0.5, reboots_per_day=0.5, duplicate_p=0.0002),
             Faults(glitches_per_hour=6.0),
             duration_s=86400.0,
+        ),
+        Scenario(
+            "shop-day",
+            "a shop's day 06:00-22:00: entrance, staff door, stairs to an upper floor, a frontage "
+            "beam; opening hours 09-19; visitors, two staff shifts, deliveries, cleaners",
+            # The script decides who comes when; the rate is its noon average per door.
+            Traffic(rate_per_min=1.5, mix=Mix(single=0.9, cart=0.1)),
+            Doors(count=4, spacing_m=(0.08, 0.15), layout="mixed"),
+            link=Link(disconnects_per_hour=0.5, reboots_per_day=0.5, duplicate_p=0.0002),
+            faults=Faults(glitches_per_hour=4.0),
+            duration_s=16 * 3600.0,
+            plan="shop-day",
         ),
         Scenario(
             "mall",

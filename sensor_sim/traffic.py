@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gateway.protocol.trace import TruthDirection
+from gateway.protocol.trace import TruthDirection, Who
 from sensor_sim.physics import DT, GESTURE_REACH, Body, Trajectory, Walker
 from sensor_sim.scenarios import Traffic
 from sensor_sim.visits import EXIT_MARGIN_S, PlannedVisit, plan_visits
@@ -33,6 +33,9 @@ WAIT_GAP_M = (0.05, 0.30)  # a waiting person's front to the approach margin
 START_ACCEL = (0.8, 1.6)  # m/s^2, walking off from a standstill
 
 RateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # t -> (in/s, out/s)
+Scripted = list[tuple[float, int, Who, int | None]]
+"""Arrivals given in advance, in time order: (time, +1 in / -1 out, who, the index of the
+visit it belongs to in `DoorTraffic.visits` or None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Person:
     truth_t: float = 0.0
     stops: bool = False  # stands in or at the beams (U-turn, linger)
     gap: float = 0.0  # a tailgater's planned back-to-front gap to the one ahead (s)
+    who: Who = "visitor"
     visit: int | None = None  # index into DoorTraffic.visits when crossing for a visit
 
     def shift(self, dt: float) -> None:
@@ -385,9 +389,10 @@ class DoorTraffic:
         return True
 
     # ---- the doorway as a shared resource ------------------------------------------------
-    def plan(self, rate: RateFn | None) -> Iterator[list[Person]]:
+    def plan(self, rate: RateFn | None, scripted: Scripted | None = None) -> Iterator[list[Person]]:
         """Yield each party in arrival order, placed so nobody walks through anybody.
 
+        `scripted` replaces the random arrivals (a site plan's visits, shifts and deliveries).
         Parties that would start before the trace are delayed to its start; parties pushed
         past its end by a queue are dropped (the trace ends while they wait). In a wide door
         a party is held back until nothing later can overlap it, so its "passing" labels
@@ -395,20 +400,24 @@ class DoorTraffic:
         """
         held: list[tuple[list[Person], list[tuple[float, float]]]] = []
         horizon = self.t.linger_s[1] + 30.0  # arrival to zone entry is shorter than this
-        arrivals: list[tuple[float, int, int | None, str | None]]
-        if self.t.visits is None:
-            arrivals = [(when, sign, None, None) for when, sign in self.arrivals(rate)]
+        arrivals: list[tuple[float, int, Who, int | None, str | None]]
+        if scripted is not None:
+            arrivals = [(when, sign, who, visit, None) for when, sign, who, visit in scripted]
+        elif self.t.visits is None:
+            arrivals = [(when, sign, "visitor", None, None) for when, sign in self.arrivals(rate)]
         else:
-            arrivals = list(self.visit_arrivals(rate))
-        for when, sign, visit, kind in arrivals:
+            arrivals = [
+                (when, sign, "visitor", visit, kind)
+                for when, sign, visit, kind in self.visit_arrivals(rate)
+            ]
+        for when, sign, who, visit, kind in arrivals:
             parties = self._event(sign, kind)
-            for party in parties:
-                for p in party:
-                    p.visit = visit
             offset = when - parties[0][0].truth_t
             for party in parties:
                 for p in party:
                     p.shift(offset)
+                    p.who = who
+                    p.visit = visit
             parties.sort(key=lambda party: min(self._span(p)[0] for p in party))
             for party in parties:
                 spans = self._place(party)

@@ -36,6 +36,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from gateway.core.tuning import load_engine_config
+    from gateway.errors import TraceError
     from gateway.evaluation.replay import replay, terminal_progress
     from gateway.evaluation.scoring import Counted, score
 
@@ -49,9 +50,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if stop is not None:
             stop()
+    from gateway.config import site_layout
+    from gateway.evaluation.metrics import metrics
+
     doors = [d.door for d in result.header.doors]
     counted = [Counted(c.door, c.direction, c.t) for c in result.crossings]
     sc = score(doors, result.truth, counted, window=args.window)
+    raw_layout = result.header.extra.get("layout", {})
+    if not isinstance(raw_layout, dict):
+        raise TraceError("the trace header's 'layout' must be an object (docs/trace-format.md)")
+    layout = site_layout(raw_layout, doors)
+    figures = metrics(layout, result.truth, result.crossings, window=args.window)
     if args.crossings:
         with open(args.crossings, "w", encoding="utf-8") as out:
             for c in result.crossings:
@@ -70,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                     "doors": sc.doors_json(),
                     "event_accuracy": round(sc.event_accuracy, 6),
                     "count_error": round(sc.count_error, 6),
+                    "metrics": figures,
                     "ticks": result.ticks,
                     "seconds": round(result.seconds, 3),
                 }
@@ -95,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
                 str(len(cell.false_at)),
             )
     console.print(table)
+    console.print(_metrics_table(figures))
     st = result.engine.stats
     rate = result.ticks / result.seconds if result.seconds > 0 else 0.0
     console.print(
@@ -119,3 +130,22 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         console.print(f"plot written to {args.plot}")
     return 0
+
+
+def _metrics_table(figures: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="operator figures: counted (truth)")
+    table.add_column("area")
+    for name in ("visitors in", "staff in", "out of hours in", "peak inside"):
+        table.add_column(name, justify="right")
+    areas = {"site": figures["site"], **figures["zones"]}
+    for area, values in areas.items():
+        table.add_row(
+            area,
+            *(
+                f"{values[k]['counted']} ({values[k]['truth']})"
+                for k in ("visitors_in", "staff_in", "out_of_hours_in", "occupancy_peak")
+            ),
+        )
+    return table

@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from gateway.config import site_layout
     from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
     from gateway.pipeline.service import Service
     from gateway.sources.base import TickSource
@@ -102,8 +103,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         replay = source = _trace_source(args, source_cfg)
         site, doors = replay.header.site, list(replay.header.doors)
+    layout = site_layout(config, [d.door for d in doors])
     service = Service(
-        site=site, doors=doors, source=source, mqtt=mqtt, occupancy=occupancy, record=args.record
+        site=site,
+        doors=doors,
+        source=source,
+        mqtt=mqtt,
+        occupancy=occupancy,
+        record=args.record,
+        layout=layout,
     )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",

@@ -22,6 +22,8 @@ VERSION = 1
 
 Direction = Literal["in", "out"]
 TruthDirection = Literal["in", "out", "none"]
+Who = Literal["visitor", "staff", "delivery", "cleaner", "passerby"]
+WHO: tuple[Who, ...] = ("visitor", "staff", "delivery", "cleaner", "passerby")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +124,21 @@ class Truth:
     t: float
     direction: TruthDirection
     kind: str
+    who: Who = "visitor"
+    """Who crossed (`docs/trace-format.md`); absent from a line, and not written, for a
+    visitor, so traces without it read as before."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": "truth",
             "door": self.door,
             "t": self.t,
             "direction": self.direction,
             "kind": self.kind,
         }
+        if self.who != "visitor":
+            out["who"] = self.who
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +301,10 @@ def parse_record(obj: Any) -> Record | None:
         label = obj.get("kind", "")
         if not isinstance(label, str):
             raise TraceError(f"truth 'kind' must be a string, got {label!r}")
-        return Truth(door, t, direction, label)
+        who = obj.get("who", "visitor")
+        if who not in WHO:
+            raise TraceError(f"truth 'who' must be one of {', '.join(WHO)}, got {who!r}")
+        return Truth(door, t, direction, label, who)
     if kind == "advance":
         return Advance(_finite(obj, "now", "advance"))
     if kind == "visit":

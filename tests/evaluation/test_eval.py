@@ -39,7 +39,20 @@ def test_json_output_is_exactly_one_object_with_the_contract_keys(trace, capsys)
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     result = json.loads(out)
-    assert set(result) == {"doors", "event_accuracy", "count_error", "ticks", "seconds"}
+    assert set(result) == {
+        "doors",
+        "event_accuracy",
+        "count_error",
+        "metrics",
+        "ticks",
+        "seconds",
+    }
+    assert result["metrics"]["site"]["visitors_in"] == {
+        "truth": 5,
+        "counted": 5,
+        "error": 0,
+        "relative_error": 0.0,
+    }
     assert result["doors"] == {
         "front": {
             "in": {"truth": 5, "counted": 5, "matched": 5},

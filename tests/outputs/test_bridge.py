@@ -51,7 +51,7 @@ def lines(
 def test_interval_lines() -> None:
     assert lines(SHOP.interval("Front door"), interval(T0 + 9 * 3600, 3, 1, 2).payload) == [
         "door_interval,door=Front\\ door,site=Corner\\ Shop entries=3i,exits=1i,revision=2i,"
-        "seconds=60i 1767603600000000000",
+        'role="entrance",seconds=60i 1767603600000000000',
         "hour_of_week,door=Front\\ door,hour=09,site=Corner\\ Shop,weekday=1-Mon "
         "entries=3i,exits=1i 1767603600000000000",
     ]
@@ -247,7 +247,7 @@ def test_unusable_messages_become_dead_letters_with_a_reason(store: LocalStore) 
     assert "online" in reasons["doorcount/corner_shop/gateway/status"]
     assert "not part of" in reasons["doorcount/corner_shop/x/y/z/w"]
     assert [p.fields for p in store.query("door_interval")] == [
-        {"entries": 3, "exits": 1, "revision": 0, "seconds": 60}
+        {"entries": 3, "exits": 1, "revision": 0, "role": "entrance", "seconds": 60}
     ]
 
 

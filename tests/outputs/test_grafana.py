@@ -24,6 +24,7 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     Topics,
+    ZoneOccupancyPayload,
 )
 from tests.support.tsdb import Influx1
 
@@ -130,10 +131,23 @@ def test_alert_rules_structure() -> None:
 
 
 def interval(
-    door: str, start: int, entries: int, exits: int, rev: int = 0, site: str = "Corner Shop"
+    door: str,
+    start: int,
+    entries: int,
+    exits: int,
+    rev: int = 0,
+    site: str = "Corner Shop",
+    **split: int,
 ) -> tuple[str, bytes]:
     payload = IntervalPayload(
-        site=site, door=door, start=start, seconds=60, entries=entries, exits=exits, revision=rev
+        site=site,
+        door=door,
+        start=start,
+        seconds=60,
+        entries=entries,
+        exits=exits,
+        revision=rev,
+        **split,
     )
     return Topics("doorcount", site).interval(door), payload.encode()
 
@@ -181,6 +195,21 @@ def site_occ(site: str, t: float, occupancy: int, corrected: int = 0) -> tuple[s
     return Topics("doorcount", site).site_occupancy(), payload.encode()
 
 
+def zone_occ(zone: str, t: float, occupancy: int) -> tuple[str, bytes]:
+    payload = ZoneOccupancyPayload(
+        site="Corner Shop",
+        zone=zone,
+        t=t,
+        occupancy=occupancy,
+        entries=occupancy,
+        exits=0,
+        corrected=0,
+        last_reset=None,
+        reset_reason=None,
+    )
+    return Topics("doorcount", "Corner Shop").zone_occupancy(zone), payload.encode()
+
+
 def door_occ(door: str, t: float, net: int) -> tuple[str, bytes]:
     payload = DoorOccupancyPayload(
         site="Corner Shop", door=door, t=t, entries=max(net, 0), exits=max(-net, 0), net=net
@@ -212,8 +241,14 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
     (interval("Back", MON + 9 * H, 1, 0), MON + 9 * H + 70),  # an outbox re-send
     (interval("Front door", MON + 9 * H, 6, 1, rev=1), MON + 9 * H + 300),  # late crossing
     (interval("Front door", MON + 17 * H + 1800, 0, 4), MON + 17 * H + 1870),
-    (interval("Back", MON + 23 * H + 1800, 3, 0), MON + 23 * H + 1870),  # Tue 00:30 in Berlin
-    (interval("Front door", MON + 34 * H, 7, 2), MON + 34 * H + 65),  # Tue 10:00
+    (
+        interval("Back", MON + 23 * H + 1800, 3, 0, out_of_hours_in=3),
+        MON + 23 * H + 1870,
+    ),  # Tue 00:30 in Berlin
+    (
+        interval("Front door", MON + 34 * H, 7, 2, visitors_in=5, staff_in=2, visitors_out=2),
+        MON + 34 * H + 65,
+    ),  # Tue 10:00
     (interval("Back", MON + 34 * H, 0, 5), MON + 34 * H + 65),
     (interval("North", MON + 12 * H, 10, 8, site="Mall"), MON + 12 * H + 65),
     (site_occ("Corner Shop", MON + 9 * H + 30, 5), MON + 9 * H + 31),
@@ -221,6 +256,9 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
     (site_occ("Corner Shop", MON + 17 * H + 1830, 0, corrected=1), MON + 17 * H + 1831),
     (site_occ("Corner Shop", MON + 34 * H + 30, 5, corrected=1), MON + 34 * H + 31),
     (site_occ("Mall", MON + 12 * H + 30, 2), MON + 12 * H + 31),
+    (zone_occ("Ground floor", MON + 9 * H + 30, 4), MON + 9 * H + 31),
+    (zone_occ("Upstairs", MON + 9 * H + 40, 1), MON + 9 * H + 41),
+    (zone_occ("Upstairs", MON + 10 * H + 40, 0), MON + 10 * H + 41),
     (door_occ("Front door", MON + 9 * H + 30, 3), MON + 9 * H + 31),
     (door_occ("Front door", MON + 9 * H + 70, 2), MON + 9 * H + 71),
     (door_occ("Back", MON + 34 * H + 30, -1), MON + 34 * H + 31),
@@ -417,6 +455,20 @@ def check_imbalance(db: Influx1, q: str) -> None:
     assert got == {("Corner Shop",): {MON: (4,)}, ("Mall",): {MON: (2,)}}
 
 
+def check_audiences(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site")
+    rows = nonzero(got["",], "visitors", "staff", "out of hours")
+    assert rows == {MON + 23 * H: (0, 0, 3), MON + 34 * H: (5, 2, 0)}
+
+
+def check_zone_occupancy(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site", "zone")
+    ground = {r["time"]: r["occupancy"] for r in got["Corner Shop", "Ground floor"]}
+    upstairs = {r["time"]: r["occupancy"] for r in got["Corner Shop", "Upstairs"]}
+    assert (ground[MON + 9 * H], ground[MON + 12 * H]) == (4, 4)
+    assert (upstairs[MON + 9 * H], upstairs[MON + 10 * H], upstairs[MON + 11 * H]) == (1, 0, 0)
+
+
 def check_occupancy_corrections(db: Influx1, q: str) -> None:
     got = by_tags(run(db, q, interval="1h"), "site")
     assert nonzero(got["Corner Shop",], "corrected")[MON + 17 * H] == (1,)
@@ -435,6 +487,8 @@ CHECKS: dict[str, Check] = {
     "Net through each door": check_net_per_door,
     "Occupancy": check_occupancy,
     "Entries and exits per interval": check_entries_exits,
+    "Visitors, staff and out of hours": check_audiences,
+    "Zone occupancy": check_zone_occupancy,
     "Daily totals": check_daily_totals,
     "Busiest hours of the week": check_heatmap,
     "Doors ranked by entries": check_door_ranking,

@@ -48,6 +48,9 @@ def test_topics_and_their_parsing_round_trip() -> None:
         topics.interval("Front Door"): TopicMatch("interval", "corner_shop", door="front_door"),
         topics.door_occupancy("Back"): TopicMatch("door_occupancy", "corner_shop", door="back"),
         topics.site_occupancy(): TopicMatch("site_occupancy", "corner_shop"),
+        topics.zone_occupancy("Show Room"): TopicMatch(
+            "zone_occupancy", "corner_shop", zone="show_room"
+        ),
         topics.node_health("N1"): TopicMatch("node_health", "corner_shop", node="n1"),
         topics.status(): TopicMatch("status", "corner_shop"),
         topics.quality(): TopicMatch("quality", "corner_shop"),
@@ -66,10 +69,24 @@ def test_payloads_are_compact_versioned_json_and_decode_back() -> None:
     )
     raw = p.encode()
     assert raw == (
-        b'{"v":1,"site":"Shop","door":"Front","start":1748944800,"seconds":60,'
+        b'{"v":1,"site":"Shop","door":"Front","role":"entrance","start":1748944800,"seconds":60,'
         b'"entries":3,"exits":1,"revision":0}'
     )
     assert decode("interval", raw) == p
+    split = p.model_copy(update={"visitors_in": 2, "staff_in": 1}).encode()
+    assert split.endswith(b'"revision":0,"visitors_in":2,"staff_in":1}')
+    assert decode("interval", split) == p.model_copy(update={"visitors_in": 2, "staff_in": 1})
+
+
+def test_payloads_from_before_the_visitor_split_still_decode() -> None:
+    old = (
+        b'{"v":1,"site":"Shop","door":"Front","start":1748944800,"seconds":60,'
+        b'"entries":3,"exits":1,"revision":0}'
+    )
+    p = decode("interval", old)
+    assert isinstance(p, IntervalPayload)
+    assert (p.role, p.entries, p.visitors_in, p.staff_in) == ("entrance", 3, None, None)
+    assert p.encode() == old.replace(b'"door":"Front",', b'"door":"Front","role":"entrance",')
 
 
 @pytest.mark.parametrize(
@@ -117,7 +134,7 @@ def test_docs_embed_the_current_json_schemas() -> None:
     assert schemas_markdown() in DOCS.read_text(encoding="utf-8"), (
         "docs/mqtt.md is stale: run `python -m gateway.outputs.mqtt.payloads docs/mqtt.md`"
     )
-    assert len(PAYLOADS) == 7
+    assert len(PAYLOADS) == 8
 
 
 def test_settings_defaults_and_derived_values() -> None:

@@ -106,6 +106,33 @@ def traffic_panels() -> list[Panel]:
             field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
         ),
         Panel(
+            "Visitors, staff and out of hours",
+            "timeseries",
+            _q(
+                'SELECT sum("visitors_in") AS "visitors", sum("staff_in") AS "staff", '
+                'sum("out_of_hours_in") AS "out of hours" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND {DOOR} AND $timeFilter '
+                "GROUP BY time($__interval) fill(0)"
+            ),
+            width=12,
+            interval="1m",
+            description="Entries split by who they were: visitors (the figure to report), "
+            "staff (staff doors and badges) and crossings outside opening hours.",
+            field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
+        ),
+        Panel(
+            "Zone occupancy",
+            "timeseries",
+            _q(
+                f'SELECT last("occupancy") AS "occupancy" FROM "{m.ZONE_OCCUPANCY}" '
+                f"WHERE {SITE} AND $timeFilter "
+                'GROUP BY time($__interval), "site", "zone" fill(previous)'
+            ),
+            width=12,
+            description="People inside each configured zone (never negative).",
+            field_config={"defaults": {"custom": {"lineInterpolation": "stepAfter"}}},
+        ),
+        Panel(
             "Daily totals",
             "timeseries",
             _q(

@@ -16,6 +16,8 @@ from gateway.outputs.bridge.points import Point, seconds_to_ns
 from gateway.outputs.mqtt.payloads import (
     OFFLINE,
     ONLINE,
+    SPLIT_FIELDS,
+    AudienceSplit,
     CrossingPayload,
     DoorOccupancyPayload,
     IntervalPayload,
@@ -25,6 +27,7 @@ from gateway.outputs.mqtt.payloads import (
     SiteOccupancyPayload,
     TopicMatch,
     TransactionsPayload,
+    ZoneOccupancyPayload,
     decode,
     parse_topic,
     slug,
@@ -35,6 +38,7 @@ HOUR_OF_WEEK = "hour_of_week"
 CROSSING = "crossing"
 DOOR_OCCUPANCY = "door_occupancy"
 SITE_OCCUPANCY = "site_occupancy"
+ZONE_OCCUPANCY = "zone_occupancy"
 NODE_HEALTH = "node_health"
 GATEWAY_STATUS = "gateway_status"
 GATEWAY_QUALITY = "gateway_quality"
@@ -92,6 +96,8 @@ def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: Z
         return Decoded((door_occupancy_point(model),))
     if isinstance(model, SiteOccupancyPayload):
         return Decoded((site_occupancy_point(model),))
+    if isinstance(model, ZoneOccupancyPayload):
+        return Decoded((zone_occupancy_point(model),))
     if isinstance(model, NodeHealthPayload):
         return Decoded((node_health_point(model, received),))
     if isinstance(model, QualityPayload):
@@ -116,6 +122,11 @@ def _check_names(match: TopicMatch, model: object) -> None:
         raise PayloadError(
             f"payload till {till!r} does not belong under topic level {match.till!r}"
         )
+    zone = getattr(model, "zone", None)
+    if match.zone is not None and isinstance(zone, str) and slug(zone) != match.zone:
+        raise PayloadError(
+            f"payload zone {zone!r} does not belong under topic level {match.zone!r}"
+        )
     node = getattr(model, "node", None)
     if match.node is not None and isinstance(node, str) and slug(node) != match.node:
         raise PayloadError(
@@ -123,15 +134,26 @@ def _check_names(match: TopicMatch, model: object) -> None:
         )
 
 
+def split_fields(p: AudienceSplit) -> dict[str, int | float | str | bool | None]:
+    """visitors_in, staff_out, ...: who the counts were (fields, so a point's identity is
+    unchanged from before the split and a re-sent old payload overwrites its old point);
+    absent from the points of payloads from before the split."""
+    return {name: getattr(p, name) for name in SPLIT_FIELDS}
+
+
 def interval_points(p: IntervalPayload, tz: ZoneInfo) -> tuple[Point, ...]:
     stamp = p.start * 1_000_000_000
-    counts: dict[str, int | float | str | bool | None] = {"entries": p.entries, "exits": p.exits}
+    counts: dict[str, int | float | str | bool | None] = {
+        "entries": p.entries,
+        "exits": p.exits,
+        **split_fields(p),
+    }
     local = datetime.fromtimestamp(p.start, UTC).astimezone(tz)
     return (
         Point.make(
             DOOR_INTERVAL,
             {"site": p.site, "door": p.door},
-            {**counts, "seconds": p.seconds, "revision": p.revision},
+            {**counts, "seconds": p.seconds, "revision": p.revision, "role": p.role},
             stamp,
         ),
         Point.make(
@@ -188,6 +210,24 @@ def site_occupancy_point(p: SiteOccupancyPayload) -> Point:
             "corrected": p.corrected,
             "last_reset": p.last_reset,
             "reset_reason": p.reset_reason,
+            **split_fields(p),
+        },
+        seconds_to_ns(p.t),
+    )
+
+
+def zone_occupancy_point(p: ZoneOccupancyPayload) -> Point:
+    return Point.make(
+        ZONE_OCCUPANCY,
+        {"site": p.site, "zone": p.zone},
+        {
+            "occupancy": p.occupancy,
+            "entries": p.entries,
+            "exits": p.exits,
+            "corrected": p.corrected,
+            "last_reset": p.last_reset,
+            "reset_reason": p.reset_reason,
+            **split_fields(p),
         },
         seconds_to_ns(p.t),
     )
@@ -198,7 +238,7 @@ def node_health_point(p: NodeHealthPayload, received: float) -> Point:
         NODE_HEALTH,
         {"site": p.site, "node": p.node, "door": p.door, "position": p.position},
         {
-            "connected": int(p.connected),
+            "connected": None if p.connected is None else int(p.connected),
             "rssi": p.rssi,
             "battery_pct": p.battery_pct,
             "battery_mv": p.battery_mv,
