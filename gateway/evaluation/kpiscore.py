@@ -1,21 +1,27 @@
 """Score the visitor KPIs against simulated truth: passers-by, capture rate, transactions,
-conversion and visit length (mean by Little's law, median and p90 by FIFO pairing).
+conversion and visit length (mean by Little's law, median and p90 from the entry-exit pairing
+posterior, and FIFO's for comparison). `doorcount eval --json` adds them to `metrics`.
 
-The measured side sees only what a deployment sees: counted crossings per door (entrance and
-perimeter roles) and till transactions per interval. The truth side reads the trace's `truth`
-and `visit` lines. Each metric is `{"value": measured, "truth": true, "error": relative}`;
-`error` is (value - truth) / truth, and None where either side is blank.
+Both sides go through the same `SiteLayout` (as `gateway.evaluation.metrics` does): a
+perimeter crossing is a passer-by, a site entry by anyone the layout calls a visitor is a
+visitor entry. The measured side sees only what a deployment sees (counted crossings and till
+counts); the truth side knows who was a visitor (`who` of the truth lines) and every visit
+(`visit` lines). Each metric is `{"value", "truth", "error", "relative_error"}` with
+error = value - truth; a blank side (a zero denominator) makes the errors blank too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from gateway.evaluation.scoring import Counted
+from gateway.core.events import Crossing
+from gateway.core.site import Counted, SiteLayout
+from gateway.evaluation.metrics import truth_counted
 from gateway.insight.kpis import ratio
 from gateway.insight.visits import Passage, balanced_day, fifo_lengths, paired_lengths
 from gateway.protocol.trace import Truth, Visit
@@ -29,7 +35,7 @@ METRICS = (
     "median_visit_s",
     "p90_visit_s",
 )
-"""The metrics `doorcount eval --json` reports; `fifo_*` document the FIFO pairing's bias."""
+"""The KPIs `doorcount eval --json` reports; `fifo_*` beside them document FIFO's bias."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +45,22 @@ class Metric:
 
     @property
     def error(self) -> float | None:
-        if self.value is None or self.truth is None or self.truth == 0:
+        if self.value is None or self.truth is None:
             return None
-        return (self.value - self.truth) / self.truth
+        return self.value - self.truth
+
+    @property
+    def relative_error(self) -> float | None:
+        if self.error is None or not self.truth:
+            return None
+        return self.error / self.truth
 
     def to_json(self) -> dict[str, float | None]:
         return {
             "value": _round(self.value),
             "truth": _round(self.truth),
             "error": _round(self.error),
+            "relative_error": _round(self.relative_error),
         }
 
 
@@ -55,74 +68,92 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 6)
 
 
+@dataclass(frozen=True, slots=True)
+class _Side:
+    passers: int
+    entries: int
+    passages: list[Passage]
+
+
+def _side(items: Iterable[Counted], start: float, end: float) -> _Side:
+    passers = entries = 0
+    passages: list[Passage] = []
+    for c in items:
+        if not start <= c.crossing.t < end:
+            continue
+        if c.audience == "passerby":
+            passers += 1
+            continue
+        way = c.site_direction
+        if c.audience != "visitor" or way is None:
+            continue
+        entries += way == "in"
+        passages.append(Passage(c.crossing.t, way))
+    return _Side(passers, entries, passages)
+
+
 def score_kpis(
-    counted: Sequence[Counted],
+    layout: SiteLayout,
     truth: Sequence[Truth],
     visits: Sequence[Visit],
+    counted: Sequence[Crossing],
     *,
-    entrances: Collection[str],
-    perimeter: Collection[str] = (),
     start: float,
     end: float,
 ) -> dict[str, Metric]:
-    """The KPIs over [start, end), a day that starts and ends empty (a shop's opening day):
-    the mean visit is Little's law after the day's counting residual is spread over its
-    crossings (`balanced_day`), median and p90 from the pairing posterior (`paired_lengths`),
-    and for comparison from FIFO pairing (`fifo_*`).
-
-    `entrances` are the doors visitors use (their `in` counts are visitor entries);
-    `perimeter` doors count passers-by in both directions. Transactions are the visits'
-    purchases in the period: a till count has no counting error, so its error is 0 by
-    construction, and conversion's error is the entry count's.
-    """
-    lo = math.floor(start)
-    hi = math.ceil(end)
-
-    def inside(t: float) -> bool:
-        return start <= t < end
-
-    entries_counted = sum(
-        1 for c in counted if c.door in entrances and c.direction == "in" and inside(c.t)
-    )
-    entries_true = sum(
-        1 for t in truth if t.door in entrances and t.direction == "in" and inside(t.t)
-    )
-    passers_counted = sum(1 for c in counted if c.door in perimeter and inside(c.t))
-    passers_true = sum(
-        1 for t in truth if t.door in perimeter and t.direction != "none" and inside(t.t)
-    )
-    sales = sum(1 for v in visits if v.purchase_t is not None and inside(v.purchase_t))
-
-    passages = [Passage(c.t, c.direction) for c in counted if c.door in entrances and inside(c.t)]
-    day = balanced_day(passages, lo, hi)
-    fifo = fifo_lengths(passages, start, end)
-    paired = paired_lengths(passages, start, end)
+    """The KPIs over [start, end), a period that starts and ends with the site empty (a
+    shop's day): the mean visit is Little's law after the day's counting residual is spread
+    over its crossings (`balanced_day`); median and p90 come from the pairing posterior
+    (`paired_lengths`) and, as `fifo_*`, from FIFO. Transactions are the visits' purchases:
+    a till count has no counting error, so conversion's error is the visitor count's."""
+    lo, hi = math.floor(start), math.ceil(end)
+    measured = _side((layout.count(c) for c in counted), start, end)
+    true = _side((c for t in truth if (c := truth_counted(layout, t)) is not None), start, end)
+    known = bool(visits)  # without visit truth, sales and visit lengths have no truth
+    sales = sum(1 for v in visits if v.purchase_t is not None and start <= v.purchase_t < end)
+    day = balanced_day(measured.passages, lo, hi)
+    fifo = fifo_lengths(measured.passages, start, end)
+    paired = paired_lengths(measured.passages, start, end) if known else None
     lengths = np.asarray(
-        [
-            v.t_out - v.t_in
-            for v in visits
-            if v.t_out is not None and v.door_in in entrances and inside(v.t_in)
-        ],
+        [v.t_out - v.t_in for v in visits if v.t_out is not None and start <= v.t_in < end],
         dtype=np.float64,
     )
     some = lengths.size > 0
+    true_mean = float(np.mean(lengths)) if some else None
     true_median = float(np.median(lengths)) if some else None
     true_p90 = float(np.quantile(lengths, 0.9)) if some else None
-    perimeter_on = bool(perimeter)
     return {
-        "passers_by": Metric(
-            float(passers_counted) if perimeter_on else None,
-            float(passers_true) if perimeter_on else None,
-        ),
+        "passers_by": Metric(float(measured.passers), float(true.passers)),
         "capture_rate": Metric(
-            ratio(entries_counted, passers_counted) if perimeter_on else None,
-            ratio(entries_true, passers_true) if perimeter_on else None,
+            ratio(measured.entries, measured.passers), ratio(true.entries, true.passers)
         ),
-        "transactions": Metric(float(sales), float(sales)),
-        "conversion": Metric(ratio(sales, entries_counted), ratio(sales, entries_true)),
-        "mean_visit_s": Metric(day.mean_s, float(np.mean(lengths)) if some else None),
-        "median_visit_s": Metric(paired.median_s, true_median),
-        "p90_visit_s": Metric(paired.p90_s, true_p90),
+        "transactions": Metric(float(sales), float(sales)) if known else Metric(None, None),
+        "conversion": Metric(ratio(sales, measured.entries), ratio(sales, true.entries))
+        if known
+        else Metric(None, None),
+        "mean_visit_s": Metric(day.mean_s, true_mean),
+        "median_visit_s": Metric(None if paired is None else paired.median_s, true_median),
+        "p90_visit_s": Metric(None if paired is None else paired.p90_s, true_p90),
         "fifo_median_visit_s": Metric(fifo.median_s, true_median),
         "fifo_p90_visit_s": Metric(fifo.p90_s, true_p90),
     }
+
+
+def kpis_json(
+    layout: SiteLayout,
+    truth: Sequence[Truth],
+    visits: Sequence[Visit],
+    counted: Sequence[Crossing],
+) -> dict[str, Any]:
+    """The KPI part of `metrics` over the whole trace: `{name: {value, truth, error, ...}}`
+    plus `kpi_period` (Unix seconds). Without visit truth (`visit` lines) transactions,
+    conversion and the median and p90 are blank (the pairing posterior is not even run)."""
+    times = [t.t for t in truth] + [c.t for c in counted] + [v.t_in for v in visits]
+    times += [v.t_out for v in visits if v.t_out is not None]
+    if not times:
+        return {}
+    start, end = math.floor(min(times)), math.ceil(max(times)) + 1
+    scored = score_kpis(layout, truth, visits, counted, start=start, end=end)
+    out: dict[str, Any] = {name: m.to_json() for name, m in scored.items()}
+    out["kpi_period"] = {"start": start, "end": end}
+    return out
