@@ -202,6 +202,78 @@ def traffic_panels() -> list[Panel]:
     ]
 
 
+def visitor_panels() -> list[Panel]:
+    """Capture rate and conversion per day, visitors against passers-by and till counts.
+
+    Ratios are computed per site and day from summed parts, and a day whose denominator is
+    zero is left out (blank, never 0): the capture rate's subquery drops days without
+    passers-by; the conversion's division is Grafana's, after joining the two series, and
+    days without visitor entries have no row to divide by. The visit-length figures come
+    from `doorcount report` (docs/visits.md)."""
+    m = schema
+    daily = "GROUP BY time(1d), \"site\" fill(none) tz('$tz')"
+    return [
+        Panel(
+            "Visitors and passers-by",
+            "timeseries",
+            _q(
+                'SELECT sum("visitors_in") AS "visitors", '
+                'sum("passersby_in") + sum("passersby_out") AS "passers-by" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND $timeFilter '
+                "GROUP BY time($__interval) fill(0)"
+            ),
+            width=24,
+            interval="1m",
+            description="Visitor entries and people passing the perimeter beams (both ways).",
+            field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
+        ),
+        Panel(
+            "Capture rate per day",
+            "timeseries",
+            _q(
+                'SELECT "visitors" / "passers" AS "capture rate" FROM ('
+                'SELECT sum("visitors_in") AS "visitors", '
+                'sum("passersby_in") + sum("passersby_out") AS "passers" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND $timeFilter {daily}'
+                ') WHERE "passers" > 0 GROUP BY "site"'
+            ),
+            width=12,
+            description="Visitor entries / passers-by per day; blank on days without passers-by.",
+            field_config={"defaults": {"unit": "percentunit"}},
+        ),
+        Panel(
+            "Conversion per day",
+            "timeseries",
+            (
+                Query(
+                    'SELECT sum("transactions") AS "transactions" '
+                    f'FROM "{m.TILL_TRANSACTIONS}" WHERE {SITE} AND $timeFilter {daily}'
+                ),
+                Query(
+                    'SELECT sum("visitors_in") AS "visitors" '
+                    f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND $timeFilter {daily}'
+                ),
+            ),
+            width=12,
+            description="Till transactions / visitor entries per day (POS import or the "
+            "transactions topic); blank on days without visitor entries.",
+            transformations=(
+                {"id": "joinByField", "options": {"byField": "Time", "mode": "inner"}},
+                {
+                    "id": "calculateField",
+                    "options": {
+                        "mode": "binary",
+                        "binary": {"left": "transactions", "operator": "/", "right": "visitors"},
+                        "alias": "conversion",
+                        "replaceFields": True,
+                    },
+                },
+            ),
+            field_config={"defaults": {"unit": "percentunit"}},
+        ),
+    ]
+
+
 def health_panels() -> list[Panel]:
     m = schema
     return [
@@ -417,6 +489,9 @@ def dashboards() -> dict[str, Json]:
         ),
         "doorcount-health.json": dashboard(
             "doorcount-health", "Doorcount: node health and data quality", health_panels()
+        ),
+        "doorcount-visitors.json": dashboard(
+            "doorcount-visitors", "Doorcount: visitor KPIs", visitor_panels()
         ),
     }
 
