@@ -107,7 +107,7 @@ class Board:
                 view = self.doors[e.door]
                 if e.direction == "in":
                     view.entries += 1
-                    audience = (self.layout or SiteLayout.default(self.doors)).count(e).audience
+                    audience = (self.layout or SiteLayout.default(self.doors)).classify(e).audience
                     view.visitors += audience == "visitor"
                     view.staff += audience == "staff"
                 else:
