@@ -134,19 +134,44 @@ async def test_real_home_assistant_creates_every_entity_named_with_the_site(
             await asyncio.sleep(2)
         assert proc.poll() is None, (tmp_path / "hass.out").read_text()[-3000:]
         assert got == want, f"missing {sorted(want - got)}; extra {sorted(got - want)}"
+        registered = {e["unique_id"]: e for e in _registry(root, "entity")}
+        named = {d["name"] for d in _registry(root, "device")}
+
+        # The state directory is lost (the demo replaces it) and the Stairs door is gone: the
+        # next run finds the stale configs on the broker and Home Assistant drops the entities.
+        source.close()
+        await asyncio.wait_for(task, 30)
+        source = QueueSource()
+        mqtt = mqtt.model_copy(update={"outbox_path": tmp_path / "new" / "o.db"})
+        service = Service(
+            site="Corner Shop", doors=DOORS[:1], source=source, mqtt=mqtt, layout=LAYOUT
+        )
+        task = asyncio.create_task(service.run(drain_timeout=10))
+        stairs = {u for u in want if u.startswith("doorcount_corner_shop_stairs_")}
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and proc.poll() is None:
+            left = {e["unique_id"] for e in _registry(root, "entity") if e["platform"] == "mqtt"}
+            if not left & stairs:
+                break
+            await asyncio.sleep(2)
+        assert stairs
+        assert not left & stairs, f"still registered: {sorted(left & stairs)}"
+        assert left == want - stairs
     finally:
         proc.terminate()
         proc.wait(60)
         log.close()
         source.close()
         await asyncio.wait_for(task, 30)
-    entities = {e["unique_id"]: e for e in _registry(root, "entity") if e["platform"] == "mqtt"}
+    entities = registered
     ids = {e["entity_id"] for e in entities.values()}
     assert "sensor.doorcount_corner_shop_gateway_zone_upstairs_occupancy" in ids
     assert "sensor.doorcount_corner_shop_front_entries" in ids
     assert not any(i.endswith("_2") for i in ids)
     devices = {d["name"] for d in _registry(root, "device")}
-    assert {"doorcount Corner Shop", "Corner Shop Front", "Corner Shop Stairs"} <= devices
+    assert {"doorcount Corner Shop", "Corner Shop Front", "Corner Shop Stairs"} <= named
+    assert {"doorcount Corner Shop", "Corner Shop Front"} <= devices
+    assert "Corner Shop Stairs" not in devices  # its entities went, and the device with them
     text = (root / "ha.log").read_text()
     noisy = [
         line
