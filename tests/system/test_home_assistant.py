@@ -163,8 +163,7 @@ async def test_real_home_assistant_creates_every_entity_named_with_the_site(
         log.close()
         source.close()
         await asyncio.wait_for(task, 30)
-    entities = registered
-    ids = {e["entity_id"] for e in entities.values()}
+    ids = {e["entity_id"] for e in registered.values()}
     assert "sensor.doorcount_corner_shop_gateway_zone_upstairs_occupancy" in ids
     assert "sensor.doorcount_corner_shop_front_entries" in ids
     assert not any(i.endswith("_2") for i in ids)
