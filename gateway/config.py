@@ -69,7 +69,6 @@ class ZoneConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=64)
-    capacity: int | None = Field(default=None, ge=1, description="people, for the alert rule")
 
 
 class ExceptionDay(BaseModel):

@@ -16,7 +16,6 @@ SHOP = """
 site = "shop"
 [[zones]]
 name = "floor"
-capacity = 80
 [[zones]]
 name = "upstairs"
 [[doors]]

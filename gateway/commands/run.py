@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if not mqtt.outbox_path.is_absolute():
         mqtt = mqtt.model_copy(update={"outbox_path": args.config.parent / mqtt.outbox_path})
     source: TickSource
+    layout_raw: dict[str, Any] = config
     if source_cfg.get("kind") == "serial" and args.trace is None:
         from gateway.sources.serial import serial_from_config
 
@@ -103,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         replay = source = _trace_source(args, source_cfg)
         site, doors = replay.header.site, list(replay.header.doors)
-    layout = site_layout(config, [d.door for d in doors])
+        described = replay.header.extra.get("layout")
+        if isinstance(described, dict) and not _describes_site(config):
+            layout_raw = described  # the trace's own site (e.g. shop-day) when the file has none
+    layout = site_layout(layout_raw, [d.door for d in doors])
     service = Service(
         site=site,
         doors=doors,
@@ -130,6 +134,15 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _describes_site(config: dict[str, Any]) -> bool:
+    """Whether the file configures zones, hours or door roles (else a trace's layout applies)."""
+    doors = config.get("doors") or []
+    keys = {"role", "outer_zone", "inner_zone"}
+    return bool(config.get("zones") or config.get("hours")) or any(
+        isinstance(d, dict) and keys & set(d) for d in doors
+    )
 
 
 def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:

@@ -9,7 +9,7 @@ zone) and has a role:
   either direction and move nobody between zones;
 - `internal`: between two zones; it moves people between them, not in or out of the site.
 
-`SiteLayout.count(crossing)` says who a crossing was (`Audience`) and where it took them
+`SiteLayout.classify(crossing)` says who a crossing was (`Audience`) and where it took them
 (`from_zone` -> `to_zone`). Precedence: a perimeter crossing is a passer-by; outside opening
 hours (with grace) everything else is out-of-hours (cleaners, deliveries, staff opening up);
 in opening hours a staff door (or, later, a registered badge) makes staff; everyone else is a
@@ -73,7 +73,7 @@ class DoorPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class Counted:
+class Classified:
     """A crossing with who it counts as and where it took them (zones None: a passer-by)."""
 
     crossing: Crossing
@@ -130,7 +130,7 @@ class SiteLayout:
             if p.role != "perimeter" and zone in (p.outer_zone, p.inner_zone)
         ]
 
-    def count(self, crossing: Crossing, *, badge: bool = False) -> Counted:
+    def classify(self, crossing: Crossing, *, badge: bool = False) -> Classified:
         """Who `crossing` counts as; `badge`: a registered staff badge was heard with it."""
         plan = self.plan(crossing.door)
         moves = plan.moves(crossing.direction)
@@ -144,7 +144,7 @@ class SiteLayout:
         else:
             audience = "visitor"
         from_zone, to_zone = moves if moves is not None else (None, None)
-        return Counted(crossing, audience, plan.role, from_zone, to_zone)
+        return Classified(crossing, audience, plan.role, from_zone, to_zone)
 
 
 def check(zones: Sequence[str], doors: Sequence[DoorPlan]) -> Iterable[str]:

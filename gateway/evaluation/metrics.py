@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.core.events import Crossing
-from gateway.core.site import OUTSIDE, Audience, Counted, SiteLayout
+from gateway.core.site import OUTSIDE, Audience, Classified, SiteLayout
 from gateway.evaluation.scoring import DIRECTIONS
 from gateway.pipeline.occupancy import Occupancy
 from gateway.protocol.trace import Truth
@@ -39,19 +39,19 @@ class Figure:
         }
 
 
-def truth_counted(layout: SiteLayout, truth: Truth) -> Counted | None:
+def truth_counted(layout: SiteLayout, truth: Truth) -> Classified | None:
     """A truth crossing as the layout sees it, with the audience the truth knows."""
     if truth.direction not in DIRECTIONS:
         return None
     crossing = Crossing(truth.door, truth.direction, truth.t, truth.kind, 1.0, truth.t)
-    seen = layout.count(crossing)
+    seen = layout.classify(crossing)
     if seen.audience in ("passerby", "out_of_hours"):
         return seen
     audience: Audience = "visitor" if truth.who == "visitor" else "staff"
     return replace(seen, audience=audience)
 
 
-def _tally(layout: SiteLayout, items: Sequence[Counted]) -> dict[str, dict[str, int]]:
+def _tally(layout: SiteLayout, items: Sequence[Classified]) -> dict[str, dict[str, int]]:
     """Per area (the site, each zone): entries by audience and the peak occupancy."""
     areas = [SITE, *layout.zones]
     out = {a: {"visitors_in": 0, "staff_in": 0, "out_of_hours_in": 0} for a in areas}
@@ -84,8 +84,8 @@ def _prefix(audience: Audience) -> str:
 
 
 def _pairs(
-    truth: Sequence[Counted], counted: Sequence[Counted], window: float
-) -> Iterable[tuple[Counted, Counted]]:
+    truth: Sequence[Classified], counted: Sequence[Classified], window: float
+) -> Iterable[tuple[Classified, Classified]]:
     """Truth and counted crossings matched one to one per door and direction within
     `window` s, greedily in time order (as `gateway.evaluation.scoring` matches)."""
     keys = {(c.crossing.door, c.crossing.direction) for c in (*truth, *counted)}
@@ -105,7 +105,7 @@ def _pairs(
                 j += 1
 
 
-def _t(c: Counted) -> float:
+def _t(c: Classified) -> float:
     return c.crossing.t
 
 
@@ -115,7 +115,7 @@ def metrics(
     """The `metrics` object: per area `{figure: {truth, counted, error, relative_error}}`,
     plus how matched crossings of visitors and staff were classified."""
     seen_truth = [c for t in truth if (c := truth_counted(layout, t)) is not None]
-    seen = [layout.count(c) for c in counted]
+    seen = [layout.classify(c) for c in counted]
     t_tally, c_tally = _tally(layout, seen_truth), _tally(layout, seen)
     areas: dict[str, Any] = {}
     for area in [SITE, *layout.zones]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
-from gateway.core.site import COUNT_NAMES, Counted, SiteLayout
+from gateway.core.site import COUNT_NAMES, Classified, SiteLayout
 from gateway.outputs.mqtt.payloads import (
     CrossingPayload,
     DoorOccupancyPayload,
@@ -276,7 +276,7 @@ class Pipeline:
         for event in events:
             if isinstance(event, Crossing):
                 event_id = crossing_id(event.door, event.t, event.direction)
-                counted = self.layout.count(event)
+                counted = self.layout.classify(event)
                 self.intervals.add(event, counted.audience)
                 self._reset_occupancy(event.t)  # a reset due before this crossing comes first
                 self._occupy(counted)
@@ -309,7 +309,7 @@ class Pipeline:
             self._queue_quality(batch)
             self._quality_due = False
 
-    def _occupy(self, counted: Counted) -> None:
+    def _occupy(self, counted: Classified) -> None:
         """Move the crossing's person between the site's zones, and in or out of the site."""
         event, audience = counted.crossing, counted.audience
         site_direction = counted.site_direction

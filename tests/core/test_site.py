@@ -94,7 +94,7 @@ def test_who_a_crossing_counts_as_and_where_it_goes() -> None:
         (crossing("pavement", "out", CLOSED), False, "passerby", None, None, None),
     ]
     for event, badge, audience, src, dst, site in cases:
-        got = SHOP.count(event, badge=badge)
+        got = SHOP.classify(event, badge=badge)
         assert (got.audience, got.from_zone, got.to_zone, got.site_direction) == (
             audience,
             src,
@@ -105,7 +105,7 @@ def test_who_a_crossing_counts_as_and_where_it_goes() -> None:
 
 def test_the_default_layout_is_one_zone_behind_entrances_always_open() -> None:
     layout = SiteLayout.default(["a", "b"])
-    got = layout.count(crossing("a", "in", CLOSED))
+    got = layout.classify(crossing("a", "in", CLOSED))
     assert (got.audience, got.from_zone, got.to_zone, got.site_direction) == (
         "visitor",
         OUTSIDE,

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from gateway.core.events import Crossing
 from gateway.core.hours import OpeningHours, weekly
 from gateway.core.site import OUTSIDE, DoorPlan, SiteLayout
@@ -14,7 +16,9 @@ from gateway.outputs.mqtt.payloads import decode
 from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
 from gateway.outputs.outbox import Outbox
 from gateway.pipeline.service import Pipeline
-from gateway.protocol.trace import BeamRef, DoorSpec
+from gateway.protocol.trace import BeamRef, DoorSpec, write_trace
+from sensor_sim.generator import generate
+from tests.support.mqtt import Collector, Mosquitto, start_gateway, write_run_config
 
 UTC = ZoneInfo("UTC")
 T0 = dt.datetime(2026, 11, 30, 10, tzinfo=UTC).timestamp()  # a Monday, 10:00
@@ -157,3 +161,35 @@ def test_a_site_without_zones_publishes_no_zone_topics(tmp_path: Path) -> None:
     assert not any("/zone/" in t for t in topics)
     site = _latest(p, "shop/occupancy")
     assert (site["occupancy"], site["entries"], site["visitors_in"]) == (2, 2, 2)
+
+
+@pytest.mark.servers
+def test_doorcount_run_on_a_shop_day_trace_publishes_zones_and_what_eval_counts(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """`doorcount run --trace` takes the trace's own layout when the config has none; the
+    site's visitors since the (absent) reset equal the visitors `doorcount eval` counts."""
+    from gateway.config import site_layout
+    from gateway.evaluation.metrics import metrics
+    from gateway.evaluation.replay import replay
+
+    header, records = generate("shop-day", 3 * 3600, 5, dt.datetime(2025, 6, 3, 9, tzinfo=UTC))
+    trace = tmp_path / "shop.jsonl"
+    write_trace(trace, header, records)
+    config = write_run_config(tmp_path, mosquitto, trace)
+    gateway = start_gateway(config, "--drain-timeout", "20")
+    assert gateway.wait(240) == 0, (tmp_path / "gateway.log").read_text()[-2000:]
+    base = "doorcount/sim-shop-day/"
+    wanted = {base + "occupancy", base + "zone/floor/occupancy", base + "zone/upstairs/occupancy"}
+    fresh = Collector(mosquitto, base + "#", client_id="check")
+    got = fresh.wait_for(lambda m: wanted <= {x.topic for x in m})
+    fresh.close()
+    latest = {x.topic: json.loads(x.payload) for x in got if x.topic in wanted}
+    site = latest["doorcount/sim-shop-day/occupancy"]
+    result = replay(trace)
+    layout = site_layout(header.extra["layout"], [d.door for d in header.doors])
+    want = metrics(layout, result.truth, result.crossings)
+    assert site["visitors_in"] == want["site"]["visitors_in"]["counted"] > 0
+    assert site["staff_in"] == want["site"]["staff_in"]["counted"]
+    floor = latest["doorcount/sim-shop-day/zone/floor/occupancy"]
+    assert floor["visitors_in"] == want["zones"]["floor"]["visitors_in"]["counted"]
