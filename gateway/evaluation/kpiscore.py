@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gateway.core.events import Crossing
-from gateway.core.site import Counted, SiteLayout
+from gateway.core.site import Classified, SiteLayout
 from gateway.evaluation.metrics import truth_counted
 from gateway.insight.kpis import ratio
 from gateway.insight.visits import Passage, balanced_day, fifo_lengths, paired_lengths
@@ -75,7 +75,7 @@ class _Side:
     passages: list[Passage]
 
 
-def _side(items: Iterable[Counted], start: float, end: float) -> _Side:
+def _side(items: Iterable[Classified], start: float, end: float) -> _Side:
     passers = entries = 0
     passages: list[Passage] = []
     for c in items:
@@ -107,7 +107,7 @@ def score_kpis(
     (`paired_lengths`) and, as `fifo_*`, from FIFO. Transactions are the visits' purchases:
     a till count has no counting error, so conversion's error is the visitor count's."""
     lo, hi = math.floor(start), math.ceil(end)
-    measured = _side((layout.count(c) for c in counted), start, end)
+    measured = _side((layout.classify(c) for c in counted), start, end)
     true = _side((c for t in truth if (c := truth_counted(layout, t)) is not None), start, end)
     known = bool(visits)  # without visit truth, sales and visit lengths have no truth
     sales = sum(1 for v in visits if v.purchase_t is not None and start <= v.purchase_t < end)
