@@ -16,15 +16,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from gateway.errors import ConfigError
-from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth
+from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth, Visit
 from sensor_sim import profile as profile_mod
 from sensor_sim import shopday
 from sensor_sim.clock import Boot, NodeClock
 from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
 from sensor_sim.physics import occlusion
-from sensor_sim.scenarios import Scenario, preset, with_doors
+from sensor_sim.scenarios import Scenario, Visits, preset, with_doors
 from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn, Scripted
 from sensor_sim.twin import firmware_ticks
+from sensor_sim.visits import PlannedVisit
 
 DEFAULT_START = datetime(2025, 6, 3, 10, 0, tzinfo=UTC)  # a Tuesday morning
 GENERATOR = "sensor_sim"
@@ -305,6 +306,7 @@ def generate(
 
     site_doors, nodes = _layout(sc, seed, duration_s)
     scripts: dict[str, Scripted] | None = None
+    scripted_visits: dict[str, list[PlannedVisit]] = {}
     extra: dict[str, object] = {}
     if sc.plan == "shop-day":
         if len(site_doors) != len(shopday.DOORS):
@@ -314,12 +316,17 @@ def generate(
         ]
         local = start_dt.astimezone(ZoneInfo(shopday.TIMEZONE))
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        scripts = shopday.script(
+        scripts, scripted_visits = shopday.script(
             _rng(seed, _SCRIPT, 0), (local - midnight).total_seconds(), duration_s
         )
+        scripted_visits = {
+            door: _purchases(_rng(seed, _SCRIPT, 1 + n), shopday.VISITS, planned)
+            for n, (door, planned) in enumerate(sorted(scripted_visits.items()))
+        }
         extra["layout"] = shopday.LAYOUT
     prof = profile_mod.load() if sc.traffic.profile else None
     truth: list[Truth] = []
+    visits: list[Visit] = []
     notes: list[dict[str, object]] = []
     for i, door in enumerate(site_doors):
         rate: RateFn | None = None
@@ -327,15 +334,22 @@ def generate(
             north_in = _rng(seed, _DOOR, 1000 + i).random() < 0.5
             rate = _profile_rate(prof, north_in, sc.traffic.rate_per_min / 60.0, start_dt)
         planner = DoorTraffic(_rng(seed, _TRAFFIC, i), sc.traffic, door.geometry, duration_s)
+        crossed: dict[tuple[int, str], float] = {}
         scripted = None if scripts is None else scripts[door.name]
+        if door.name in scripted_visits:
+            planner.visits = scripted_visits[door.name]
         for n, group in enumerate(planner.plan(rate, scripted)):
             _sample_people(door, group)
+            crossed.update(
+                {(p.visit, p.direction): p.truth_t for p in group if p.visit is not None}
+            )
             truth.extend(
                 Truth(door.name, round(t_start + float(p.truth_t), 6), p.direction, p.kind, p.who)
                 for p in group
             )
             if n % 200 == 0:
                 report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
+        visits.extend(_visits(door.name, planner, crossed, t_start, duration_s))
         notes.extend(_faults(door, i, sc, seed, duration_s))
         report("people", (i + 1) / len(site_doors))
 
@@ -365,6 +379,8 @@ def generate(
             ti += 1
         records.append(tick)
     records.extend(truth[ti:])
+    visits.sort(key=lambda v: v.t_in)
+    records.extend(visits)
 
     header = TraceHeader(
         site=f"sim-{sc.name}",
@@ -388,6 +404,52 @@ def generate(
         },
     )
     return header, records
+
+
+def _purchases(
+    rng: np.random.Generator, v: Visits, planned: list[PlannedVisit]
+) -> list[PlannedVisit]:
+    """Who of a script's visitors buys, and how long before leaving they pay (own stream, so
+    the script's people stay exactly as they were)."""
+    lo, hi = v.pay_before_exit_s
+    buys = rng.random(len(planned)) < v.buy_share
+    pay = rng.uniform(lo, hi, len(planned))
+    return [
+        replace(p, pay_before_exit=float(min(pay[i], p.dwell / 2)) if buys[i] else None)
+        for i, p in enumerate(planned)
+    ]
+
+
+def _visits(
+    door: str,
+    planner: DoorTraffic,
+    crossed: dict[tuple[int, str], float],
+    t_start: float,
+    duration: float,
+) -> list[Visit]:
+    """The visits whose entry happened, with the realised (queued) crossing times; a visitor
+    pays `pay_before_exit` before the exit, or before the planned exit if still inside."""
+    out = []
+    for index, plan in enumerate(planner.visits):
+        t_in = crossed.get((index, "in"))
+        if t_in is None:
+            continue  # the trace ended while they waited to come in
+        t_out = crossed.get((index, "out"))
+        paid = None
+        if plan.pay_before_exit is not None:
+            at = max(t_in, (t_out if t_out is not None else t_in + plan.dwell))
+            at = max(t_in, at - plan.pay_before_exit)
+            paid = round(t_start + at, 6) if at < duration else None
+        out.append(
+            Visit(
+                door,
+                round(t_start + t_in, 6),
+                None if t_out is None else door,
+                None if t_out is None else round(t_start + t_out, 6),
+                paid,
+            )
+        )
+    return out
 
 
 def _metadata(

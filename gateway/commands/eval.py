@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if stop is not None:
             stop()
     from gateway.config import site_layout
+    from gateway.evaluation.kpiscore import kpis_json
     from gateway.evaluation.metrics import metrics
 
     doors = [d.door for d in result.header.doors]
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise TraceError("the trace header's 'layout' must be an object (docs/trace-format.md)")
     layout = site_layout(raw_layout, doors)
     figures = metrics(layout, result.truth, result.crossings, window=args.window)
+    figures.update(kpis_json(layout, result.truth, result.visits, result.crossings))
     if args.crossings:
         with open(args.crossings, "w", encoding="utf-8") as out:
             for c in result.crossings:

@@ -13,7 +13,7 @@ from typing import IO
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing, Event, Health
 from gateway.core.tuning import EngineConfig
-from gateway.protocol.trace import Advance, BadLine, TraceHeader, TraceReader, Truth
+from gateway.protocol.trace import Advance, BadLine, TraceHeader, TraceReader, Truth, Visit
 
 ProgressFn = Callable[[int], None]
 """Called now and then with the number of bytes read so far."""
@@ -30,6 +30,8 @@ class ReplayResult:
     """Wall-clock seconds spent reading and counting."""
     engine: Engine
     bad: list[BadLine] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    """Simulated visit truth (`visit` lines), for the visitor KPIs' scores."""
 
 
 def _lines(raw: IO[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
@@ -58,6 +60,7 @@ def replay(
         crossings: list[Crossing] = []
         health: list[Health] = []
         truth: list[Truth] = []
+        visits: list[Visit] = []
         ticks = 0
         feed = engine.feed
 
@@ -71,6 +74,9 @@ def replay(
         for record in reader:
             if isinstance(record, Truth):
                 truth.append(record)
+                continue
+            if isinstance(record, Visit):
+                visits.append(record)
                 continue
             if isinstance(record, Advance):
                 events = engine.advance(record.now)
@@ -90,6 +96,7 @@ def replay(
         time.perf_counter() - started,
         engine,
         reader.bad,
+        visits,
     )
 
 

@@ -156,7 +156,31 @@ class Advance:
         return {"type": "advance", "now": self.now}
 
 
-Record = Tick | Truth | Advance
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """Ground truth of one simulated visit: in by `door_in` at `t_in`, out by `door_out` at
+    `t_out` (None: still inside when the trace ends), paid at a till at `purchase_t` (None:
+    bought nothing). No identifier: a visit line is its own record. Readers before visit
+    lines existed skip them as an unknown type."""
+
+    door_in: str
+    t_in: float
+    door_out: str | None
+    t_out: float | None
+    purchase_t: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "visit",
+            "door_in": self.door_in,
+            "t_in": self.t_in,
+            "door_out": self.door_out,
+            "t_out": self.t_out,
+            "purchase_t": self.purchase_t,
+        }
+
+
+Record = Tick | Truth | Advance | Visit
 
 
 def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -283,11 +307,33 @@ def parse_record(obj: Any) -> Record | None:
         return Truth(door, t, direction, label, who)
     if kind == "advance":
         return Advance(_finite(obj, "now", "advance"))
+    if kind == "visit":
+        return _visit(obj)
     if kind == "header":
         raise TraceError("a second header line")
     if not isinstance(kind, str):
         raise TraceError(f"line has no string 'type' (got {kind!r})")
     return None
+
+
+def _visit(obj: dict[str, Any]) -> Visit:
+    door_in = _nonempty_str(obj, "door_in", "visit")
+    t_in = _finite(obj, "t_in", "visit")
+    out = {}
+    for key in ("door_out", "t_out", "purchase_t"):
+        if key not in obj:
+            raise TraceError(f"visit has no '{key}'")
+        out[key] = obj[key]
+    door_out = None if out["door_out"] is None else _nonempty_str(obj, "door_out", "visit")
+    t_out = None if out["t_out"] is None else _finite(obj, "t_out", "visit")
+    paid = None if out["purchase_t"] is None else _finite(obj, "purchase_t", "visit")
+    if (door_out is None) != (t_out is None):
+        raise TraceError("visit 'door_out' and 't_out' must both be set or both null")
+    if t_out is not None and t_out < t_in:
+        raise TraceError(f"visit 't_out' {t_out} is before 't_in' {t_in}")
+    if paid is not None and (paid < t_in or (t_out is not None and paid > t_out)):
+        raise TraceError(f"visit 'purchase_t' {paid} is outside the visit")
+    return Visit(door_in, t_in, door_out, t_out, paid)
 
 
 @dataclass(slots=True)

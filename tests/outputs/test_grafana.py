@@ -22,8 +22,10 @@ from gateway.outputs.mqtt.payloads import (
     IntervalPayload,
     NodeHealthPayload,
     QualityPayload,
+    Role,
     SiteOccupancyPayload,
     Topics,
+    TransactionsPayload,
     ZoneOccupancyPayload,
 )
 from tests.support.tsdb import Influx1
@@ -97,7 +99,12 @@ def test_dashboard_structure(name: str) -> None:
             assert used <= set(variables) | {"timeFilter", "__interval"}, used
             assert "$timeFilter" in target["query"]
         for transformation in panel["transformations"]:
-            assert transformation["id"] in {"groupingToMatrix", "sortBy"}
+            assert transformation["id"] in {
+                "groupingToMatrix",
+                "sortBy",
+                "joinByField",
+                "calculateField",
+            }
 
 
 def test_alert_rules_structure() -> None:
@@ -137,6 +144,7 @@ def interval(
     exits: int,
     rev: int = 0,
     site: str = "Corner Shop",
+    role: Role = "entrance",
     **split: int,
 ) -> tuple[str, bytes]:
     payload = IntervalPayload(
@@ -147,6 +155,7 @@ def interval(
         entries=entries,
         exits=exits,
         revision=rev,
+        role=role,
         **split,
     )
     return Topics("doorcount", site).interval(door), payload.encode()
@@ -217,6 +226,13 @@ def door_occ(door: str, t: float, net: int) -> tuple[str, bytes]:
     return Topics("doorcount", "Corner Shop").door_occupancy(door), payload.encode()
 
 
+def till(start: int, transactions: int, name: str = "Till 1") -> tuple[str, bytes]:
+    payload = TransactionsPayload(
+        site="Corner Shop", till=name, start=start, seconds=3600, transactions=transactions
+    )
+    return Topics("doorcount", "Corner Shop").transactions(name), payload.encode()
+
+
 def quality(t: float, duplicates: int) -> tuple[str, bytes]:
     payload = QualityPayload(
         site="Corner Shop",
@@ -250,6 +266,15 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
         MON + 34 * H + 65,
     ),  # Tue 10:00
     (interval("Back", MON + 34 * H, 0, 5), MON + 34 * H + 65),
+    (  # the frontage beam: passers-by both ways, Tue 10:00
+        interval(
+            "Frontage", MON + 34 * H, 25, 25, passersby_in=25, passersby_out=25, role="perimeter"
+        ),
+        MON + 34 * H + 65,
+    ),
+    (till(MON + 34 * H, 2), MON + 35 * H),  # Tue: 2 sales, 5 visitor entries
+    (till(MON + 34 * H, 1, "Till 2"), MON + 35 * H),
+    (till(MON + 9 * H, 4), MON + 10 * H),  # Mon: sales but no visitor entry: no conversion
     (interval("North", MON + 12 * H, 10, 8, site="Mall"), MON + 12 * H + 65),
     (site_occ("Corner Shop", MON + 9 * H + 30, 5), MON + 9 * H + 31),
     (site_occ("Corner Shop", MON + 9 * H + 70, 4), MON + 9 * H + 71),
@@ -443,13 +468,14 @@ def check_door_ranking(db: Influx1, q: str) -> None:
     assert got == {
         ("Corner Shop", "Front door"): 15,
         ("Corner Shop", "Back"): 4,
+        ("Corner Shop", "Frontage"): 25,
         ("Mall", "North"): 10,
     }
 
 
 def check_site_ranking(db: Influx1, q: str) -> None:
     got = {k: (r[0]["entries"], r[0]["exits"]) for k, r in by_tags(run(db, q), "site").items()}
-    assert got == {("Corner Shop",): (19, 15), ("Mall",): (10, 8)}
+    assert got == {("Corner Shop",): (44, 40), ("Mall",): (10, 8)}
 
 
 def check_nodes(db: Influx1, q: str) -> None:
@@ -563,10 +589,41 @@ def check_comparison(db: Influx1, q: str) -> None:
     assert row["days needed for 10%"] == 40
 
 
+def check_visitors_and_passers(db: Influx1, q: str) -> None:
+    (series,) = run(db, q, interval="1h")
+    rows = {t: v for t, v in series["values"] if v}
+    if "visitors_in" in q:  # entrance doors only: the frontage beam's crossings are not visits
+        assert rows == {MON + 34 * H: 5}
+    else:
+        assert rows == {MON + 34 * H: 50}
+
+
+def check_capture_rate(db: Influx1, q: str) -> None:
+    """The panel's two queries; Grafana joins them by day (inner) and divides."""
+    (series,) = run(db, q)
+    rows = dict(series["values"])
+    if "visitors_in" in q:
+        assert rows == {MON + 24 * H: 5}  # Monday's intervals predate the visitor split
+    else:  # Mon had no passers-by: no row, so no ratio (blank, not 0); Tue 5 / 50 = 10 %
+        assert rows == {MON + 24 * H: 50}
+
+
+def check_conversion(db: Influx1, q: str) -> None:
+    (series,) = run(db, q)
+    rows = dict(series["values"])
+    if "till_transactions" in q:
+        assert rows == {MON: 4, MON + 24 * H: 3}
+    else:  # Mon had no visitor entry: no row, no ratio; Tue 3 / 5 = 60 %
+        assert rows == {MON + 24 * H: 5}
+
+
 CHECKS: dict[str, Check] = {
     "Entries per hour: forecast and actual": check_forecast_overlay,
     "Entries per hour by door: forecast and actual": check_door_forecast_overlay,
     "Last four weeks against the four before": check_comparison,
+    "Visitors and passers-by": check_visitors_and_passers,
+    "Capture rate per day": check_capture_rate,
+    "Conversion per day": check_conversion,
     "Occupancy now": check_occupancy_now,
     "Net through each door": check_net_per_door,
     "Occupancy": check_occupancy,
@@ -614,7 +671,7 @@ def test_variable_queries_on_influxdb(db: Influx1) -> None:
     sites = run(db, variables["site"]["query"])[0]["values"]
     assert sorted(v for _, v in sites) == ["Corner Shop", "Mall"]
     doors = run(db, variables["door"]["query"], site=["Corner Shop"])[0]["values"]
-    assert sorted(v for _, v in doors) == ["Back", "Front door"]
+    assert sorted(v for _, v in doors) == ["Back", "Front door", "Frontage"]
 
 
 def evaluate(db: Influx1, rule: dict[str, Any]) -> set[tuple[tuple[str, str], ...]]:

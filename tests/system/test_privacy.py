@@ -29,6 +29,7 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     Topics,
+    TransactionsPayload,
     ZoneOccupancyPayload,
 )
 from gateway.protocol.trace import BeamRef, DoorSpec
@@ -87,6 +88,8 @@ PUBLISHED: dict[str, set[str]] = {
         "outbox_dropped",
         "bad_frames",
     },
+    # Till counts from a POS system: how many sales, never who bought or what (docs/privacy.md).
+    "transactions": {"v", "site", "till", "zone", "start", "seconds", "transactions", "revision"},
 }
 
 # -- stored: InfluxDB measurements (gateway/outputs/bridge/schema.py) --------------------------
@@ -148,6 +151,7 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
             "bad_frames",
         },
     ),
+    schema.TILL_TRANSACTIONS: ({"site", "till", "zone"}, {"transactions", "seconds", "revision"}),
 }
 
 # Names that would identify or describe a person or a visitor's device, matched against whole
@@ -346,6 +350,11 @@ def example_points() -> list[Point]:
         *schema.interpret(
             Topics("doorcount", SITE).status(), b"online", prefix="doorcount", received=T, tz=tz
         ).points,
+        schema.transactions_point(
+            TransactionsPayload(
+                site=SITE, till="Till 1", zone="Shop", start=int(T), seconds=3600, transactions=4
+            )
+        ),
     ]
 
 
@@ -362,7 +371,9 @@ def test_every_measurement_constant_is_on_the_allow_list() -> None:
     constants = {
         value
         for name, value in vars(schema).items()
-        if name.isupper() and isinstance(value, str) and name not in {"ONLINE", "OFFLINE"}
+        if name.isupper()
+        and isinstance(value, str)
+        and name not in {"ONLINE", "OFFLINE", "SITE_ZONE"}
     }
     assert constants == set(STORED)
 

@@ -27,6 +27,7 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     TopicMatch,
+    TransactionsPayload,
     ZoneOccupancyPayload,
     decode,
     parse_topic,
@@ -45,15 +46,22 @@ GATEWAY_QUALITY = "gateway_quality"
 SITE_FORECAST = "site_forecast"
 DOOR_FORECAST = "door_forecast"
 SITE_COMPARISON = "site_comparison"
+TILL_TRANSACTIONS = "till_transactions"
+
+SITE_ZONE = "(site)"
+"""Zone tag of a till that serves the whole site (tags cannot be empty)."""
 
 WEEKDAYS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
 
 
 @dataclass(frozen=True, slots=True)
 class IntervalKey:
+    """An interval's identity: a door's counts, or (`series` "till") a till's transactions."""
+
     site: str
     door: str
     start: int
+    series: str = "door"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +86,12 @@ def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: Z
         return Decoded(
             interval_points(model, tz),
             IntervalKey(model.site, model.door, model.start),
+            model.revision,
+        )
+    if isinstance(model, TransactionsPayload):
+        return Decoded(
+            (transactions_point(model),),
+            IntervalKey(model.site, model.till, model.start, "till"),
             model.revision,
         )
     if isinstance(model, CrossingPayload):
@@ -106,6 +120,11 @@ def _check_names(match: TopicMatch, model: object) -> None:
     if match.door is not None and isinstance(door, str) and slug(door) != match.door:
         raise PayloadError(
             f"payload door {door!r} does not belong under topic level {match.door!r}"
+        )
+    till = getattr(model, "till", None)
+    if match.till is not None and isinstance(till, str) and slug(till) != match.till:
+        raise PayloadError(
+            f"payload till {till!r} does not belong under topic level {match.till!r}"
         )
     zone = getattr(model, "zone", None)
     if match.zone is not None and isinstance(zone, str) and slug(zone) != match.zone:
@@ -152,6 +171,17 @@ def interval_points(p: IntervalPayload, tz: ZoneInfo) -> tuple[Point, ...]:
             counts,
             stamp,
         ),
+    )
+
+
+def transactions_point(p: TransactionsPayload) -> Point:
+    """Stamped with the interval start: a re-send or correction overwrites the same point.
+    The zone tag is `(site)` when the till serves the whole site (tags cannot be empty)."""
+    return Point.make(
+        TILL_TRANSACTIONS,
+        {"site": p.site, "till": p.till, "zone": p.zone or SITE_ZONE},
+        {"transactions": p.transactions, "seconds": p.seconds, "revision": p.revision},
+        p.start * 1_000_000_000,
     )
 
 

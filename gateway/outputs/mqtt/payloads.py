@@ -211,6 +211,22 @@ class QualityPayload(_Payload):
     bad_frames: int = Field(ge=0)
 
 
+class TransactionsPayload(_Payload):
+    """ABSOLUTE till transactions of one till in one interval, from a POS system: a count, no
+    customer data. Idempotent: a re-send replaces (same till + start); a late correction is a
+    re-send with the new count and a higher `revision`. QoS 1, not retained."""
+
+    site: Name
+    till: Name = Field(description="till, register or POS source within the site")
+    zone: Name | None = Field(
+        default=None, description="zone the till serves (conversion per zone); null = the site"
+    )
+    start: UnixSecond = Field(description="interval start, Unix seconds")
+    seconds: int = Field(gt=0, le=86400, description="interval length")
+    transactions: int = Field(ge=0, le=1_000_000, description="completed sales in the interval")
+    revision: int = Field(default=0, ge=0, description="a higher revision replaces a lower one")
+
+
 Kind = Literal[
     "crossing",
     "interval",
@@ -220,6 +236,7 @@ Kind = Literal[
     "node_health",
     "status",
     "quality",
+    "transactions",
 ]
 
 PAYLOADS: dict[Kind, type[_Payload]] = {
@@ -230,6 +247,7 @@ PAYLOADS: dict[Kind, type[_Payload]] = {
     "zone_occupancy": ZoneOccupancyPayload,
     "node_health": NodeHealthPayload,
     "quality": QualityPayload,
+    "transactions": TransactionsPayload,
 }
 """JSON payload model per topic kind (`status` is the plain string online/offline)."""
 
@@ -244,6 +262,7 @@ class TopicMatch:
     door: Name | None = None
     node: Name | None = None
     zone: Name | None = None
+    till: Name | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +300,9 @@ class Topics:
     def quality(self) -> str:
         return f"{self.base}/gateway/quality"
 
+    def transactions(self, till: str) -> str:
+        return f"{self.base}/till/{slug(till)}/transactions"
+
     def subscription(self) -> str:
         """Wildcard filter matching every topic of this site."""
         return f"{self.base}/#"
@@ -303,6 +325,8 @@ def parse_topic(topic: str, prefix: str = "doorcount") -> TopicMatch | None:
             return TopicMatch("zone_occupancy", site, zone=zone)
         case [site, "node", node, "health"]:
             return TopicMatch("node_health", site, node=node)
+        case [site, "till", till, "transactions"]:
+            return TopicMatch("transactions", site, till=till)
         case [site, door, "crossing"]:
             return TopicMatch("crossing", site, door=door)
         case [site, door, "interval"]:
