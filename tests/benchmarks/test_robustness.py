@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from benchmarks import cleanroom
 from benchmarks.robustness import main, sweep
-from gateway.trace import Tick
+from gateway.protocol.trace import Tick
 from sensor_sim.generator import generate
 from sensor_sim.scenarios import Faults, Hazards, Mix, Scenario, Traffic
 
