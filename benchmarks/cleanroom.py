@@ -536,8 +536,11 @@ def _simulate(
         a = _walk(g, start, stop, 0.0, False, True)
         chain = [a]
         if sc.uturn_pause_s[1] > 0:  # stand and think before turning back
-            chain.append(_still(stop, 0.0, float(a.phase[-1]), rng.uniform(*sc.uturn_pause_s),
-                                rng, turn=False))
+            chain.append(
+                _still(
+                    stop, 0.0, float(a.phase[-1]), rng.uniform(*sc.uturn_pause_s), rng, turn=False
+                )
+            )
         u_now = float(chain[-1].u[-1])
         turn = _still(u_now, 0.0, float(a.phase[-1]), rng.uniform(0.4, 1.0), rng, turn=True)
         b = _walk(g, float(turn.u[-1]), start, _s_end(a, g), True, False)
@@ -564,9 +567,14 @@ def _simulate(
         kind = body.cart.kind
     elif sc.p_child > 0 and rng.random() < sc.p_child:
         # a child tall enough to break the beam: a small torso, arms below the beam
-        body = replace(body, height=max(h + 0.12, rng.uniform(1.05, 1.45)),
-                       depth=rng.uniform(0.13, 0.20), width=rng.uniform(0.22, 0.30),
-                       backpack=0.0, bag=None)
+        body = replace(
+            body,
+            height=max(h + 0.12, rng.uniform(1.05, 1.45)),
+            depth=rng.uniform(0.13, 0.20),
+            width=rng.uniform(0.22, 0.30),
+            backpack=0.0,
+            bag=None,
+        )
         kind = "child"
     parts = _part_extents(body, g, m, h)
     seen: dict[str, list[Interval]] = {}
@@ -768,15 +776,20 @@ def _pass_hazards(rng: random.Random, sc: Scenario, p: Passage) -> None:
             continue
         first, last = body[0][0], body[-1][1]
         seen = list(p.seen[beam])
-        for where, prob, offs in (("ahead", sc.p_blip_ahead, sc.blip_ahead_s),
-                                  ("behind", sc.p_blip_behind, sc.blip_behind_s)):
+        for where, prob, offs in (
+            ("ahead", sc.p_blip_ahead, sc.blip_ahead_s),
+            ("behind", sc.p_blip_behind, sc.blip_behind_s),
+        ):
             if prob <= 0:
                 continue
             if sc.blip_same and where in shared:
                 on, off, length = shared[where]
             else:
-                on, off, length = (rng.random() < prob, rng.uniform(*offs),
-                                   rng.uniform(*sc.blip_len_s))
+                on, off, length = (
+                    rng.random() < prob,
+                    rng.uniform(*offs),
+                    rng.uniform(*sc.blip_len_s),
+                )
                 shared[where] = (on, off, length)
             if on:
                 a = first - off if where == "ahead" else last + off
@@ -807,9 +820,13 @@ def _bursts(rng: random.Random, per_hour: float, duration: float) -> list[Interv
     return out
 
 
-def _door_hazards(rng: random.Random, sc: Scenario, duration: float,
-                  plist: list[tuple[float, Passage]],
-                  per_beam: dict[str, list[Interval]]) -> None:
+def _door_hazards(
+    rng: random.Random,
+    sc: Scenario,
+    duration: float,
+    plist: list[tuple[float, Passage]],
+    per_beam: dict[str, list[Interval]],
+) -> None:
     """Door-level hazards on the physical beams: door leaf, flicker, slams, leaning."""
     if sc.p_door_leaf > 0:
         for shift, p in plist:
@@ -840,8 +857,11 @@ def _door_hazards(rng: random.Random, sc: Scenario, duration: float,
         length = rng.uniform(5.0, 60.0)
         if t + length >= duration - 5.0:
             break
-        busy = any(a < t + length + 2.0 and b > t - 2.0
-                   for beam in ("outer", "inner") for a, b in per_beam[beam])
+        busy = any(
+            a < t + length + 2.0 and b > t - 2.0
+            for beam in ("outer", "inner")
+            for a, b in per_beam[beam]
+        )
         if busy:
             continue  # someone is passing: they lean in later
         beam = "outer" if rng.random() < 0.5 else "inner"

@@ -53,8 +53,10 @@ def test_sweep_on_a_tiny_grid() -> None:
     names = [s.name for s in summaries]
     assert names == ["single file", "busy", "doorway hazards", "hostile link", "hostile - ideal"]
     for s in summaries[:4]:
-        assert s.cells > 0 and s.crossings > 0
-        assert 0.0 <= s.worst <= 1.0 and 0.0 <= s.mean <= 1.0
+        assert s.cells > 0
+        assert s.crossings > 0
+        assert 0.0 <= s.worst <= 1.0
+        assert 0.0 <= s.mean <= 1.0
         if s.name != "hostile link":  # there: the cell that loses most to the link
             assert s.worst <= s.mean
         assert 0 <= s.phantoms <= s.extras
@@ -65,5 +67,7 @@ def test_command_prints_worst_cells(capsys) -> None:  # type: ignore[no-untyped-
     main(["--small", "--seeds", "1", "--minutes", "1", "--workers", "1"])
     out = capsys.readouterr().out
     assert "robustness sweep" in out
-    assert "single file" in out and "worst" in out and "phantoms" in out
+    assert "single file" in out
+    assert "worst" in out
+    assert "phantoms" in out
     assert replace(Hazards(), blip_same=True).any
