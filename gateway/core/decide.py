@@ -315,7 +315,11 @@ def _signs(o: Interval, i: Interval) -> Direction | None:
 
 
 def direction_of(
-    o: Body, i: Body, raw_o: list[Interval] | None = None, raw_i: list[Interval] | None = None
+    o: Body,
+    i: Body,
+    raw_o: list[Interval] | None = None,
+    raw_i: list[Interval] | None = None,
+    blip_s: float = 0.12,
 ) -> Direction | None:
     """in / out from which beam broke first and which cleared first; None for a U-turn.
 
@@ -346,6 +350,11 @@ def direction_of(
     tol = max(SIGN_EPS_S, AGREE * abs(lag))
     if abs(front - lag) > tol and abs(back - lag) > tol:
         return None  # halfway between the edges: a turn, or two people passing
+    moved = max(abs(front - lag), abs(back - lag))
+    if moved > blip_s and max(o.core.duration, i.core.duration) <= NEST_MAX_S:
+        # Short breaks at walking pace nested this way are also two people passing in a wide
+        # door; only an edge moved no further than a merged blip can move it says one walker.
+        return None
     return "in" if lag > 0 else "out"
 
 
@@ -552,7 +561,7 @@ def decide(
             ob, ib = outer[a], inner[b]
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
-        direction = direction_of(ob, ib, raw_outer, raw_inner)
+        direction = direction_of(ob, ib, raw_outer, raw_inner, tuning.blip_s)
         if direction is None:
             if tuning.passing and p == q == 1 and _crossed_over(ob.core, ib.core):
                 t = (min(ob.core.start, ib.core.start) + max(ob.core.end, ib.core.end)) / 2
