@@ -17,9 +17,8 @@ import numpy as np
 
 from gateway.errors import ConfigError
 from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth, Visit
-from sensor_sim import hazards
+from sensor_sim import hazards, shopday
 from sensor_sim import profile as profile_mod
-from sensor_sim import shopday
 from sensor_sim.clock import Boot, NodeClock
 from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
 from sensor_sim.physics import occlusion
@@ -392,10 +391,10 @@ def generate(
                 report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
         visits.extend(_visits(door.name, planner, crossed, t_start, duration_s))
         if hz is not None:
-            outer, inner = hazards.door_level(hz_rng, hz, duration_s, torsos, busy)
-            for (node, beam), extra in ((door.outer, outer), (door.inner, inner)):
-                for a, b in extra:
-                    _add_interval(node, beam, max(0.0, a), min(duration_s, b))
+            on_outer, on_inner = hazards.door_level(hz_rng, hz, duration_s, torsos, busy)
+            for (node, beam), hz_spans in ((door.outer, on_outer), (door.inner, on_inner)):
+                for lo, hi in hz_spans:
+                    _add_interval(node, beam, max(0.0, lo), min(duration_s, hi))
         notes.extend(_faults(door, i, sc, seed, duration_s))
         report("people", (i + 1) / len(site_doors))
 
