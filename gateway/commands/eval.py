@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.core.tuning import load_engine_config
     from gateway.errors import TraceError
     from gateway.evaluation.replay import replay, terminal_progress
-    from gateway.evaluation.scoring import Counted, score
+    from gateway.evaluation.scoring import Counted, reliability, score
 
     config = load_engine_config(args.config) if args.config else None
     if not args.trace.is_file():
@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
         plot_eval(sc, result.header.site, args.plot)
     if args.json:
+        confidences = [c.confidence for c in result.crossings]
+        pairs = list(zip(counted, confidences, strict=True))
+        bins = reliability(result.truth, pairs, window=args.window)
         print(
             json.dumps(
                 {
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                     "metrics": figures,
                     "ticks": result.ticks,
                     "seconds": round(result.seconds, 3),
+                    "reliability": [b.to_json() for b in bins],
                 }
             )
         )
