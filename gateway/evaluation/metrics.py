@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gateway.core.badges import BadgeEpisode, attribute
 from gateway.core.events import Crossing
 from gateway.core.site import OUTSIDE, Audience, Classified, SiteLayout
 from gateway.evaluation.scoring import DIRECTIONS
@@ -110,12 +111,19 @@ def _t(c: Classified) -> float:
 
 
 def metrics(
-    layout: SiteLayout, truth: Iterable[Truth], counted: Iterable[Crossing], window: float = 1.0
+    layout: SiteLayout,
+    truth: Iterable[Truth],
+    counted: Iterable[Crossing],
+    window: float = 1.0,
+    badges: Iterable[BadgeEpisode] = (),
 ) -> dict[str, Any]:
     """The `metrics` object: per area `{figure: {truth, counted, error, relative_error}}`,
-    plus how matched crossings of visitors and staff were classified."""
+    plus how matched crossings of visitors and staff were classified. `badges`: episodes in
+    which a node heard a registered staff badge; each makes one crossing staff."""
     seen_truth = [c for t in truth if (c := truth_counted(layout, t)) is not None]
-    seen = [layout.classify(c) for c in counted]
+    counted = list(counted)
+    staff = attribute(counted, badges)
+    seen = [layout.classify(c, badge=i in staff) for i, c in enumerate(counted)]
     t_tally, c_tally = _tally(layout, seen_truth), _tally(layout, seen)
     areas: dict[str, Any] = {}
     for area in [SITE, *layout.zones]:
