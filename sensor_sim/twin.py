@@ -213,6 +213,10 @@ class TwinNode:
         frame = self._node.take_badge(self._at(now_us))
         return None if frame is None else bytes(frame)
 
+    def requeue_badge(self, frame: bytes) -> None:
+        """A BADGE_SEEN the radio could not take goes out first next time."""
+        self._node.badge_frames.insert(0, bytes(frame))
+
     # -- frames out ----------------------------------------------------------------------
 
     def hello(self) -> bytes:

@@ -57,12 +57,12 @@ DEFAULT_CONFIG = {
     STATUS_INTERVAL_S: 60,
     PAIRING_WINDOW_S: 120,
     BATCH_LATENCY_MS: 100,
-    # A badge worn by someone in the doorway is heard at about -45..-65 dBm; one on the
-    # other side of a wall or a shelf away rarely above -75 (firmware_notes/power.md).
-    BADGE_RSSI_MIN: 70,
+    # A badge worn through the doorway is heard at about -40..-55 dBm while the beams are
+    # broken; one passing 1.6 m or more away below -58 (sensor_sim/shopday.py models it).
+    BADGE_RSSI_MIN: 58,
 }
 BADGE_FIRMWARE = (1, 1, 0)
-BADGE_WINDOW_US = 3000000  # a badge heard up to 3 s before an episode belongs to it
+BADGE_WINDOW_US = 500000  # a badge heard up to 0.5 s before an episode belongs to it
 BADGE_HEARD_MAX = const(16)  # sightings kept; the oldest go first
 BADGE_PENDING_MAX = const(32)  # BADGE_SEEN frames waiting for the link; the oldest go first
 

@@ -127,6 +127,8 @@ class Truth:
     who: Who = "visitor"
     """Who crossed (`docs/trace-format.md`); absent from a line, and not written, for a
     visitor, so traces without it read as before."""
+    badge: bool = False
+    """The person wore a registered staff badge; written only when true."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -138,6 +140,8 @@ class Truth:
         }
         if self.who != "visitor":
             out["who"] = self.who
+        if self.badge:
+            out["badge"] = True
         return out
 
 
@@ -330,7 +334,10 @@ def parse_record(obj: Any) -> Record | None:
         who = obj.get("who", "visitor")
         if who not in WHO:
             raise TraceError(f"truth 'who' must be one of {', '.join(WHO)}, got {who!r}")
-        return Truth(door, t, direction, label, who)
+        badge = obj.get("badge", False)
+        if not isinstance(badge, bool):
+            raise TraceError(f"truth 'badge' must be true or false, got {badge!r}")
+        return Truth(door, t, direction, label, who, badge)
     if kind == "advance":
         return Advance(_finite(obj, "now", "advance"))
     if kind == "badge":

@@ -82,7 +82,9 @@ def test_badge_command_adds_lists_and_removes(
     assert len(bytes.fromhex(key)) == 16
     assert main([*state, "list"]) == 0
     listed = capsys.readouterr().out
-    assert handle in listed and "staff" in listed and key not in listed
+    assert handle in listed
+    assert "staff" in listed
+    assert key not in listed
     assert main([*state, "remove", handle]) == 0
     capsys.readouterr()
     assert main([*state, "remove", handle]) == 1

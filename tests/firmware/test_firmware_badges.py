@@ -54,16 +54,16 @@ def drain(now):
         print("badge", "".join("%02x" % b for b in f))
 
 
-node.badge_heard(1_000_000, -52)  # a staff member walks up to the door
+node.badge_heard(1_800_000, -52)  # a staff member walks up to the door
 cross(2_000_000, 600)
 drain(3_000_000)
 cross(10_000_000, 700)  # a visitor, no badge
 drain(11_000_000)
 node.badge_heard(20_000_000, -50)  # a badge passes by, nobody crosses
-node.badge_heard(40_000_000, -80)  # too weak: beyond the door
+node.badge_heard(40_900_000, -70)  # too weak: beyond the door
 cross(41_000_000, 500)
 drain(42_000_000)
-node.badge_heard((1 << 32) + 5_000, -60)  # across the u32 clock wrap
+node.badge_heard((1 << 32) + 800_000, -55)  # across the u32 clock wrap
 cross((1 << 32) + 1_000_000, 400)
 drain((1 << 32) + 2_000_000)
 print("episodes", node.badge_episodes, node.badge_lost)
@@ -102,7 +102,7 @@ def test_badge_identifiers_and_frames_are_the_same_bytes_on_micropython(tmp_path
     # nor the weak one
     assert [(f.clock_us, f.duration_ms, f.rssi_dbm) for f in seen] == [
         (2_000_000, 600, -52),
-        ((1 << 32) + 1_000_000, 400, -60),
+        ((1 << 32) + 1_000_000, 400, -55),
     ]
     assert fields[-1] == ["episodes", "2", "0"]
 
