@@ -48,6 +48,20 @@ def eid_from_service_data(data):
     return bytes(data[2:])
 
 
+def eid_from_adv(adv):
+    """The EID of an Eddystone-EID advertisement (AD type 0x16, UUID 0xFEAA), or None."""
+    i = 0
+    n = len(adv)
+    while i + 1 < n:
+        length = adv[i]
+        if length == 0 or i + 1 + length > n:
+            return None
+        if adv[i + 1] == 0x16 and length >= 3 and adv[i + 2] | adv[i + 3] << 8 == EDDYSTONE_UUID:
+            return eid_from_service_data(adv[i + 4 : i + 1 + length])
+        i += 1 + length
+    return None
+
+
 class Resolver:
     """Registered badge keys; says whether an identifier heard now belongs to one of them.
 

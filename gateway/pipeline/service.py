@@ -318,6 +318,7 @@ class Pipeline:
             elif isinstance(event, DoorOccupancy):
                 pass  # the engine's per-run figure; occupancy is kept here, across restarts
         self._reset_occupancy(self.now)
+        self.badges.forget_before(self.now - BADGE_KEEP_S)
         rows = self.intervals.flush() if flush else self.intervals.close(self.now)
         for row in rows:
             self._enqueue_interval(batch, row)

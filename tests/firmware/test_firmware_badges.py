@@ -34,6 +34,8 @@ print("match-stale", resolver.match(badgekey.eid(keys[0], now // 60 - 3), now))
 print("match-unregistered", resolver.match(badgekey.eid(b"x" * 16, now // 60), now))
 five = badgekey.eid(keys[0], 5)
 print("service", badgekey.eid_from_service_data(b"\x30\xf4" + five) == five)
+adv = b"\x02\x01\x06" + b"\x03\x03\xaa\xfe" + b"\x0d\x16\xaa\xfe\x30\xf4" + five
+print("adv", badgekey.eid_from_adv(adv) == five, badgekey.eid_from_adv(b"\x02\x01\x06"))
 
 node = doorcore.Node("badge-node", 0xBADCAFE, (0, 1), doorcore.BADGE_FIRMWARE, 64, (), True)
 
@@ -85,13 +87,14 @@ def test_badge_identifiers_and_frames_are_the_same_bytes_on_micropython(tmp_path
     eids = [(bytes.fromhex(f[1]), int(f[2])) for f in fields if f[0] == "eid"]
     keys = [bytes(range(16)), b"staff-badge-key!"]
     assert [e for e, _ in eids] == [eid(k, s) for k in keys for _, s in eids[:4]]
-    answers = {f[0]: f[1] for f in fields if f[0].startswith(("match", "service"))}
+    answers = {f[0]: " ".join(f[1:]) for f in fields if f[0].startswith(("match", "serv", "adv"))}
     assert answers == {
         "match": "True",
         "match-slack": "True",
         "match-stale": "False",
         "match-unregistered": "False",
         "service": "True",
+        "adv": "True None",
     }
     frames = [bytes.fromhex(f[1]) for f in fields if f[0] == "badge"]
     decoded = [decode_frame(data) for data in frames]
