@@ -31,6 +31,8 @@ COLUMNS = (
     "peak upstairs (truth)",
     "visitors as staff",
     "staff as staff",
+    "badge staff as staff",
+    "badge staff at entrance as staff",
 )
 
 
@@ -45,7 +47,14 @@ def row(seed: int, work: Path) -> list[str]:
     write_trace(path, header, records)
     result = replay(path)
     layout = site_layout(header.extra["layout"], [d.door for d in header.doors])
-    m = metrics(layout, result.truth, result.crossings)
+    m = metrics(layout, result.truth, result.crossings, badges=result.badges)
+    # the entrance alone: there a badge is the only way to tell staff (the back is a staff door)
+    entrance = metrics(
+        layout,
+        [t for t in result.truth if t.door == "entrance"],
+        [c for c in result.crossings if c.door == "entrance"],
+        badges=[b for b in result.badges if b.door == "entrance"],
+    )
     site, zones = m["site"], m["zones"]
 
     def pair(figure: dict[str, int]) -> str:
@@ -61,6 +70,8 @@ def row(seed: int, work: Path) -> list[str]:
         pair(zones["upstairs"]["occupancy_peak"]),
         _pct(m["visitors_counted_as_staff"]["share"]),
         _pct(m["staff_counted_as_staff"]["share"]),
+        _pct(m["badge_staff_counted_as_staff"]["share"]),
+        _pct(entrance["badge_staff_counted_as_staff"]["share"]),
     ]
 
 

@@ -16,7 +16,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from gateway.errors import ConfigError
-from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth, Visit
+from gateway.protocol.trace import (
+    BadgeHeard,
+    BeamRef,
+    DoorSpec,
+    Record,
+    Tick,
+    TraceHeader,
+    Truth,
+    Visit,
+)
+from gateway.protocol.wire import BadgeSeen
 from sensor_sim import hazards, shopday
 from sensor_sim import profile as profile_mod
 from sensor_sim.clock import Boot, NodeClock
@@ -24,7 +34,7 @@ from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outa
 from sensor_sim.physics import occlusion
 from sensor_sim.scenarios import Hazards, Scenario, Visits, preset, with_doors
 from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn, Scripted
-from sensor_sim.twin import firmware_ticks
+from sensor_sim.twin import firmware_output
 from sensor_sim.visits import PlannedVisit
 
 DEFAULT_START = datetime(2025, 6, 3, 10, 0, tzinfo=UTC)  # a Tuesday morning
@@ -34,7 +44,10 @@ Progress = Callable[[str, float], None]  # (phase, fraction done 0..1)
 
 # Random stream purposes; never renumber (it would change every seeded trace).
 _DOOR, _LAYOUT, _TRAFFIC, _NODE, _LINK, _FAULT, _SCRIPT = 1, 2, 3, 4, 5, 6, 7
-_HAZARD, _CHILD = 8, 9
+_HAZARD, _CHILD, _BADGE = 8, 9, 10
+
+BADGE_LATENCY_S = 0.05
+"""From the firmware queueing a BADGE_SEEN to the gateway receiving it (next connection event)."""
 
 Run = tuple[int, int]  # [first broken sample k, first clear sample k)
 
@@ -53,6 +66,10 @@ class Node:
     phase: float
     # (beam channel, boot index) -> broken runs in sample indices
     runs: dict[tuple[int, int], list[Run]] = field(default_factory=dict)
+    heard: list[tuple[float, int]] | None = None
+    """Registered badges the node hears, (true time, RSSI); None: a node without badges."""
+    badges: list[tuple[float, int, BadgeSeen]] = field(default_factory=list)
+    """BADGE_SEEN the firmware sent: (true send time, boot id, frame)."""
 
     def boot_spans(self, t0: float, t1: float) -> list[int]:
         return [i for i, b in enumerate(self.boots) if b.start < t1 and b.end > t0]
@@ -267,9 +284,20 @@ def _edges(node: Node) -> list[Pending]:
         # The node's firmware core (its digital twin) filters and numbers the edges, so the
         # trace carries exactly what that firmware would send.
         beams = sorted({beam for beam, b in node.runs if b == bi})
-        sent = firmware_ticks(
-            node.name, boot.boot_id, [(k * p, beam, br) for k, beam, br in edges], beams
+        heard = None
+        if node.heard is not None:
+            inside = [(t, r) for t, r in node.heard if boot.start <= t < boot.end]
+            at = node.clock.node_us(boot, np.array([t for t, _ in inside], dtype=np.float64))
+            heard = [(int(u), r) for u, (_, r) in zip(at, inside, strict=True) if u >= 0]
+        sent, badges = firmware_output(
+            node.name, boot.boot_id, [(k * p, beam, br) for k, beam, br in edges], beams, heard
         )
+        if badges:
+            sent_at = node.clock.true_time(boot, np.array([u for u, _ in badges], dtype=np.float64))
+            node.badges.extend(
+                (float(t), boot.boot_id, frame)
+                for t, (_, frame) in zip(sent_at, badges, strict=True)
+            )
         if not sent:
             continue
         gens = node.clock.true_time(boot, np.array([ft.node_us for ft in sent], dtype=np.float64))
@@ -336,6 +364,7 @@ def generate(
     scripts: dict[str, Scripted] | None = None
     scripted_visits: dict[str, list[PlannedVisit]] = {}
     extra: dict[str, object] = {}
+    since_midnight = 0.0
     if sc.plan == "shop-day":
         if len(site_doors) != len(shopday.DOORS):
             raise ConfigError(f"shop-day has {len(shopday.DOORS)} doors; --doors cannot change it")
@@ -344,8 +373,9 @@ def generate(
         ]
         local = start_dt.astimezone(ZoneInfo(shopday.TIMEZONE))
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        since_midnight = (local - midnight).total_seconds()
         scripts, scripted_visits = shopday.script(
-            _rng(seed, _SCRIPT, 0), (local - midnight).total_seconds(), duration_s
+            _rng(seed, _SCRIPT, 0), since_midnight, duration_s
         )
         scripted_visits = {
             door: _purchases(_rng(seed, _SCRIPT, 1 + n), shopday.VISITS, planned)
@@ -373,6 +403,9 @@ def generate(
         torsos: list[tuple[float, float]] = []
         busy: list[tuple[float, float]] = []
         crossed: dict[tuple[int, str], float] = {}
+        listens = scripts is not None and door.name in shopday.BADGE_DOORS
+        staff_crossings: list[tuple[float, bool]] = []
+        badge_rng = _rng(seed, _BADGE, i)
         scripted = None if scripts is None else scripts[door.name]
         if door.name in scripted_visits:
             planner.visits = scripted_visits[door.name]
@@ -383,12 +416,31 @@ def generate(
             crossed.update(
                 {(p.visit, p.direction): p.truth_t for p in group if p.visit is not None}
             )
+            if listens:
+                for p in group:
+                    worn = p.who == "staff" and badge_rng.random() < shopday.BADGE_SHARE
+                    p.badge = worn
+                    if p.who == "staff":
+                        staff_crossings.append((float(p.truth_t), worn))
             truth.extend(
-                Truth(door.name, round(t_start + float(p.truth_t), 6), p.direction, p.kind, p.who)
+                Truth(
+                    door.name,
+                    round(t_start + float(p.truth_t), 6),
+                    p.direction,
+                    p.kind,
+                    p.who,
+                    p.badge,
+                )
                 for p in group
             )
             if n % 200 == 0:
                 report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
+        if listens:
+            node = door.outer[0]
+            node.heard = sorted(
+                shopday.badge_sightings(badge_rng, staff_crossings)
+                + shopday.badge_passes(badge_rng, since_midnight, duration_s)
+            )
         visits.extend(_visits(door.name, planner, crossed, t_start, duration_s))
         if hz is not None:
             on_outer, on_inner = hazards.door_level(hz_rng, hz, duration_s, torsos, busy)
@@ -398,10 +450,21 @@ def generate(
         notes.extend(_faults(door, i, sc, seed, duration_s))
         report("people", (i + 1) / len(site_doors))
 
-    ticks: list[Tick] = []
+    ticks: list[Tick | BadgeHeard] = []
     for j, node in enumerate(nodes):
         conn = Connection(node.interval, node.phase, node.outages)
         ticks.extend(deliver(_rng(seed, _LINK, j), sc.link, conn, _edges(node), t_start))
+        ticks.extend(
+            BadgeHeard(
+                node.name,
+                boot_id,
+                frame.clock_us,
+                frame.duration_ms * 1000,
+                frame.rssi_dbm,
+                round(t_start + sent + BADGE_LATENCY_S, 6),
+            )
+            for sent, boot_id, frame in node.badges
+        )
         for o in node.outages:
             notes.append(
                 {

@@ -149,3 +149,62 @@ def script(
         )
     planned = [replace(p, t_in=p.t_in - since_midnight) for p in visits]
     return out, {"entrance": planned}
+
+
+# -- staff badges ----------------------------------------------------------------------------
+
+BADGE_SHARE = 0.85
+"""Share of staff crossings with the badge worn (the rest: forgotten, in a bag, flat)."""
+BADGE_DOORS = ("entrance", "back")
+"""Doors whose node listens for badges (the stairs and the frontage beam do not)."""
+ADVERT_S = 0.25  # a badge advertises four times a second
+HEARD_P = 0.6  # the node hears an advertisement (scan duty, channel hopping, body shadow)
+WALK_M_S = 1.3
+PASSES_PER_H = 6.0
+"""Badge wearers passing within a few metres of a listening door without crossing it,
+per door and hour, 08:00-19:30."""
+
+
+def _rssi(rng: np.random.Generator, metres: np.ndarray) -> np.ndarray:
+    """Log-distance path loss: -50 dBm at 1 m, exponent 2, 4 dB shadowing."""
+    d = np.maximum(metres, 0.3)
+    rssi: np.ndarray = np.round(-50.0 - 20.0 * np.log10(d) + rng.normal(0.0, 4.0, d.shape))
+    return rssi.astype(int)
+
+
+def _adverts(rng: np.random.Generator, t0: float, t1: float) -> np.ndarray:
+    times = np.arange(t0 + float(rng.uniform(0, ADVERT_S)), t1, ADVERT_S)
+    heard: np.ndarray = times[rng.random(times.size) < HEARD_P]
+    return heard
+
+
+def badge_sightings(
+    rng: np.random.Generator, crossings: list[tuple[float, bool]]
+) -> list[tuple[float, int]]:
+    """(time, RSSI) of every advertisement a door's node hears from badges worn through it:
+    `crossings` are (truth time, badge worn) of its staff crossings, seconds since the start."""
+    out: list[tuple[float, int]] = []
+    for t, worn in crossings:
+        if not worn:
+            continue
+        times = _adverts(rng, t - 6.0, t + 3.0)
+        rssi = _rssi(rng, 0.4 + WALK_M_S * np.abs(times - t))
+        out.extend(zip(times.tolist(), rssi.tolist(), strict=True))
+    return out
+
+
+def badge_passes(
+    rng: np.random.Generator, since_midnight: float, duration: float
+) -> list[tuple[float, int]]:
+    """Advertisements a door's node hears from badges passing near it, nobody crossing."""
+    lo, hi = 8 * H - since_midnight, 19.5 * H - since_midnight
+    lo, hi = max(lo, 0.0), min(hi, duration - 60)
+    if hi <= lo:
+        return []
+    out: list[tuple[float, int]] = []
+    for at in rng.uniform(lo, hi, int(rng.poisson(PASSES_PER_H * (hi - lo) / H))):
+        closest = float(rng.uniform(0.5, 4.0))
+        times = _adverts(rng, float(at) - 4.0, float(at) + 4.0)
+        metres = np.hypot(closest, WALK_M_S * (times - float(at)))
+        out.extend(zip(times.tolist(), _rssi(rng, metres).tolist(), strict=True))
+    return out

@@ -76,6 +76,7 @@ class Person:
     gap: float = 0.0  # a tailgater's planned back-to-front gap to the one ahead (s)
     who: Who = "visitor"
     visit: int | None = None  # index into DoorTraffic.visits when crossing for a visit
+    badge: bool = False  # wears a registered staff badge (shop-day staff)
 
     def shift(self, dt: float) -> None:
         self.traj.t0 += dt

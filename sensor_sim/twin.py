@@ -24,12 +24,21 @@ from typing import Any
 
 from gateway.errors import DoorcountError
 from gateway.protocol.session import unwrap
-from gateway.protocol.wire import MAX_FRAME_SIZE, U16, U32, TickBatch, WireError
+from gateway.protocol.wire import (
+    BADGE_FIRMWARE,
+    MAX_FRAME_SIZE,
+    U16,
+    U32,
+    BadgeSeen,
+    TickBatch,
+    WireError,
+)
 
 FIRMWARE_DIR_ENV = "DOORCOUNT_FIRMWARE_DIR"
 """Overrides where doorcore.py is found (default: firmware_notes/firmware in the source tree)."""
 FIRMWARE_VERSION = (1, 0, 0)
 _MODULE_NAME = "doorcount_firmware_doorcore"
+_BADGEKEY_NAME = "doorcount_firmware_badgekey"
 
 
 class TwinError(DoorcountError, ValueError):
@@ -49,24 +58,33 @@ def firmware_dir() -> Path:
 
 def load_core() -> ModuleType:
     """The firmware core module, loaded once from its file."""
-    loaded = sys.modules.get(_MODULE_NAME)
+    return _load(_MODULE_NAME, "doorcore.py")
+
+
+def load_badgekey() -> ModuleType:
+    """The firmware's badge identifier resolver (badgekey.py), loaded once from its file."""
+    return _load(_BADGEKEY_NAME, "badgekey.py")
+
+
+def _load(name: str, filename: str) -> ModuleType:
+    loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
-    path = firmware_dir() / "doorcore.py"
+    path = firmware_dir() / filename
     if not path.is_file():
         raise TwinError(
-            f"firmware core not found at {path}; set {FIRMWARE_DIR_ENV} to the directory "
-            "holding doorcore.py"
+            f"firmware file not found at {path}; set {FIRMWARE_DIR_ENV} to the directory "
+            f"holding {filename}"
         )
-    spec = importlib.util.spec_from_file_location(_MODULE_NAME, path)
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise TwinError(f"cannot load the firmware core from {path}")
+        raise TwinError(f"cannot load the firmware file {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[_MODULE_NAME] = module
+    sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[_MODULE_NAME]
+        del sys.modules[name]
         raise
     return module
 
@@ -100,8 +118,19 @@ class TwinNode:
         capacity: int | None = None,
         broken: Iterable[int] = (),
         firmware: tuple[int, int, int] = FIRMWARE_VERSION,
+        badge_keys: Sequence[bytes] | None = None,
     ) -> None:
+        """`badge_keys`: the site's registered badge keys; given (badge firmware 1.1.0 and
+        up), the node listens for badges and sends BADGE_SEEN; None is a node without."""
         self._core = load_core()
+        self._resolver: Any = None
+        if badge_keys is not None:
+            if tuple(firmware) < tuple(self._core.BADGE_FIRMWARE):
+                raise TwinError(
+                    f"firmware {'.'.join(map(str, firmware))} predates badges "
+                    f"({'.'.join(map(str, self._core.BADGE_FIRMWARE))})"
+                )
+            self._resolver = load_badgekey().Resolver(list(badge_keys))
         self._rng = rng if rng is not None else random.Random()
         self.node_id = node_id
         self.beams = tuple(beams)
@@ -118,7 +147,13 @@ class TwinNode:
             boot_id = self._rng.randint(1, U32)
         try:
             self._node = self._core.Node(
-                self.node_id, boot_id, self.beams, self._firmware, self._capacity, broken
+                self.node_id,
+                boot_id,
+                self.beams,
+                self._firmware,
+                self._capacity,
+                broken,
+                self._resolver is not None,
             )
         except ValueError as exc:
             raise TwinError(str(exc)) from None
@@ -157,6 +192,30 @@ class TwinNode:
         """Node time of the next batch or filter release due without a new edge, or None."""
         due = self._node.wakeup(self._now)
         return None if due is None else int(due)
+
+    def hear(self, ident: bytes, rssi: int, unix_s: float, now_us: int | None = None) -> bool:
+        """The radio heard an Eddystone-EID `ident` at `rssi` dBm when the wall clock said
+        `unix_s`: passed to the core when it resolves to a registered badge (returns True)."""
+        now = self._at(now_us)
+        if self._resolver is None or not self._resolver.match(ident, unix_s):
+            return False
+        self._node.badge_heard(now, int(rssi))
+        return True
+
+    def badge_heard(self, rssi: int, now_us: int | None = None) -> None:
+        """A registered badge was heard (already resolved): for generators that skip the
+        per-minute identifiers."""
+        if self._resolver is not None:
+            self._node.badge_heard(self._at(now_us), int(rssi))
+
+    def take_badge(self, now_us: int | None = None) -> bytes | None:
+        """The oldest BADGE_SEEN waiting to be sent, or None."""
+        frame = self._node.take_badge(self._at(now_us))
+        return None if frame is None else bytes(frame)
+
+    def requeue_badge(self, frame: bytes) -> None:
+        """A BADGE_SEEN the radio could not take goes out first next time."""
+        self._node.badge_frames.insert(0, bytes(frame))
 
     # -- frames out ----------------------------------------------------------------------
 
@@ -291,14 +350,34 @@ def firmware_ticks(
     edges: Iterable[tuple[int, int, bool]],
     beams: Sequence[int] = (0, 1),
 ) -> list[FirmwareTick]:
+    return firmware_output(node_id, boot_id, edges, beams)[0]
+
+
+def firmware_output(
+    node_id: str,
+    boot_id: int,
+    edges: Iterable[tuple[int, int, bool]],
+    beams: Sequence[int] = (0, 1),
+    heard: Sequence[tuple[int, int]] | None = None,
+) -> tuple[list[FirmwareTick], list[tuple[int, BadgeSeen]]]:
     """What one boot of the firmware sends for raw edges `(node_us, beam, broken)`.
 
     For a trace generator: the glitch filter and the numbering are the firmware's, read back
     from its TICK_BATCH bytes. Batches are taken as soon as they are due, so nothing
     overflows here; buffering and delivery are the caller's model.
     """
-    node = TwinNode(node_id, beams, boot_id)
+    if heard is None:
+        node = TwinNode(node_id, beams, boot_id)
+    else:
+        node = TwinNode(node_id, beams, boot_id, firmware=BADGE_FIRMWARE, badge_keys=[bytes(16)])
     out: list[FirmwareTick] = []
+    badges: list[tuple[int, BadgeSeen]] = []
+    sightings = sorted(heard or ())
+    h = 0
+
+    def take_badges() -> None:
+        while (frame := node.take_badge()) is not None:
+            badges.append((node.now_us, BadgeSeen.from_bytes(frame)))
 
     def take(frames: list[bytes]) -> None:
         for frame in frames:
@@ -309,9 +388,14 @@ def firmware_ticks(
                 out.append(FirmwareTick(base + i, node_us, tick.beam, tick.broken))
 
     for node_us, beam, broken in edges:
+        while h < len(sightings) and sightings[h][0] <= node_us:
+            node.badge_heard(sightings[h][1], max(sightings[h][0], node.now_us))
+            h += 1
         node.edge(beam, broken, node_us)
+        take_badges()
         if node.unsent >= TickBatch.MAX_TICKS:
             take(node.drain(now_us=node_us))
     node.advance(node.now_us + 10 * node.config.glitch_filter_us + 1)
+    take_badges()
     take(node.drain(force=True))
-    return out
+    return out, badges

@@ -20,6 +20,7 @@ import bluetooth
 from aioble import core as aioble_core
 from micropython import const
 
+import badgekey
 import doorcore
 
 SERVICE_UUID = bluetooth.UUID("5f2d0001-8a4b-4f6e-9b3c-1d7e0a2c4b60")
@@ -37,6 +38,13 @@ SECRETS_FILE = "ble_secrets.json"  # aioble's default bond store
 
 AUTH_TIMEOUT_MS = const(30000)  # a central must pair or re-encrypt within this
 HELLO_REPEAT_MS = const(1000)  # HELLO + STATUS again until the gateway writes its first frame
+# Badge scan between connection events: 30 ms of every 100 ms (power.md "Listening for staff
+# badges"); passive, so the node never transmits to a badge.
+BADGE_SCAN_INTERVAL_US = const(100000)
+BADGE_SCAN_WINDOW_US = const(30000)
+# time.time() counts from 2000-01-01 on some ports; the badges use Unix minutes. The RTC is
+# set to UTC at provisioning (and kept by the gateway's installer at each visit).
+_UNIX_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 _IRQ_PASSKEY_ACTION = const(31)
 _PASSKEY_ACTION_DISP = const(3)
@@ -196,12 +204,41 @@ class Link:
                 except OSError:  # the stack's buffers are full: retry this batch later
                     node.requeue(frame)
                     break
+            # BADGE_SEEN follows the ticks of its episode, so the gateway has the node's
+            # clock for it when it arrives.
+            while greeted.is_set() and not node.ring.unsent():
+                frame = node.take_badge(now)
+                if frame is None:
+                    break
+                try:
+                    self.tick.notify(connection, frame)
+                except OSError:
+                    node.badge_frames.insert(0, frame)
+                    break
             due = node.wakeup(now)
             wait_ms = 1000 if due is None else max(1, min(1000, (due - now) // 1000 + 1))
             try:
                 await asyncio.wait_for_ms(self.wake.wait(), wait_ms)
             except asyncio.TimeoutError:
                 pass
+
+    async def listen_badges(self, resolver):
+        """Scan for staff badges forever; only identifiers of registered keys reach the core
+        (as time and RSSI): every other advertisement is dropped here, unrecorded."""
+        while True:
+            try:
+                async with aioble.scan(
+                    0, BADGE_SCAN_INTERVAL_US, BADGE_SCAN_WINDOW_US, active=False
+                ) as scanner:
+                    async for result in scanner:
+                        ident = badgekey.eid_from_adv(result.adv_data)
+                        if ident is None:
+                            continue
+                        if resolver.match(ident, time.time() + _UNIX_OFFSET):
+                            self.node.badge_heard(self.now(), result.rssi)
+                            self.wake.set()
+            except OSError:
+                await asyncio.sleep_ms(1000)  # the controller was busy: scan again
 
     def final_status(self, now):
         """Last words before the node stops (critical battery): STATUS to whoever listens."""

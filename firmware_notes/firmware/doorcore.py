@@ -4,7 +4,9 @@
 # Clock (port ticks -> microseconds since boot) into Node, which runs each beam's GlitchFilter,
 # numbers the surviving edges in the Ring and speaks wire protocol v1
 # (firmware_notes/protocol.md): it encodes HELLO, TICK_BATCH, STATUS and TIME_ECHO and obeys
-# RESUME, TIME_PING, IDENTIFY and SET_CONFIG.
+# RESUME, TIME_PING, IDENTIFY and SET_CONFIG. Badge firmware (1.1.0) also tracks beam episodes
+# and, when the glue reports registered staff badges heard nearby (badgekey.py resolves them),
+# sends one BADGE_SEEN per episode that had a badge at or above the RSSI threshold.
 #
 # Only `array`, `struct` and `micropython.const` are used, so the simulator's digital twin
 # (sensor_sim/twin.py) loads this very file and sends what a real node would send. Times are
@@ -30,6 +32,7 @@ HELLO = const(0x01)
 TICK_BATCH = const(0x02)
 STATUS = const(0x03)
 TIME_ECHO = const(0x04)
+BADGE_SEEN = const(0x05)
 RESUME = const(0x81)
 TIME_PING = const(0x82)
 IDENTIFY = const(0x83)
@@ -39,11 +42,13 @@ GLITCH_FILTER_US = const(1)
 STATUS_INTERVAL_S = const(2)
 PAIRING_WINDOW_S = const(3)
 BATCH_LATENCY_MS = const(4)
+BADGE_RSSI_MIN = const(5)
 CONFIG_RANGES = {
     GLITCH_FILTER_US: (0, 50000),
     STATUS_INTERVAL_S: (5, 3600),
     PAIRING_WINDOW_S: (0, 600),
     BATCH_LATENCY_MS: (0, 10000),
+    BADGE_RSSI_MIN: (20, 120),
 }
 DEFAULT_CONFIG = {
     # The receiver latch samples every 1 ms: a pulse under 2 ms is one lone sample, a missed
@@ -52,7 +57,14 @@ DEFAULT_CONFIG = {
     STATUS_INTERVAL_S: 60,
     PAIRING_WINDOW_S: 120,
     BATCH_LATENCY_MS: 100,
+    # A badge worn through the doorway is heard at about -40..-55 dBm while the beams are
+    # broken; one passing 1.6 m or more away below -58 (sensor_sim/shopday.py models it).
+    BADGE_RSSI_MIN: 58,
 }
+BADGE_FIRMWARE = (1, 1, 0)
+BADGE_WINDOW_US = 500000  # a badge heard up to 0.5 s before an episode belongs to it
+BADGE_HEARD_MAX = const(16)  # sightings kept; the oldest go first
+BADGE_PENDING_MAX = const(32)  # BADGE_SEEN frames waiting for the link; the oldest go first
 
 RING_CAPACITY = const(4096)  # ticks kept for RESUME; < 32768 so a u16 seq resolves
 CAPTURE_SIZE = const(64)  # IRQ-side queue between the pin interrupt and the drain task
@@ -70,6 +82,7 @@ _TICK = "<IB"
 _TICK_SIZE = const(5)
 _STATUS = "<BBIIIHBBHII"
 _ECHO = "<BBIII"
+_BADGE = "<BBIHIHB"
 _REC = "<IHB"  # ring record: low 32 bits of the clock, epoch, beam | broken
 _REC_SIZE = const(7)
 MAX_TICKS = const(46)  # (MAX_FRAME_SIZE - _BATCH_HEAD_SIZE) // _TICK_SIZE
@@ -250,7 +263,7 @@ class Node:
     """
 
     def __init__(self, node_id, boot_id, beams=(0, 1), firmware=(1, 0, 0),
-                 capacity=RING_CAPACITY, broken=()):
+                 capacity=RING_CAPACITY, broken=(), badges=False):
         if not 1 <= len(node_id) <= 16:
             raise ValueError("node_id must be 1..16 characters")
         if not 1 <= boot_id <= _U32:
@@ -274,6 +287,14 @@ class Node:
         self.bad_frames = 0  # control frames rejected
         self.identify_until = 0
         self.pairing_until = 0
+        # Badges: only a node given badge keys (`badges`) listens and sends BADGE_SEEN, so
+        # a gateway that predates them never sees the frame.
+        self.badges = bool(badges)
+        self.episode_start = None  # node time the current beam episode began, or None
+        self.heard = []  # (us, rssi) of registered badges heard lately, oldest first
+        self.badge_frames = []  # BADGE_SEEN frames not yet sent
+        self.badge_episodes = 0  # episodes reported with a badge
+        self.badge_lost = 0  # BADGE_SEEN frames dropped because the link was away too long
 
     # -- edges ---------------------------------------------------------------------------
 
@@ -304,6 +325,55 @@ class Node:
                 return
             us, broken = best.release()
             self.ring.append(us, filters.index(best), broken)
+            self._episode(us)
+
+    def _episode(self, us):
+        """Track beam episodes (first break after all clear .. all clear again)."""
+        if self.episode_start is None:
+            if self.beams_broken():
+                self.episode_start = us
+        elif not self.beams_broken():
+            start = self.episode_start
+            self.episode_start = None
+            if self.badges:
+                self._badge_episode(start, us)
+
+    # -- badges --------------------------------------------------------------------------
+
+    def badge_heard(self, us, rssi):
+        """The glue heard a registered badge (resolved by badgekey) at node time `us`."""
+        if not self.badges or rssi < -self.config[BADGE_RSSI_MIN]:
+            return
+        heard = self.heard
+        while heard and (len(heard) >= BADGE_HEARD_MAX or heard[0][0] < us - 4 * BADGE_WINDOW_US):
+            heard.pop(0)
+        heard.append((us, rssi))
+
+    def _badge_episode(self, start, end):
+        best = None
+        for t, rssi in self.heard:
+            if start - BADGE_WINDOW_US <= t <= end and (best is None or rssi > best):
+                best = rssi
+        if best is None:
+            return
+        # The sightings are used up: a badge wearer lingering at the door makes one staff
+        # episode, not one for every visitor who passes while it is still heard.
+        self.heard = [h for h in self.heard if h[0] > end]
+        self.badge_episodes += 1
+        if len(self.badge_frames) >= BADGE_PENDING_MAX:
+            self.badge_frames.pop(0)
+            self.badge_lost += 1
+        self.badge_frames.append(struct.pack(
+            _BADGE, BADGE_SEEN, PROTOCOL_VERSION, self.boot_id, (start >> 32) & _U16,
+            start & _U32, min((end - start) // 1000, _U16), -best,
+        ))
+
+    def take_badge(self, now):
+        """The oldest BADGE_SEEN frame waiting to be sent, or None."""
+        self.release(now)
+        if not self.badge_frames:
+            return None
+        return self.badge_frames.pop(0)
 
     def beams_broken(self):
         mask = 0
@@ -382,6 +452,8 @@ class Node:
     def wakeup(self, now):
         """The earliest time the node has something to do without a new edge, or None."""
         soonest = self.batch_due(now)
+        if self.badge_frames:
+            soonest = now
         for f in self.filters:
             p = f.pending
             if p is not None:

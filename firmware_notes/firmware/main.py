@@ -9,11 +9,12 @@ import time
 import machine
 from micropython import const
 
+import badgekey
 import ble
 import doorcore
 import hw
 
-FIRMWARE = (1, 0, 0)
+FIRMWARE = doorcore.BADGE_FIRMWARE  # 1.1.0: listens for staff badges when given keys
 PROVISION_FILE = "provision.json"
 INSTALL_MODE_MS = const(600000)  # the LED follows the beams for 10 min after power-up
 STUCK_MS = const(60000)  # a beam broken this long shows the stuck code
@@ -32,6 +33,10 @@ def load_provision():
         raise ValueError("provision.json: passkey must be the 6-digit label number")
     ident.setdefault("beams", [0, 1])
     ident.setdefault("power", "mains")
+    # Staff badge keys (hex, from `doorcount badge add`); none: the node does not listen.
+    keys = ident.setdefault("badge_keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and len(k) == 32 for k in keys):
+        raise ValueError("provision.json: badge_keys must be 32-hex-digit keys")
     return ident
 
 
@@ -116,7 +121,7 @@ async def main():
     clock = doorcore.Clock(time.ticks_us())
     node = doorcore.Node(
         ident["node_id"], new_boot_id(), tuple(ident["beams"]), FIRMWARE,
-        broken=beams.levels(),
+        broken=beams.levels(), badges=bool(ident["badge_keys"]),
     )
     beams.start()
 
@@ -132,6 +137,9 @@ async def main():
     asyncio.create_task(button.run())
     asyncio.create_task(buttons(button, node, now))
     asyncio.create_task(supervise(node, now, led, battery, emitters, link))
+    if ident["badge_keys"]:
+        keys = [bytes.fromhex(k) for k in ident["badge_keys"]]
+        asyncio.create_task(link.listen_badges(badgekey.Resolver(keys)))
     await link.serve()
 
 

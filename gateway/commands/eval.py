@@ -61,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(raw_layout, dict):
         raise TraceError("the trace header's 'layout' must be an object (docs/trace-format.md)")
     layout = site_layout(raw_layout, doors)
-    figures = metrics(layout, result.truth, result.crossings, window=args.window)
+    figures = metrics(
+        layout, result.truth, result.crossings, window=args.window, badges=result.badges
+    )
     figures.update(kpis_json(layout, result.truth, result.visits, result.crossings))
     if args.crossings:
         with open(args.crossings, "w", encoding="utf-8") as out:

@@ -333,6 +333,18 @@ class Engine:
             self._run_due(now, events)
         return events
 
+    def locate(self, node: str, boot: int, node_us: int) -> tuple[str, float] | None:
+        """(door, gateway time) of node time `node_us` of `boot`, by the clock fitted to its
+        ticks; None for an unknown node or boot (a badge report before any tick of it)."""
+        known = self._nodes.get(node)
+        if known is None or not known.beams:
+            return None
+        found = known.boots.get(boot)
+        if found is None:
+            return None
+        door = next(iter(known.beams.values()))[0]
+        return door.spec.door, found.clock.to_gateway(node_us * 1e-6)
+
     def feed_many(self, ticks: Iterable[Tick]) -> list[Event]:
         """`feed` for a batch (replay): the same events, with the loop's state kept local."""
         events: list[Event] = []

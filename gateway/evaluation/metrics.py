@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gateway.core.badges import BadgeEpisode, attribute
 from gateway.core.events import Crossing
 from gateway.core.site import OUTSIDE, Audience, Classified, SiteLayout
 from gateway.evaluation.scoring import DIRECTIONS
@@ -110,28 +111,46 @@ def _t(c: Classified) -> float:
 
 
 def metrics(
-    layout: SiteLayout, truth: Iterable[Truth], counted: Iterable[Crossing], window: float = 1.0
+    layout: SiteLayout,
+    truth: Iterable[Truth],
+    counted: Iterable[Crossing],
+    window: float = 1.0,
+    badges: Iterable[BadgeEpisode] = (),
 ) -> dict[str, Any]:
     """The `metrics` object: per area `{figure: {truth, counted, error, relative_error}}`,
-    plus how matched crossings of visitors and staff were classified."""
-    seen_truth = [c for t in truth if (c := truth_counted(layout, t)) is not None]
-    seen = [layout.classify(c) for c in counted]
+    plus how matched crossings of visitors and staff were classified. `badges`: episodes in
+    which a node heard a registered staff badge; each makes one crossing staff."""
+    seen_truth: list[Classified] = []
+    badged: set[int] = set()  # ids of truth crossings by someone wearing a badge
+    for line in truth:
+        c = truth_counted(layout, line)
+        if c is not None:
+            seen_truth.append(c)
+            if line.badge:
+                badged.add(id(c))
+    counted = list(counted)
+    staff = attribute(counted, badges)
+    seen = [layout.classify(c, badge=i in staff) for i, c in enumerate(counted)]
     t_tally, c_tally = _tally(layout, seen_truth), _tally(layout, seen)
     areas: dict[str, Any] = {}
     for area in [SITE, *layout.zones]:
         areas[area] = {
             name: Figure(t_tally[area][name], c_tally[area][name]).to_json() for name in FIGURES
         }
-    classified = {"visitor": [0, 0], "staff": [0, 0]}  # [matched, counted as staff]
+    classified = {"visitor": [0, 0], "staff": [0, 0], "badge": [0, 0]}  # [matched, as staff]
     for t, c in _pairs(seen_truth, seen, window):
         if t.audience in classified:
             classified[t.audience][0] += 1
             classified[t.audience][1] += c.audience == "staff"
+        if id(t) in badged and t.audience == "staff":
+            classified["badge"][0] += 1
+            classified["badge"][1] += c.audience == "staff"
     return {
         "site": areas[SITE],
         "zones": {zone: areas[zone] for zone in layout.zones} if layout.explicit else {},
         "visitors_counted_as_staff": _share(*classified["visitor"]),
         "staff_counted_as_staff": _share(*classified["staff"]),
+        "badge_staff_counted_as_staff": _share(*classified["badge"]),
     }
 
 

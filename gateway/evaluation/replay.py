@@ -10,10 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from gateway.core.badges import BadgeEpisode
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing, Event, Health
 from gateway.core.tuning import EngineConfig
-from gateway.protocol.trace import Advance, BadLine, TraceHeader, TraceReader, Truth, Visit
+from gateway.protocol.trace import (
+    Advance,
+    BadgeHeard,
+    BadLine,
+    TraceHeader,
+    TraceReader,
+    Truth,
+    Visit,
+)
 
 ProgressFn = Callable[[int], None]
 """Called now and then with the number of bytes read so far."""
@@ -32,6 +41,8 @@ class ReplayResult:
     bad: list[BadLine] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     """Simulated visit truth (`visit` lines), for the visitor KPIs' scores."""
+    badges: list[BadgeEpisode] = field(default_factory=list)
+    """Badge episodes (`badge` lines) on the gateway clock, as the engine located them."""
 
 
 def _lines(raw: IO[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
@@ -61,6 +72,7 @@ def replay(
         health: list[Health] = []
         truth: list[Truth] = []
         visits: list[Visit] = []
+        badges: list[BadgeEpisode] = []
         ticks = 0
         feed = engine.feed
 
@@ -77,6 +89,12 @@ def replay(
                 continue
             if isinstance(record, Visit):
                 visits.append(record)
+                continue
+            if isinstance(record, BadgeHeard):
+                where = engine.locate(record.node, record.boot, record.node_us)
+                if where is not None:
+                    door, t0 = where
+                    badges.append(BadgeEpisode(door, t0, t0 + record.duration_us * 1e-6))
                 continue
             if isinstance(record, Advance):
                 events = engine.advance(record.now)
@@ -97,6 +115,7 @@ def replay(
         engine,
         reader.bad,
         visits,
+        badges,
     )
 
 

@@ -28,7 +28,7 @@ from gateway.core.engine import Engine
 from gateway.core.events import Event
 from gateway.core.tuning import EngineConfig
 from gateway.errors import ConfigError, TraceError
-from gateway.protocol.trace import Tick, TraceHeader, TraceReader, dumps, parse_record
+from gateway.protocol.trace import BadgeHeard, Tick, TraceHeader, TraceReader, dumps, parse_record
 
 ADVANCE = "advance"
 
@@ -46,6 +46,10 @@ class TraceRecorder:
 
     def tick(self, tick: Tick) -> None:
         self._out.write(dumps(tick) + "\n")
+
+    def badge(self, badge: BadgeHeard) -> None:
+        """A BADGE_SEEN as received: no badge identity, only the node, its episode and RSSI."""
+        self._out.write(dumps(badge) + "\n")
 
     def advance(self, now: float) -> None:
         self._out.write(json.dumps({"type": ADVANCE, "now": now}, separators=(",", ":")) + "\n")

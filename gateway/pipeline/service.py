@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from gateway.core.badges import BadgeEpisode, BadgeMatcher
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
 from gateway.core.site import COUNT_NAMES, Classified, SiteLayout
 from gateway.outputs.mqtt.payloads import (
@@ -44,6 +45,7 @@ from gateway.outputs.outbox import Batch, IntervalRow, Message, Outbox, Priority
 from gateway.pipeline.intervals import Intervals
 from gateway.pipeline.occupancy import Occupancy, OccupancyState
 from gateway.protocol.trace import (
+    BadgeHeard,
     Direction,
     DoorSpec,
     NodePosition,
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+BADGE_KEEP_S = 120.0
+"""Badge episodes older than this (before the newest one) can no longer claim a crossing."""
 HEALTH_REFRESH = 60.0
 """A node's health is republished at least this often (stream time) while it is active."""
 
@@ -153,6 +157,8 @@ class Pipeline:
         self.topics = Topics(mqtt.prefix, site)
         names = [d.door for d in doors]
         self.layout = layout or SiteLayout.default(names)
+        self.badges = BadgeMatcher()
+        """Badge episodes waiting for their crossing: doors and times only."""
         self.intervals = Intervals(
             names,
             mqtt.interval_seconds,
@@ -237,6 +243,17 @@ class Pipeline:
         self._dirty_nodes.add(status.node)
         self._quality_due = True
 
+    def on_badge(self, engine: EngineLike, badge: BadgeHeard) -> None:
+        """A node heard a registered staff badge with a beam episode: the crossing decided
+        for it (if any, and not yet committed) counts as staff. Only the episode's door and
+        times are kept, until no crossing can claim them."""
+        locate = getattr(engine, "locate", None)
+        where = None if locate is None else locate(badge.node, badge.boot, badge.node_us)
+        if where is not None:
+            door, t0 = where
+            self.badges.add(BadgeEpisode(door, t0, t0 + badge.duration_us * 1e-6))
+            self.badges.forget_before(t0 - BADGE_KEEP_S)
+
     def on_events(self, events: Iterable[Event]) -> None:
         self._events.extend(events)
 
@@ -276,7 +293,7 @@ class Pipeline:
         for event in events:
             if isinstance(event, Crossing):
                 event_id = crossing_id(event.door, event.t, event.direction)
-                counted = self.layout.classify(event)
+                counted = self.layout.classify(event, badge=self.badges.claim(event))
                 self.intervals.add(event, counted.audience)
                 self._reset_occupancy(event.t)  # a reset due before this crossing comes first
                 self._occupy(counted)
@@ -301,6 +318,7 @@ class Pipeline:
             elif isinstance(event, DoorOccupancy):
                 pass  # the engine's per-run figure; occupancy is kept here, across restarts
         self._reset_occupancy(self.now)
+        self.badges.forget_before(self.now - BADGE_KEEP_S)
         rows = self.intervals.flush() if flush else self.intervals.close(self.now)
         for row in rows:
             self._enqueue_interval(batch, row)
@@ -693,6 +711,10 @@ class Service:
                         if recorder is not None:
                             recorder.tick(item)
                         pipeline.on_events(engine.feed(item))
+                    elif isinstance(item, BadgeHeard):
+                        if recorder is not None:
+                            recorder.badge(item)
+                        pipeline.on_badge(engine, item)
                     else:
                         pipeline.on_status(item)
                 if ended:

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from gateway.protocol.trace import Tick
+from gateway.protocol.trace import BadgeHeard, Tick
 from gateway.protocol.wire import (
     U16,
     U32,
+    BadgeSeen,
     ControlFrame,
     Frame,
     Hello,
@@ -134,6 +135,9 @@ class NodeSession:
         self.stats = NodeStats()
         self.boot: int | None = None  # the latest boot id seen
         self._boots: OrderedDict[int, _Boot] = OrderedDict()
+        self.badges: list[BadgeHeard] = []
+        """BADGE_SEEN frames received, oldest first, until the consumer takes them
+        (`take_badges`); each says only that a registered badge was heard with an episode."""
 
     def feed(self, data: bytes, rx: float) -> list[Tick]:
         """Decode one BLE notification (a whole frame) and take it; bad bytes are counted."""
@@ -177,7 +181,24 @@ class NodeSession:
                 self.stats.time_echo = ClockSample(frame.boot_id, frame.token, node_us, rx)
             case TickBatch():
                 return self._ticks(state, frame, rx)
+            case BadgeSeen():
+                state.saw_clock(frame.clock_us)
+                self.badges.append(
+                    BadgeHeard(
+                        self.node,
+                        frame.boot_id,
+                        frame.clock_us,
+                        frame.duration_ms * 1000,
+                        frame.rssi_dbm,
+                        rx,
+                    )
+                )
         return []
+
+    def take_badges(self) -> list[BadgeHeard]:
+        """The badge episodes received since the last call."""
+        out, self.badges = self.badges, []
+        return out
 
     def expect(self, boot_id: int, seq: int) -> None:
         """After a gateway restart: the consumer already has every tick of `boot_id` below

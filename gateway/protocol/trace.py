@@ -127,6 +127,8 @@ class Truth:
     who: Who = "visitor"
     """Who crossed (`docs/trace-format.md`); absent from a line, and not written, for a
     visitor, so traces without it read as before."""
+    badge: bool = False
+    """The person wore a registered staff badge; written only when true."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -138,6 +140,8 @@ class Truth:
         }
         if self.who != "visitor":
             out["who"] = self.who
+        if self.badge:
+            out["badge"] = True
         return out
 
 
@@ -180,7 +184,33 @@ class Visit:
         }
 
 
-Record = Tick | Truth | Advance | Visit
+@dataclass(frozen=True, slots=True)
+class BadgeHeard:
+    """A node's BADGE_SEEN as the gateway received it: a registered staff badge was heard
+    with the beam episode that began at `node_us` (unwrapped node clock) and lasted
+    `duration_us`, at best `rssi` dBm. No badge identity. Readers older than this line type
+    skip it (unknown line types are forward compatible)."""
+
+    node: str
+    boot: int
+    node_us: int
+    duration_us: int
+    rssi: int
+    rx: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "badge",
+            "node": self.node,
+            "boot": self.boot,
+            "node_us": self.node_us,
+            "duration_us": self.duration_us,
+            "rssi": self.rssi,
+            "rx": self.rx,
+        }
+
+
+Record = Tick | Truth | Advance | Visit | BadgeHeard
 
 
 def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
@@ -304,9 +334,14 @@ def parse_record(obj: Any) -> Record | None:
         who = obj.get("who", "visitor")
         if who not in WHO:
             raise TraceError(f"truth 'who' must be one of {', '.join(WHO)}, got {who!r}")
-        return Truth(door, t, direction, label, who)
+        badge = obj.get("badge", False)
+        if not isinstance(badge, bool):
+            raise TraceError(f"truth 'badge' must be true or false, got {badge!r}")
+        return Truth(door, t, direction, label, who, badge)
     if kind == "advance":
         return Advance(_finite(obj, "now", "advance"))
+    if kind == "badge":
+        return _badge(obj)
     if kind == "visit":
         return _visit(obj)
     if kind == "header":
@@ -314,6 +349,21 @@ def parse_record(obj: Any) -> Record | None:
     if not isinstance(kind, str):
         raise TraceError(f"line has no string 'type' (got {kind!r})")
     return None
+
+
+def _badge(obj: dict[str, Any]) -> BadgeHeard:
+    node = _nonempty_str(obj, "node", "badge")
+    boot: int = _need(obj, "boot", int, "badge")
+    node_us: int = _need(obj, "node_us", int, "badge")
+    duration_us: int = _need(obj, "duration_us", int, "badge")
+    rssi: int = _need(obj, "rssi", int, "badge")
+    if node_us < 0 or duration_us < 0:
+        raise TraceError(
+            f"badge 'node_us' and 'duration_us' must be >= 0, got {node_us}, {duration_us}"
+        )
+    if not -127 <= rssi <= 0:
+        raise TraceError(f"badge 'rssi' must be -127..0 dBm, got {rssi}")
+    return BadgeHeard(node, boot, node_us, duration_us, rssi, _finite(obj, "rx", "badge"))
 
 
 def _visit(obj: dict[str, Any]) -> Visit:

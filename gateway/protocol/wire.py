@@ -32,6 +32,7 @@ class FrameType(IntEnum):
     TICK_BATCH = 0x02
     STATUS = 0x03
     TIME_ECHO = 0x04
+    BADGE_SEEN = 0x05
     RESUME = 0x81
     TIME_PING = 0x82
     IDENTIFY = 0x83
@@ -45,6 +46,7 @@ class ConfigKey(IntEnum):
     STATUS_INTERVAL_S = 2  # period of STATUS frames
     PAIRING_WINDOW_S = 3  # how long the node stays pairable; 0 closes the window now
     BATCH_LATENCY_MS = 4  # longest a tick waits on the node for its batch to fill
+    BADGE_RSSI_MIN = 5  # a badge counts when heard at >= -value dBm (badge firmware only)
 
 
 CONFIG_RANGES: dict[ConfigKey, tuple[int, int]] = {
@@ -52,7 +54,12 @@ CONFIG_RANGES: dict[ConfigKey, tuple[int, int]] = {
     ConfigKey.STATUS_INTERVAL_S: (5, 3_600),
     ConfigKey.PAIRING_WINDOW_S: (0, 600),
     ConfigKey.BATCH_LATENCY_MS: (0, 10_000),
+    ConfigKey.BADGE_RSSI_MIN: (20, 120),
 }
+
+BADGE_FIRMWARE = (1, 1, 0)
+"""The first firmware that listens for staff badges and may send BADGE_SEEN; an older node
+never does (its HELLO says so) and still counts as before."""
 
 
 class WireError(DoorcountError, ValueError):
@@ -447,6 +454,63 @@ class TimeEcho:
         return cls(boot_id, token, node_us)
 
 
+RSSI_MAX_DBM = 127
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeSeen:
+    """A registered staff badge was heard around one beam episode (protocol v1 extension).
+
+    Sent only by badge firmware (`BADGE_FIRMWARE`) that was given badge keys. The episode is
+    the node's: from the first beam broken after all were clear (`epoch << 32 | node_us`) for
+    `duration_ms`, until all are clear again. `rssi_dbm` is the strongest reading of a badge
+    resolved with a registered key at or above the node's threshold, between the badge window
+    before the episode and its end. No badge identity: not the key, not the identifier heard.
+    """
+
+    TYPE: ClassVar[FrameType] = FrameType.BADGE_SEEN
+    _LAYOUT: ClassVar[struct.Struct] = struct.Struct("<BBIHIHB")
+
+    boot_id: int
+    epoch: int
+    node_us: int
+    duration_ms: int
+    rssi_dbm: int
+
+    def __post_init__(self) -> None:
+        _uint("boot_id", self.boot_id, 1, U32)
+        _uint("epoch", self.epoch, 0, U16)
+        _uint("node_us", self.node_us, 0, U32)
+        _uint("duration_ms", self.duration_ms, 0, U16)
+        if isinstance(self.rssi_dbm, bool) or not isinstance(self.rssi_dbm, int):
+            raise FieldRangeError("rssi_dbm", self.rssi_dbm, f"an integer -{RSSI_MAX_DBM}..0")
+        _uint("rssi_dbm", -self.rssi_dbm, 0, RSSI_MAX_DBM)
+
+    @property
+    def clock_us(self) -> int:
+        """The full node clock at the start of the episode."""
+        return self.epoch << 32 | self.node_us
+
+    def __bytes__(self) -> bytes:
+        return self._LAYOUT.pack(
+            self.TYPE,
+            PROTOCOL_VERSION,
+            self.boot_id,
+            self.epoch,
+            self.node_us,
+            self.duration_ms,
+            -self.rssi_dbm,
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        _body(data, cls.TYPE, cls._LAYOUT.size)
+        _, _, boot_id, epoch, node_us, duration_ms, neg_rssi = cls._LAYOUT.unpack(data)
+        if neg_rssi > RSSI_MAX_DBM:
+            raise FieldRangeError("rssi_dbm", -neg_rssi, f"-{RSSI_MAX_DBM}..0")
+        return cls(boot_id, epoch, node_us, duration_ms, -neg_rssi)
+
+
 # -- gateway -> node ---------------------------------------------------------------------------
 
 
@@ -546,13 +610,23 @@ class SetConfig:
         return cls(key, value)
 
 
-NodeFrame = Hello | TickBatch | Status | TimeEcho
+NodeFrame = Hello | TickBatch | Status | TimeEcho | BadgeSeen
 ControlFrame = Resume | TimePing | Identify | SetConfig
 Frame = NodeFrame | ControlFrame
 
 _DECODERS: dict[FrameType, Callable[[bytes], Frame]] = {
     cls.TYPE: cls.from_bytes
-    for cls in (Hello, TickBatch, Status, TimeEcho, Resume, TimePing, Identify, SetConfig)
+    for cls in (
+        Hello,
+        TickBatch,
+        Status,
+        TimeEcho,
+        BadgeSeen,
+        Resume,
+        TimePing,
+        Identify,
+        SetConfig,
+    )
 }
 
 

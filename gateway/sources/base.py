@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from gateway.protocol.trace import Tick
+from gateway.protocol.trace import BadgeHeard, Tick
 
 ResumePoints = Mapping[str, tuple[int, int]]
 """node -> (boot, seq) of the first tick not yet consumed by the committed engine."""
@@ -41,7 +41,7 @@ class NodeStatus:
     bad_frames: int | None = None
 
 
-SourceItem = Tick | NodeStatus
+SourceItem = Tick | NodeStatus | BadgeHeard
 
 
 class TickSource(Protocol):

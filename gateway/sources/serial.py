@@ -480,6 +480,8 @@ class SerialSource:
                 pass  # kept in the session (`session(node).stats.time_echo`) for clock fits
             case TickBatch():
                 self._deliver(link, frame, ticks)
+            case _:
+                pass  # BADGE_SEEN stays in the session (`session(node).take_badges()`)
 
     def _known(self, link: _Link, node: str, boot: int) -> bool:
         """A frame of `boot` on this port is `node`'s: it said HELLO, or had that boot before."""

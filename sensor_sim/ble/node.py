@@ -28,7 +28,8 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from bumble.link import LocalLink
 from gateway.protocol import wire
 from sensor_sim.ble.peripheral import NodePeripheral
 from sensor_sim.ble.tasks import BackgroundTasks
-from sensor_sim.twin import ControlFrameError, TwinError, TwinNode
+from sensor_sim.twin import FIRMWARE_VERSION, ControlFrameError, TwinError, TwinNode
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class SimNode:
         clock_us: int = 0,
         broken: Iterable[int] = (),
         address: str | None = None,
+        badge_keys: Sequence[bytes] | None = None,
     ) -> None:
         if not 2 <= buffer_size < 0x8000:
             # >= 2: one core call numbers up to two ticks (one per beam) before they are read.
@@ -119,6 +121,8 @@ class SimNode:
             boot_id or new_boot_id(),
             capacity=buffer_size,
             broken=at_boot,
+            firmware=FIRMWARE_VERSION if badge_keys is None else wire.BADGE_FIRMWARE,
+            badge_keys=badge_keys,
         )
         self._levels = {b: b in at_boot for b in range(2)}  # what the beams physically are
         self._configure()
@@ -226,6 +230,13 @@ class SimNode:
         self._levels[beam] = broken
         self._advance(node_us)  # a glitch filter of 0 lets the edge through at once
         self._kick.set()
+
+    def hear(self, ident: bytes, rssi: int, unix_s: float | None = None) -> bool:
+        """The node's radio heard an Eddystone-EID `ident` between connection events (the
+        glue scans there); True when it resolved to a registered badge."""
+        known = self.twin.hear(ident, rssi, time.time() if unix_s is None else unix_s, self._now())
+        self._kick.set()
+        return known
 
     async def reboot(
         self,
@@ -393,6 +404,15 @@ class SimNode:
                             self.twin.requeue(frame)
                         break
                     self._sent.update(keys)
+                # BADGE_SEEN follows the ticks of its episode on the same stream, so the
+                # gateway has the node's clock for it when it arrives.
+                while self._greeted and not self.twin.unsent:
+                    badge = self.twin.take_badge(self._now())
+                    if badge is None:
+                        break
+                    if not await peripheral.notify_stream(badge):
+                        self.twin.requeue_badge(badge)
+                        break
             if wall >= next_status:
                 if peripheral.authenticated:
                     await peripheral.publish_status(self._status_frame())

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.core.events import Crossing
+from gateway.core.events import Crossing, Event
 from gateway.core.hours import OpeningHours, weekly
 from gateway.core.site import OUTSIDE, DoorPlan, SiteLayout
 from gateway.outputs.mqtt.payloads import decode
@@ -193,3 +193,31 @@ def test_doorcount_run_on_a_shop_day_trace_publishes_zones_and_what_eval_counts(
     assert site["staff_in"] == want["site"]["staff_in"]["counted"]
     floor = latest["doorcount/sim-shop-day/zone/floor/occupancy"]
     assert floor["visitors_in"] == want["zones"]["floor"]["visitors_in"]["counted"]
+
+
+def test_a_badge_episode_makes_the_crossing_at_the_public_door_staff(tmp_path: Path) -> None:
+    """The live path: a BADGE_SEEN located on the gateway clock by the engine makes the
+    crossing decided for that episode staff; the next visitor stays a visitor."""
+    from gateway.core.engine import Engine
+    from gateway.protocol.trace import BadgeHeard, Tick
+
+    p = _pipeline(tmp_path)
+    engine = Engine(DOORS)
+    node_t0 = 5_000_000  # node µs of the first edge; node clock = gateway clock - T0 + 5 s
+    events: list[Event] = []
+    edges = [(0, True, 0), (1, True, 150_000), (0, False, 400_000), (1, False, 550_000)]
+    edges += [(beam, broken, us + 5_000_000) for beam, broken, us in edges]
+    for k, (beam, broken, us) in enumerate(edges):
+        node_us = node_t0 + us
+        rx = T0 + node_us * 1e-6 + 0.05
+        events += engine.feed(Tick("n0", 7, k, node_us, beam, broken, rx))
+        if k == 3:  # the first episode's BADGE_SEEN follows its ticks
+            p.on_badge(engine, BadgeHeard("n0", 7, node_t0, 550_000, -47, rx + 0.01))
+    events += engine.finish()
+    p.on_events(events)
+    p.commit(now=T0 + 60, flush=True)
+    crossings = _all(p, "front/crossing")
+    assert [c["audience"] for c in crossings] == ["staff", "visitor"]
+    assert all("badge" not in json.dumps(c) for c in crossings)
+    rows = [r for r in _all(p, "/interval") if r["door"] == "Front"]
+    assert [(r["staff_in"], r["visitors_in"]) for r in rows if r["entries"]] == [(1, 1)]

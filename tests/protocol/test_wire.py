@@ -16,6 +16,7 @@ from gateway.protocol.wire import (
     PROTOCOL_VERSION,
     U16,
     U32,
+    BadgeSeen,
     ConfigKey,
     FieldRangeError,
     Frame,
@@ -84,6 +85,11 @@ GOLDEN: list[tuple[str, bytes, Frame]] = [
         bytes.fromhex("04 01 efbeadde 04030201 ddccbbaa"),
         TimeEcho(boot_id=0xDEADBEEF, token=0x01020304, node_us=0xAABBCCDD),
     ),
+    (
+        "badge_seen",
+        bytes.fromhex("05 01 efbeadde 0100 4e61bc00 8a02 39"),
+        BadgeSeen(boot_id=0xDEADBEEF, epoch=1, node_us=0x00BC614E, duration_ms=650, rssi_dbm=-57),
+    ),
     ("resume", bytes.fromhex("81 01 efbeadde 3412"), Resume(boot_id=0xDEADBEEF, seq=0x1234)),
     ("time_ping", bytes.fromhex("82 01 0df0feca"), TimePing(token=0xCAFEF00D)),
     ("identify", bytes.fromhex("83 01 0a"), Identify(seconds=10)),
@@ -126,6 +132,7 @@ def test_layouts_are_micropython_struct() -> None:
         TickBatch._TICK,
         Status._LAYOUT,
         TimeEcho._LAYOUT,
+        BadgeSeen._LAYOUT,
         Resume._LAYOUT,
         TimePing._LAYOUT,
         Identify._LAYOUT,
@@ -249,8 +256,8 @@ def test_error_data() -> None:
         decode_frame(bytes.fromhex("02 07 00"))
     assert version.value.version == 7
     with pytest.raises(UnknownFrameTypeError) as kind:
-        decode_frame(bytes.fromhex("05 01"))
-    assert kind.value.frame_type == 5
+        decode_frame(bytes.fromhex("06 01"))
+    assert kind.value.frame_type == 6
     with pytest.raises(FieldRangeError) as field:
         decode_frame(bytes.fromhex("84 01 03 59020000"))
     assert (field.value.field, field.value.value) == ("PAIRING_WINDOW_S value", 601)
@@ -371,9 +378,19 @@ def test_protocol_doc_examples_decode() -> None:
         r"Example: `([0-9a-f ]+)`", doc
     )
     golden = {data: frame for _, data, frame in GOLDEN}
-    assert len(examples) == 9
+    assert len(examples) == 10
     for text in examples:
         data = bytes.fromhex(text)
         if data[0] == 0:  # a serial packet, tested in test_framing
             continue
         assert decode_frame(data) == golden[data], text
+
+
+def test_badge_seen_refuses_what_it_cannot_carry() -> None:
+    with pytest.raises(FieldRangeError, match="rssi_dbm"):
+        BadgeSeen(1, 0, 0, 0, 5)
+    with pytest.raises(FieldRangeError, match="rssi_dbm"):
+        BadgeSeen.from_bytes(bytes.fromhex("05 01 01000000 0000 00000000 0000 80"))
+    with pytest.raises(TrailingBytesError):
+        BadgeSeen.from_bytes(bytes.fromhex("05 01 01000000 0000 00000000 0000 39 00"))
+    assert BadgeSeen(1, 2, 3, 0, -127).clock_us == 2 << 32 | 3

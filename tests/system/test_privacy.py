@@ -11,6 +11,7 @@ on the gateway only; they are never published nor stored in InfluxDB.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -438,3 +439,66 @@ def test_the_word_scan_catches_what_it_should() -> None:
     assert visitor_like("visitor_id") == {"visitor"}
     assert not visitor_like("battery_mv")
     assert not visitor_like("last_seen")
+
+
+# -- staff badges (docs/privacy.md "Staff badges") ---------------------------------------------
+
+# What a node says about a badge: that a registered one was heard with a beam episode, how
+# strongly. Not the key, not the identifier it heard, not which badge or group.
+BADGE_FRAME = {"boot_id", "epoch", "node_us", "duration_ms", "rssi_dbm"}
+# The same as a trace / recording line on the gateway's disk.
+BADGE_LINE = {"type", "node", "boot", "node_us", "duration_us", "rssi", "rx"}
+# What the gateway keeps in memory until a crossing claims it: a door and two times.
+BADGE_EPISODE = {"door", "t0", "t1"}
+# The registry (<state_dir>/badges.json, 0600): a random handle, a group label, the key.
+BADGE_REGISTRY = {"handle", "group", "key", "added"}
+
+
+def test_badge_frame_and_line_match_the_allow_list() -> None:
+    from dataclasses import fields
+
+    from gateway.core.badges import Badge, BadgeEpisode
+    from gateway.protocol.trace import BadgeHeard
+    from gateway.protocol.wire import BadgeSeen
+
+    assert {f.name for f in fields(BadgeSeen)} == BADGE_FRAME
+    assert len(bytes(BadgeSeen(1, 0, 0, 0, -60))) == 15  # nothing rides along
+    assert set(BadgeHeard("n1", 1, 0, 0, -60, 0.0).to_json()) == BADGE_LINE
+    assert {f.name for f in fields(BadgeEpisode)} == BADGE_EPISODE
+    assert set(Badge("abc", "staff", bytes(16), "2026-01-01").to_json()) == BADGE_REGISTRY
+
+
+def test_a_badge_makes_a_staff_count_and_nothing_else() -> None:
+    """A crossing made staff by a badge publishes exactly the fields of any crossing."""
+    from gateway.core.badges import BadgeEpisode, attribute
+    from gateway.core.events import Crossing
+    from gateway.core.site import SiteLayout
+
+    c = Crossing(DOOR, "in", T, "single", 1.0, T + 1)
+    staff = attribute([c], [BadgeEpisode(DOOR, T - 0.2, T + 0.3)])
+    counted = SiteLayout.default([DOOR]).classify(c, badge=0 in staff)
+    payload = CrossingPayload(
+        site=SITE, door=DOOR, direction="in", t=T, kind="single", confidence=1.0, id="x",
+        audience=counted.audience,
+    )  # fmt: skip
+    assert counted.audience == "staff"
+    assert set(payload.model_dump()) == PUBLISHED["crossing"]
+
+
+def test_badge_groups_cannot_be_names() -> None:
+    from gateway.core.badges import BadgeError, BadgeRegistry
+
+    registry = BadgeRegistry(Path("/nonexistent/badges.json"))
+    for name in ("Anna", "anna smith", "anna.smith@example.com"):
+        with pytest.raises(BadgeError):
+            registry.add(name, "2026-01-01")
+    assert registry.add("staff", "2026-01-01").group == "staff"
+
+
+def test_badge_identifiers_do_not_link_minutes_without_the_key() -> None:
+    from gateway.core.badges import eid
+
+    key = bytes(range(16))
+    seen = [eid(key, minute) for minute in range(29_000_000, 29_000_000 + 1440)]
+    assert len(set(seen)) == len(seen)  # a day of minutes: no repeat to follow
+    assert eid(bytes(16), 29_000_000) != seen[0]

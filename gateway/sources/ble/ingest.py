@@ -35,7 +35,7 @@ from gateway.protocol.gatt import (
     TICK_UUID,
 )
 from gateway.protocol.session import NodeSession
-from gateway.protocol.trace import Tick
+from gateway.protocol.trace import BadgeHeard, Tick
 from gateway.sources.ble.backend import Backend
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,7 @@ class Ingest:
         on_report: ReportFn | None = None,
         clock: Callable[[], float] = time.time,
         resume: Mapping[str, tuple[int, int]] | None = None,
+        on_badges: Callable[[list[BadgeHeard]], None] | None = None,
     ) -> None:
         names = [n.node for n in nodes]
         addresses = [n.address.upper() for n in nodes]
@@ -149,6 +150,7 @@ class Ingest:
         self.config = config or IngestConfig()
         self._on_ticks = on_ticks
         self._on_report = on_report
+        self._on_badges = on_badges
         self._clock = clock
         self._nodes = {
             n.node: _Node(
@@ -408,3 +410,7 @@ class Ingest:
             hello.set_result(frame)
         if ticks:
             self._on_ticks(ticks)
+        if isinstance(frame, wire.BadgeSeen):
+            badges = session.take_badges()
+            if self._on_badges is not None and badges:
+                self._on_badges(badges)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.config import GatewayConfig, describe, load_pairings
 from gateway.errors import ConfigError
-from gateway.protocol.trace import DoorSpec, Tick
+from gateway.protocol.trace import BadgeHeard, DoorSpec, Tick
 from gateway.sources.base import NodeStatus, QueueSource, ResumePoints, SourceItem
 from gateway.sources.ble.backend import open_backend
 from gateway.sources.ble.ingest import Ingest, IngestConfig, PairedNode, Report
@@ -62,10 +62,15 @@ class BleSource:
             for tick in ticks:
                 queue.put(tick)
 
+        def on_badges(badges: list[BadgeHeard]) -> None:
+            for badge in badges:
+                queue.put(badge)
+
         ingest = self.ingest = Ingest(
             backend,
             self._nodes,
             on_ticks,
+            on_badges=on_badges,
             config=self._ingest_config,
             on_report=self.reports.append,
             clock=self._clock,

@@ -1,0 +1,119 @@
+"""Staff badges in the firmware: the keyed rotating identifiers and the BADGE_SEEN frames are
+the same bytes on MicroPython (the unix port) and CPython, and the gateway decodes them.
+
+The scenario resolves Eddystone-EID identifiers with `badgekey.Resolver` (registered keys,
+an unregistered one, a stale minute), feeds the sightings to the core around beam episodes
+(a crossing with a badge, one without, a badge heard with no crossing, a weak badge) and prints
+every identifier and frame.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from gateway.core.badges import eid
+from gateway.protocol.wire import BadgeSeen, decode_frame
+from tests.firmware.test_firmware_micropython import FIRMWARE, micropython, run
+
+SCENARIO = r"""
+import doorcore
+import badgekey
+
+keys = [bytes(range(16)), b"staff-badge-key!"]
+for key in keys:
+    for slot in (0, 1, 29_000_000, 0xFFFFFFFF):
+        print("eid", "".join("%02x" % b for b in badgekey.eid(key, slot)), slot)
+print("hmac", "".join("%02x" % b for b in badgekey.hmac_sha256(b"k" * 80, b"message")))
+
+resolver = badgekey.Resolver(keys)
+now = 1_740_000_000
+print("match", resolver.match(badgekey.eid(keys[1], now // 60), now))
+print("match-slack", resolver.match(badgekey.eid(keys[0], now // 60 - 2), now))
+print("match-stale", resolver.match(badgekey.eid(keys[0], now // 60 - 3), now))
+print("match-unregistered", resolver.match(badgekey.eid(b"x" * 16, now // 60), now))
+five = badgekey.eid(keys[0], 5)
+print("service", badgekey.eid_from_service_data(b"\x30\xf4" + five) == five)
+adv = b"\x02\x01\x06" + b"\x03\x03\xaa\xfe" + b"\x0d\x16\xaa\xfe\x30\xf4" + five
+print("adv", badgekey.eid_from_adv(adv) == five, badgekey.eid_from_adv(b"\x02\x01\x06"))
+
+node = doorcore.Node("badge-node", 0xBADCAFE, (0, 1), doorcore.BADGE_FIRMWARE, 64, (), True)
+
+
+def cross(t, ms):
+    node.edge(0, True, t)
+    node.edge(1, True, t + 100_000)
+    node.edge(0, False, t + ms * 1000 - 100_000)
+    node.edge(1, False, t + ms * 1000)
+    node.release(t + ms * 1000 + 10_000)
+
+
+def drain(now):
+    while True:
+        f = node.take_badge(now)
+        if f is None:
+            return
+        print("badge", "".join("%02x" % b for b in f))
+
+
+node.badge_heard(1_800_000, -52)  # a staff member walks up to the door
+cross(2_000_000, 600)
+drain(3_000_000)
+cross(10_000_000, 700)  # a visitor, no badge
+drain(11_000_000)
+node.badge_heard(20_000_000, -50)  # a badge passes by, nobody crosses
+node.badge_heard(40_900_000, -70)  # too weak: beyond the door
+cross(41_000_000, 500)
+drain(42_000_000)
+node.badge_heard((1 << 32) + 800_000, -55)  # across the u32 clock wrap
+cross((1 << 32) + 1_000_000, 400)
+drain((1 << 32) + 2_000_000)
+print("episodes", node.badge_episodes, node.badge_lost)
+"""
+
+
+def _lines(tmp_path: Path) -> tuple[list[str], list[str]]:
+    script = tmp_path / "badges.py"
+    script.write_text(SCENARIO, encoding="utf-8")
+    on_mpy = run([micropython(), str(script)], tmp_path, {"MICROPYPATH": str(FIRMWARE)})
+    on_cpy = run([sys.executable, str(script)], tmp_path, {"PYTHONPATH": str(FIRMWARE)})
+    return on_mpy, on_cpy
+
+
+def test_badge_identifiers_and_frames_are_the_same_bytes_on_micropython(tmp_path: Path) -> None:
+    on_mpy, on_cpy = _lines(tmp_path)
+    assert on_mpy == on_cpy
+    fields = [line.split() for line in on_cpy]
+    eids = [(bytes.fromhex(f[1]), int(f[2])) for f in fields if f[0] == "eid"]
+    keys = [bytes(range(16)), b"staff-badge-key!"]
+    assert [e for e, _ in eids] == [eid(k, s) for k in keys for _, s in eids[:4]]
+    answers = {f[0]: " ".join(f[1:]) for f in fields if f[0].startswith(("match", "serv", "adv"))}
+    assert answers == {
+        "match": "True",
+        "match-slack": "True",
+        "match-stale": "False",
+        "match-unregistered": "False",
+        "service": "True",
+        "adv": "True None",
+    }
+    frames = [bytes.fromhex(f[1]) for f in fields if f[0] == "badge"]
+    decoded = [decode_frame(data) for data in frames]
+    assert [bytes(frame) for frame in decoded] == frames
+    assert all(isinstance(f, BadgeSeen) for f in decoded)
+    seen = [f for f in decoded if isinstance(f, BadgeSeen)]
+    # the badge crossing and the one across the wrap; not the visitor, the passing badge,
+    # nor the weak one
+    assert [(f.clock_us, f.duration_ms, f.rssi_dbm) for f in seen] == [
+        (2_000_000, 600, -52),
+        ((1 << 32) + 1_000_000, 400, -55),
+    ]
+    assert fields[-1] == ["episodes", "2", "0"]
+
+
+def test_hmac_matches_the_standard_library(tmp_path: Path) -> None:
+    import hmac
+    from hashlib import sha256
+
+    _, on_cpy = _lines(tmp_path)
+    line = next(f.split()[1] for f in on_cpy if f.startswith("hmac"))
+    assert line == hmac.new(b"k" * 80, b"message", sha256).hexdigest()
