@@ -37,6 +37,13 @@ def fail(message: str, next_step: str, err: TextIO | None = None) -> int:
     return 1
 
 
+def warn(message: str, next_step: str, err: TextIO | None = None) -> None:
+    """A problem that did not stop the command (another node's stale bond), with its fix."""
+    out = err or sys.stderr
+    print(f"warning: {message}", file=out)
+    print(f"next:  {next_step}", file=out)
+
+
 def next_step_for(exc: BaseException) -> str:
     """The installer's next step for an error that did not come with one."""
     if isinstance(exc, StepError):
@@ -50,7 +57,7 @@ def next_step_for(exc: BaseException) -> str:
             return "press the node's button (LED blinks slowly), then pair within 2 minutes"
         return "press the node's button, check the passkey on its label, and pair again"
     if isinstance(exc, NotBondedError):
-        return "pair it again: press its button, then doorcount pair NODE --door ... --passkey ..."
+        return "doorcount unpair NODE, press the button on NODE, then doorcount pair NODE ..."
     if isinstance(exc, ConfigError):
         if "cannot read config" in str(exc):
             return "pass --config PATH or set DOORCOUNT_CONFIG (docs/deploy.md has an example)"

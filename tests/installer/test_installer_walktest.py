@@ -238,5 +238,8 @@ async def test_walktest_reports_a_node_that_lost_its_bond_and_counts_nothing(
     assert result.rc == 1
     assert "d1 not bonded" in result.out
     assert "error: not connected to d1" in result.err
-    assert "pair that node again" in result.err
+    assert (
+        "next:  press the button on d1, then doorcount pair d1 --door front --position both"
+        in result.err
+    )
     assert "conf" not in result.out
