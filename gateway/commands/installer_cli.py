@@ -84,12 +84,15 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "walktest",
         parents=[common],
-        help="walk through a door and see each crossing live; finds swapped beams",
+        help="walk through a door when told and see each walk counted; finds swapped beams",
     )
     p.add_argument("--door", required=True, help="door name")
-    p.add_argument("--walks", type=int, default=3, help="walks to make (default 3)")
+    p.add_argument("--walks", type=int, default=2, help="walks per direction (default 2)")
     p.add_argument(
-        "--direction", choices=["in", "out"], default="in", help="the way you walk (default in)"
+        "--direction",
+        choices=["both", "in", "out"],
+        default="both",
+        help="which way you will be asked to walk (default both: a swap needs both)",
     )
     p.add_argument(
         "--timeout", type=float, default=180.0, help="give up after this long (s, default 180)"

@@ -15,7 +15,15 @@ from typing import TextIO
 from gateway.config import Pairing, Position
 from gateway.core.events import Crossing, Health
 from gateway.errors import BleError, ConfigError, DoorcountError, NotBondedError, PairingError
-from gateway.installer.walktest import Finding, NotCounted, Observation, Verdict
+from gateway.installer.walktest import (
+    Finding,
+    Ignored,
+    NotCounted,
+    Observation,
+    Prompt,
+    Verdict,
+    WalkResult,
+)
 from gateway.protocol import wire
 
 SERVICE_UNIT = "doorcount-gateway"
@@ -211,26 +219,49 @@ def duration(seconds: int) -> str:
 # walktest ------------------------------------------------------------------------------------
 
 
-def walk_intro(door: str, expected: str, walks: int) -> list[str]:
+def walk_intro(door: str, plan: tuple[str, ...]) -> list[str]:
+    ins, outs = plan.count("in"), plan.count("out")
+    ways = " and ".join(
+        f"{n} time{'s' if n != 1 else ''} {d.upper()}" for n, d in ((ins, "in"), (outs, "out")) if n
+    )
     return [
-        f"door {door}: walk {expected.upper()} {walks} times,",
-        "one at a time, a few seconds apart, at normal pace.",
+        f"door {door}: you will walk {ways}.",
+        "Walk only when told, alone, at normal pace; then stay clear until the next prompt.",
         "(Ctrl-C ends the test early)",
     ]
 
 
-def observation_line(obs: Observation, number: int, expected: str) -> str:
-    """One live line: a counted walk, a break that did not count, or a health event."""
+def observation_line(obs: Observation) -> str:
+    """One live line: a prompt, a walk's result, a crossing, a break not counted, health."""
+    if isinstance(obs, Prompt):
+        again = " (again)" if obs.again else ""
+        return f"walk {obs.number} of {obs.of}{again}: walk {obs.direction.upper()} now"
+    if isinstance(obs, WalkResult):
+        return walk_line(obs)
     if isinstance(obs, Crossing):
-        mark = "ok" if obs.direction == expected else "WRONG WAY"
+        return f"    {clock(obs.t)}  crossing seen: stay clear until the next prompt"
+    if isinstance(obs, Ignored):
+        c = obs.crossing
         return (
-            f"{number:>2}  {clock(obs.t)}  {obs.direction.upper():<3}  "
-            f"conf {obs.confidence:.2f}  {mark}"
+            f"    {clock(c.t)}  {c.direction.upper()} by someone else (not during a walk): ignored"
         )
     if isinstance(obs, NotCounted):
         what = "a break" if obs.count == 1 else f"{obs.count} breaks"
         return f"    {clock(obs.t)}  {what} not counted (one beam only, or turned back)"
     return health_line(obs)
+
+
+def walk_line(result: WalkResult) -> str:
+    head = f"{result.number:>2}  {clock(result.t)}"
+    if result.status == "missed":
+        return f"{head}  no walk seen (you were asked to walk {result.asked.upper()})"
+    if result.status == "crowded":
+        return (
+            f"{head}  {len(result.counted)} crossings at once: someone else walked too, not counted"
+        )
+    c = result.counted[0]
+    mark = "ok" if result.status == "ok" else "WRONG WAY"
+    return f"{head}  {c.direction.upper():<3}  conf {c.confidence:.2f}  {mark}"
 
 
 def health_line(event: Health) -> str:
@@ -241,10 +272,11 @@ def health_line(event: Health) -> str:
 
 
 def verdict_lines(verdict: Verdict) -> list[str]:
-    counted = len(verdict.crossings)
+    decided = len(verdict.decided)
+    extra = f", {verdict.ignored} by others ignored" if verdict.ignored else ""
     lines = [
-        f"door {verdict.door}: {counted} walk{'s' if counted != 1 else ''} counted, "
-        f"{verdict.matching} {verdict.expected.upper()}; beam breaks outer "
+        f"door {verdict.door}: {decided} of {len(verdict.plan)} walks counted, "
+        f"{verdict.matching} the right way{extra}; beam breaks outer "
         f"{verdict.breaks.get('outer', 0)}, inner {verdict.breaks.get('inner', 0)}",
     ]
     if verdict.ok:

@@ -11,12 +11,11 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from gateway.core.events import Crossing
 from gateway.installer import steps
 from gateway.installer.site import Site
 from gateway.installer.view import StepError, observation_line, walk_intro
-from gateway.installer.walktest import Observation, Verdict, WalkTest
-from gateway.protocol.trace import Direction, Tick
+from gateway.installer.walktest import Observation, Plan, Verdict, WalkTest, walk_plan
+from gateway.protocol.trace import Tick
 from gateway.sources.ble.ingest import Ingest, IngestConfig, PairedNode, Report
 
 
@@ -58,26 +57,22 @@ async def run_walktest(
     door: str,
     *,
     walks: int,
-    direction: Direction,
+    direction: Plan,
     timeout: float,
     connect_timeout: float,
     say: Callable[..., None],
     stop: asyncio.Event,
 ) -> Verdict:
     if walks < 1:
-        raise StepError(f"--walks must be at least 1, got {walks}", "use e.g. --walks 3")
+        raise StepError(f"--walks must be at least 1, got {walks}", "use e.g. --walks 2")
     spec = site.door_spec(door)
     nodes = door_nodes(site, door)
     loop = asyncio.get_running_loop()
     test: WalkTest | None = None
-    counted = 0
 
     def show(observations: list[Observation]) -> None:
-        nonlocal counted
         for obs in observations:
-            if isinstance(obs, Crossing):
-                counted += 1
-            say(observation_line(obs, counted, direction))
+            say(observation_line(obs))
 
     def on_ticks(ticks: list[Tick]) -> None:
         if test is not None:
@@ -129,13 +124,13 @@ async def run_walktest(
                 ) from None
             say(
                 f"connected to {', '.join(n.node for n in nodes)}",
-                *walk_intro(door, direction, walks),
+                *walk_intro(door, walk_plan(walks, direction)),
             )
             test = WalkTest(
                 spec,
                 time.time(),
-                expected=direction,
                 walks=walks,
+                direction=direction,
                 config=site.config.engine_config(),
             )
             deadline = loop.time() + timeout
