@@ -24,6 +24,7 @@ from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from gateway.cli import main
 from gateway.config import Pairing, load_pairings
+from sensor_sim.ble.console import walk_through
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.node import SimNode
 
@@ -127,22 +128,8 @@ async def walk(
     depth: float = 0.30,
     spacing: float = 0.12,
 ) -> None:
-    """One person walking through steadily: the near beam breaks first, then the far one.
-
-    A 30 cm torso at 1.3 m/s across beams 12 cm apart (installation.md): each beam is broken
-    for 0.23 s, the far one 92 ms after the near one. Edges are emitted live on the nodes.
-    """
-    near, far = (outer, inner) if direction == "in" else (inner, outer)
-    lag, length = spacing / speed, depth / speed
-    edges = sorted(
-        [(0.0, near, True), (length, near, False), (lag, far, True), (lag + length, far, False)],
-        key=lambda e: e[0],
-    )
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    for at, (node, beam), broken in edges:
-        await asyncio.sleep(max(0.0, t0 + at - loop.time()))
-        node.emit(beam, broken)
+    """One person walking through steadily (`sensor_sim.ble.console.walk_through`)."""
+    await walk_through(outer, inner, direction, speed=speed, depth=depth, spacing=spacing)
 
 
 async def until(condition: object, timeout: float = 30.0) -> None:
