@@ -1,4 +1,4 @@
-"""`doorcount scan | pair | unpair | identify | doors | walktest`: the installer's commands.
+"""`doorcount scan | pair | unpair | identify | doors | live | walktest`: installer commands.
 
 Each one reads the gateway config (`--config`, default $DOORCOUNT_CONFIG or
 /etc/doorcount/doorcount.toml), opens the configured BLE backend for its own short
@@ -80,6 +80,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--offline", action="store_true", help="configuration only, no Bluetooth")
     p.add_argument("--seconds", type=float, default=5.0, help="how long to look for nodes")
     p.set_defaults(handler=lambda args: run(doors(args), args))
+
+    p = subparsers.add_parser(
+        "live",
+        parents=[common],
+        help="watch doors live for aiming beams: beam states, links, RSSI, battery, crossings",
+    )
+    p.add_argument("--door", help="watch this door only (default: every door that is ready)")
+    p.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    p.add_argument(
+        "--every", type=float, default=5.0, help="show the doors and nodes table every S s"
+    )
+    p.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="wait this long for the nodes (s)"
+    )
+    p.set_defaults(handler=lambda args: run(live(args), args))
 
     p = subparsers.add_parser(
         "walktest",
@@ -243,6 +258,35 @@ async def doors(args: argparse.Namespace) -> int:
     for message, step in report.problems:
         fail(message, step)
     return 1 if report.problems else 0
+
+
+async def live(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+    import signal
+
+    from gateway.installer.live import run_live
+    from gateway.installer.site import Site
+
+    site = Site(args.config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, stop.set)  # main thread only
+    try:
+        await run_live(
+            site,
+            args.door,
+            seconds=args.seconds,
+            every=args.every,
+            connect_timeout=args.connect_timeout,
+            say=say,
+            stop=stop,
+        )
+    finally:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
+    return 0
 
 
 async def walktest(args: argparse.Namespace) -> int:

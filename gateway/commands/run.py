@@ -39,6 +39,13 @@ def register(subparsers: Any) -> None:
         default=60.0,
         help="after a replay ends, wait this long for the broker to take the queue (s)",
     )
+    parser.add_argument(
+        "--status-every",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="print a one-line status (nodes up, counts, broker, outbox) every S s; 0: never",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -130,7 +137,11 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.request_stop)
-        await service.run(drain_timeout=args.drain_timeout)
+        status = asyncio.create_task(_print_status(service, args.status_every))
+        try:
+            await service.run(drain_timeout=args.drain_timeout)
+        finally:
+            status.cancel()
 
     asyncio.run(main())
     return 0
@@ -143,6 +154,16 @@ def _describes_site(config: dict[str, Any]) -> bool:
     return bool(config.get("zones") or config.get("hours")) or any(
         isinstance(d, dict) and keys & set(d) for d in doors
     )
+
+
+async def _print_status(service: Any, every: float) -> None:
+    import asyncio
+
+    from gateway.pipeline.status import status_line
+
+    while every > 0:
+        await asyncio.sleep(every)
+        print(status_line(service), flush=True)
 
 
 def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:
