@@ -1,4 +1,4 @@
-"""`doorcount scan | pair | unpair | identify | doors | live | walktest`: installer commands.
+"""`doorcount scan|pair|unpair|identify|doors|live|walktest|audit`: the installer's commands.
 
 Each one reads the gateway config (`--config`, default $DOORCOUNT_CONFIG or
 /etc/doorcount/doorcount.toml), opens the configured BLE backend for its own short
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,25 @@ def register(subparsers: Any) -> None:
         "--connect-timeout", type=float, default=30.0, help="wait this long for the nodes (s)"
     )
     p.set_defaults(handler=lambda args: run(live(args), args))
+
+    p = subparsers.add_parser(
+        "audit",
+        parents=[common],
+        help="count a door by hand beside the gateway: accuracy with a confidence interval, "
+        "and a correction factor if you accept it",
+    )
+    p.add_argument("--door", required=True, help="door name")
+    p.add_argument(
+        "--minutes", type=float, help="audit period (default: until q; 10 with --totals)"
+    )
+    p.add_argument(
+        "--totals", action="store_true", help="type hand totals at the end instead of a tap each"
+    )
+    p.add_argument("--yes", "-y", action="store_true", help="apply the correction without asking")
+    p.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="wait this long for the nodes (s)"
+    )
+    p.set_defaults(handler=lambda args: run(audit(args), args))
 
     p = subparsers.add_parser(
         "walktest",
@@ -286,6 +306,34 @@ async def live(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
+    return 0
+
+
+async def audit(args: argparse.Namespace) -> int:
+    from gateway.installer.audit import accept, save_audit
+    from gateway.installer.auditrun import run_audit
+    from gateway.installer.site import Site
+    from gateway.installer.view import audit_lines, correction_lines
+
+    site = Site(args.config)
+    result = await run_audit(
+        site,
+        args.door,
+        minutes=args.minutes,
+        totals=args.totals,
+        connect_timeout=args.connect_timeout,
+        say=say,
+    )
+    say(*audit_lines(result))
+    apply = args.yes or confirm(
+        f"apply this correction to door {args.door}'s published counts (raw counts are kept)?"
+    )
+    result = replace(result, accepted=apply)
+    save_audit(site.config.state_dir, result)
+    if apply:
+        say(*correction_lines(accept(site.config.state_dir, result)))
+    else:
+        say(f"audit stored; door {args.door}'s counts stay uncorrected")
     return 0
 
 

@@ -62,6 +62,8 @@ class LiveDoors:
             self.beams[(d.outer.node, d.outer.beam)] = (d.door, "outer")
             self.beams[(d.inner.node, d.inner.beam)] = (d.door, "inner")
         self.broken: set[tuple[str, int]] = set()
+        self.crossings: list[Crossing] = []
+        """Every crossing decided, in order."""
         self.counts: dict[str, dict[str, int]] = {d.door: {"in": 0, "out": 0} for d in doors}
 
     def feed(self, tick: Tick) -> list[str]:
@@ -92,6 +94,7 @@ class LiveDoors:
         lines = []
         for event in events:
             if isinstance(event, Crossing):
+                self.crossings.append(event)
                 self.counts[event.door][event.direction] += 1
                 c = self.counts[event.door]
                 lines.append(

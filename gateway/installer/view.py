@@ -15,6 +15,7 @@ from typing import TextIO
 from gateway.config import Pairing, Position
 from gateway.core.events import Crossing, Health
 from gateway.errors import BleError, ConfigError, DoorcountError, NotBondedError, PairingError
+from gateway.installer.audit import AuditResult, Correction
 from gateway.installer.walktest import (
     Finding,
     Ignored,
@@ -290,3 +291,26 @@ def finding_lines(findings: tuple[Finding, ...]) -> list[str]:
         lines.append(f"problem: {f.message}")
         lines.append(f"next:    {f.next_step}")
     return lines
+
+
+# audit ---------------------------------------------------------------------------------------
+
+
+def audit_lines(result: AuditResult) -> list[str]:
+    minutes = (result.end - result.start) / 60
+    lines = [f"door {result.door}: audit of {minutes:.1f} minutes"]
+    lines += [f"  {r.line()}" for r in result.ratios]
+    for r in result.ratios:
+        if r.device:
+            lines.append(f"  correction {r.direction.upper()}: x{r.factor:.3f}")
+    return lines
+
+
+def correction_lines(correction: Correction) -> list[str]:
+    return [
+        f"correction for door {correction.door} from {clock(correction.since)} "
+        f"{time.strftime('%Y-%m-%d', time.localtime(correction.since))}: IN x"
+        f"{correction.factor_in:.3f}, OUT x{correction.factor_out:.3f}; published counts are "
+        "multiplied by it, raw counts kept beside them",
+        "next: restart the gateway service so it applies the correction",
+    ]

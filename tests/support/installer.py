@@ -18,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from bumble.controller import Controller
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
@@ -87,11 +88,11 @@ async def dongle(radio: RadioLink) -> AsyncIterator[str]:
 
 @contextlib.contextmanager
 def _process_io(
-    stdin: str, backend: str, out: io.StringIO
+    stdin: str | TextIO, backend: str, out: io.StringIO
 ) -> Iterator[tuple[io.StringIO, io.StringIO]]:
     err = io.StringIO()
     saved = sys.stdin, os.environ.get("DOORCOUNT_BLE__BACKEND")
-    sys.stdin = io.StringIO(stdin)
+    sys.stdin = io.StringIO(stdin) if isinstance(stdin, str) else stdin
     os.environ["DOORCOUNT_BLE__BACKEND"] = backend
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -105,10 +106,15 @@ def _process_io(
 
 
 async def doorcount(
-    radio: RadioLink, config: Path, line: str, stdin: str = "", out: io.StringIO | None = None
+    radio: RadioLink,
+    config: Path,
+    line: str,
+    stdin: str | TextIO = "",
+    out: io.StringIO | None = None,
 ) -> Result:
     """Run `doorcount COMMAND --config CONFIG ARGS...` (`line` is "COMMAND ARGS...", as typed
-    in a shell) against the radio; its exit code and output. The backend comes from
+    in a shell) against the radio; its exit code and output. `stdin` is typed text, or a
+    file to type into while the command runs (the read end of a pipe). The backend comes from
     DOORCOUNT_BLE__BACKEND, as an operator would override the file's. Pass `out` to watch
     stdout while the command runs.
     """
