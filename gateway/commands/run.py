@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(described, dict) and not _describes_site(config):
             layout_raw = described  # the trace's own site (e.g. shop-day) when the file has none
     layout = site_layout(layout_raw, [d.door for d in doors])
+    from gateway.pipeline.corrections import load_corrections
+
+    # Accepted audits (`doorcount audit`) correct the published counts; raw ones stay beside.
+    corrections = load_corrections(Path(config.get("state_dir", "/var/lib/doorcount")))
     service = Service(
         site=site,
         doors=doors,
@@ -123,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         occupancy=occupancy,
         record=args.record,
         layout=layout,
+        corrections=corrections,
     )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",

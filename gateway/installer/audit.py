@@ -17,7 +17,7 @@ wider than it needs to be: conservative, never falsely precise.
 
 Correction. When the installer accepts, the door's factor per direction is hand / device; the
 gateway multiplies published counts by it and keeps the raw counts beside them
-(`Corrections`, `<state_dir>/corrections.json`).
+(`gateway.pipeline.corrections`, `<state_dir>/corrections.json`).
 """
 
 from __future__ import annotations
@@ -37,11 +37,16 @@ from statsmodels.stats.weightstats import DescrStatsW
 
 from gateway.core.events import Crossing
 from gateway.errors import ConfigError
+from gateway.pipeline.corrections import (
+    Correction,
+    corrected,
+    load_corrections,
+    save_corrections,
+)
 from gateway.protocol.trace import Direction
 
 CONFIDENCE = 0.95
 AUDITS_NAME = "audits.json"
-CORRECTIONS_NAME = "corrections.json"
 Method = Literal["taps", "totals"]
 DIRECTIONS: tuple[Direction, Direction] = ("in", "out")
 
@@ -191,25 +196,6 @@ def save_audit(state_dir: Path, result: AuditResult) -> None:
     _write(state_dir / AUDITS_NAME, audits)
 
 
-@dataclass(frozen=True, slots=True)
-class Correction:
-    """A door's accepted correction: counts x factor, per direction, since `since`."""
-
-    door: str
-    factor_in: float
-    factor_out: float
-    since: float
-    audit_at: float
-
-    def factor(self, direction: Direction) -> float:
-        return self.factor_in if direction == "in" else self.factor_out
-
-
-def load_corrections(state_dir: Path) -> dict[str, Correction]:
-    raw = _read(state_dir / CORRECTIONS_NAME, {})
-    return {door: Correction(**c) for door, c in raw.items()}
-
-
 def accept(state_dir: Path, result: AuditResult) -> Correction:
     """Store the audit's factors as the door's correction (it replaces an older one)."""
     correction = Correction(
@@ -221,10 +207,8 @@ def accept(state_dir: Path, result: AuditResult) -> Correction:
     )
     corrections = load_corrections(state_dir)
     corrections[result.door] = correction
-    _write(state_dir / CORRECTIONS_NAME, {d: asdict(c) for d, c in corrections.items()})
+    save_corrections(state_dir, corrections)
     return correction
 
 
-def corrected(count: int, factor: float) -> int:
-    """A corrected count, rounded half away from zero (counts are whole people)."""
-    return int(np.floor(count * factor + 0.5))
+__all__ = ["Correction", "corrected"]

@@ -113,6 +113,21 @@ class _Interval(_Payload):
     entries: int = Field(ge=0)
     exits: int = Field(ge=0)
     revision: int = Field(ge=0, description="0 first, +1 per correction (late ticks)")
+    entries_corrected: int | None = Field(
+        default=None, ge=0, description="entries x the door's audit factor (raw: entries)"
+    )
+    exits_corrected: int | None = Field(
+        default=None, ge=0, description="exits x the door's audit factor (raw: exits)"
+    )
+    correction_in: float | None = Field(default=None, gt=0, description="audit factor, in")
+    correction_out: float | None = Field(default=None, gt=0, description="audit factor, out")
+    corrected_since: UnixTime | None = Field(
+        default=None, description="when the installer accepted the door's audit"
+    )
+
+    def encode(self) -> bytes:
+        """Without the correction fields while the door has no accepted audit."""
+        return self.model_dump_json(exclude_none=True).encode()
 
 
 class IntervalPayload(AudienceSplit, _Interval):
