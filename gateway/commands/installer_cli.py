@@ -48,7 +48,11 @@ def register(subparsers: Any) -> None:
         parents=[common],
         help="pair a node (press its button first) and assign it to a door's beam",
     )
-    p.add_argument("node", metavar="NODE", help="node id (on its label) or BLE address")
+    p.add_argument(
+        "node",
+        metavar="NODE",
+        help="node id (on its label), BLE address, or the label's scanned QR text",
+    )
     p.add_argument("--door", required=True, help="door name, as in the config's [[doors]]")
     p.add_argument(
         "--position",
@@ -57,7 +61,10 @@ def register(subparsers: Any) -> None:
         help="which beam of the door; 'both' for a dual-beam node (beam 0 outer, 1 inner)",
     )
     p.add_argument("--beam", type=int, default=0, choices=range(8), help="node beam channel")
-    p.add_argument("--passkey", help="the 6 digits on the node's label (asked for when left out)")
+    p.add_argument(
+        "--passkey",
+        help="the 6 digits on the node's label, or its scanned QR text (asked for when left out)",
+    )
     p.add_argument("--scan-seconds", type=float, default=3.0, help="how long to look for the node")
     p.set_defaults(handler=lambda args: run(pair(args), args))
 
@@ -232,6 +239,7 @@ async def pair(args: argparse.Namespace) -> int:
     import getpass
 
     from gateway.installer import pairing_flow
+    from gateway.installer.label import is_label, parse_label
     from gateway.installer.site import Site
     from gateway.installer.view import StepError
     from gateway.protocol.gatt import parse_passkey
@@ -243,12 +251,28 @@ async def pair(args: argparse.Namespace) -> int:
             f"door {args.door!r} is not in the config",
             f'add [[doors]] name = "{args.door}" to {site.path}',
         )
-    pairing_flow.check_beams_free(site, args.node, args.door, args.position, args.beam)
-    text = args.passkey if args.passkey is not None else getpass.getpass("passkey on the label: ")
-    passkey = parse_passkey(text)
+    node, passkey = args.node, None
+    if is_label(node):  # the label's QR code, scanned: node id and passkey in one
+        node, passkey = parse_label(node)
+    pairing_flow.check_beams_free(site, node, args.door, args.position, args.beam)
+    if passkey is None:
+        text = (
+            args.passkey
+            if args.passkey is not None
+            else getpass.getpass("passkey on the label (or scan its QR code): ")
+        )
+        if is_label(text):
+            scanned, passkey = parse_label(text)
+            if scanned != node:
+                raise StepError(
+                    f"the scanned label is node {scanned}'s, not {node}'s",
+                    f"scan the label inside {node}'s lid, or pair {scanned} instead",
+                )
+        else:
+            passkey = parse_passkey(text)
     return tell(
         await pairing_flow.pair(
-            site, args.node, args.door, args.position, args.beam, passkey, args.scan_seconds
+            site, node, args.door, args.position, args.beam, passkey, args.scan_seconds
         )
     )
 
@@ -343,6 +367,7 @@ async def walktest(args: argparse.Namespace) -> int:
     import signal
 
     from gateway.errors import ConfigError
+    from gateway.installer.records import save_walktest
     from gateway.installer.site import Site
     from gateway.installer.view import fail, finding_lines, verdict_lines
     from gateway.installer.walkrun import run_walktest
@@ -367,6 +392,7 @@ async def walktest(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
+    save_walktest(site.config.state_dir, verdict)  # for the commissioning report
     say(*verdict_lines(verdict))
     if verdict.ok:
         return 0

@@ -25,6 +25,7 @@ from gateway.protocol import wire
 from gateway.protocol.gatt import (
     COMPANY_ID,
     DEVICE_INFORMATION_UUID,
+    FIRMWARE_REVISION_UUID,
     SERIAL_NUMBER_UUID,
     SERVICE_UUID,
     STATUS_UUID,
@@ -142,14 +143,17 @@ async def read_node_id(backend: Backend, address: str, timeout: float = 10.0) ->
     return bytes(raw).decode("ascii", errors="replace").strip()
 
 
-async def read_status(backend: Backend, address: str, timeout: float) -> wire.Status:
+async def read_status(
+    backend: Backend, address: str, timeout: float
+) -> tuple[wire.Status, str | None]:
     """The node's STATUS now (battery, beams broken, uptime); needs the bond.
 
     The status characteristic holds the last *published* frame, which can be a status period
     old (5 s to an hour). Enabling tick notifications makes a node say HELLO and publish a
     fresh STATUS at once (firmware_notes/protocol.md); without our RESUME it streams nothing,
     so the node keeps its unsent ticks for the gateway service. If no fresh frame comes within
-    `FRESH_STATUS_S`, the stored one is returned.
+    `FRESH_STATUS_S`, the stored one is returned. The firmware revision (Device Information)
+    comes back beside it, None if the node does not say.
     """
     fresh: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
@@ -158,11 +162,18 @@ async def read_status(backend: Backend, address: str, timeout: float) -> wire.St
             fresh.set_result(bytes(data))
 
     client = BleakClient(
-        address, timeout=timeout, services=[SERVICE_UUID], **backend.client_kwargs()
+        address,
+        timeout=timeout,
+        services=[SERVICE_UUID, DEVICE_INFORMATION_UUID],
+        **backend.client_kwargs(),
     )
+    firmware: str | None = None
     async with asyncio.timeout(timeout):
         await client.connect()
         try:
+            with contextlib.suppress(BleakError):
+                raw_fw = await client.read_gatt_char(FIRMWARE_REVISION_UUID)
+                firmware = bytes(raw_fw).decode("ascii", errors="replace").strip() or None
             await client.start_notify(STATUS_UUID, on_status)
             await client.start_notify(TICK_UUID, lambda _char, _data: None)
             with contextlib.suppress(TimeoutError):
@@ -176,7 +187,7 @@ async def read_status(backend: Backend, address: str, timeout: float) -> wire.St
     frame = wire.decode_frame(raw)
     if not isinstance(frame, wire.Status):
         raise wire.WireError(f"the status characteristic holds a {frame.TYPE.name} frame")
-    return frame
+    return frame, firmware
 
 
 async def locate(
@@ -263,7 +274,9 @@ async def probe(site: Site, nodes: list[str], seconds: float) -> dict[str, NodeV
                 out[node] = NodeView(node, address, h.rssi, problem=STALE)
                 continue
             try:
-                status = await read_status(backend, address, site.config.ble.connect_timeout_s)
+                status, firmware = await read_status(
+                    backend, address, site.config.ble.connect_timeout_s
+                )
             except NotBondedError:
                 out[node] = NodeView(node, address, h.rssi, problem=STALE)
             except BleakGATTProtocolError as exc:
@@ -275,7 +288,7 @@ async def probe(site: Site, nodes: list[str], seconds: float) -> dict[str, NodeV
                     node, address, h.rssi, problem=f"no status: {exc or 'timeout'}"
                 )
             else:
-                out[node] = NodeView(node, address, h.rssi, status)
+                out[node] = NodeView(node, address, h.rssi, status, firmware=firmware)
     finally:
         await backend.close()
     return out

@@ -170,6 +170,7 @@ class NodeView:
     rssi: int | None = None
     status: wire.Status | None = None
     problem: str | None = None
+    firmware: str | None = None
 
 
 def door_lines(name: str, beams: list[BeamView]) -> list[str]:
