@@ -164,6 +164,7 @@ async def play_the_door(server: TraceServer, args: argparse.Namespace) -> None:
 
     console = Console(server.nodes, server.header.doors)
     control = await serve_socket(console, args.control) if args.control else None
+    leds = asyncio.get_running_loop().create_task(console.watch_leds(_say))
     if control is not None:
         print(f"control socket {args.control}: sensor-sim ctl --control {args.control} help")
     try:
@@ -173,7 +174,12 @@ async def play_the_door(server: TraceServer, args: argparse.Namespace) -> None:
         else:
             await asyncio.Event().wait()
     finally:
+        leds.cancel()
         if control is not None:
             control.close()
             await control.wait_closed()
             args.control.unlink(missing_ok=True)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

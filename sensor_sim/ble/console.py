@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway.protocol.trace import DoorSpec
@@ -104,6 +104,17 @@ class Console:
         if not node.beams >> beam & 1:
             raise ConsoleError(f"node {node.node_id} has no beam {beam}")
         return beam
+
+    async def watch_leds(self, say: Callable[[str], object], every: float = 0.2) -> None:
+        """Print each node's LED when it changes (an IDENTIFY shows as a fast blink)."""
+        shown: dict[str, str] = {}
+        while True:
+            for name in sorted(self.nodes):
+                led = self.nodes[name].led()
+                if shown.get(name) != led:
+                    shown[name] = led
+                    say(f"{name}: LED {led}")
+            await asyncio.sleep(every)
 
     async def run(self, line: str) -> str:
         """Carry out one command line; its answer (an error starts with "error:")."""

@@ -182,5 +182,6 @@ async def test_try_it_without_hardware(tmp_path: Path) -> None:
     assert "PASS: 4 of 4 walks counted" in html
     assert "IN 100.0%" in html
     served = (tmp_path / "serve.log").read_text()
+    assert "n01: LED fast blink (identify)" in served  # identify, seen at the node
     assert "Cannot find a connection" not in served
     assert "Traceback" not in served
