@@ -32,7 +32,8 @@ def test_intervals_after_the_audit_carry_corrected_counts_and_the_factor(tmp_pat
     save_corrections(tmp_path, {"Front": fix})
     settings = MqttSettings.model_validate({"outbox_path": tmp_path / "o.db"})
     box = Outbox(settings.outbox_path, max_rows=10_000, policy=settings.outbox_policy)
-    p = Pipeline("Shop", DOORS, settings, OccupancySettings(), box, load_corrections(tmp_path))
+    fixes = load_corrections(tmp_path)
+    p = Pipeline("Shop", DOORS, settings, OccupancySettings(), box, corrections=fixes)
     for minute in (0, 1):
         p.on_events(
             [Crossing("Front", "in", T0 + minute * 60 + i, "single", 1.0, T0) for i in range(3)]

@@ -125,16 +125,23 @@ class _Interval(_Payload):
         default=None, description="when the installer accepted the door's audit"
     )
 
-    def encode(self) -> bytes:
-        """Without the correction fields while the door has no accepted audit."""
-        return self.model_dump_json(exclude_none=True).encode()
-
 
 class IntervalPayload(AudienceSplit, _Interval):
     """ABSOLUTE counts of one door in one interval; a higher revision replaces a lower one.
 
     `entries`/`exits` count everyone; the split says who they were. For a perimeter door
     they are passers-by in the two directions."""
+
+    def encode(self) -> bytes:
+        """Without the split and the correction fields where they do not apply."""
+        absent = {n for n in (*SPLIT_FIELDS, *CORRECTION_FIELDS) if getattr(self, n) is None}
+        return self.model_dump_json(exclude=absent).encode()
+
+
+CORRECTION_FIELDS = frozenset(
+    {"entries_corrected", "exits_corrected", "correction_in", "correction_out", "corrected_since"}
+)
+"""An accepted audit's fields of an interval (absent while the door has none)."""
 
 
 class DoorOccupancyPayload(_Payload):
