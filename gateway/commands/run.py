@@ -39,6 +39,13 @@ def register(subparsers: Any) -> None:
         default=60.0,
         help="after a replay ends, wait this long for the broker to take the queue (s)",
     )
+    parser.add_argument(
+        "--status-every",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="print a one-line status (nodes up, counts, broker, outbox) every S s; 0: never",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -108,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(described, dict) and not _describes_site(config):
             layout_raw = described  # the trace's own site (e.g. shop-day) when the file has none
     layout = site_layout(layout_raw, [d.door for d in doors])
+    from gateway.pipeline.corrections import load_corrections
+
+    # Accepted audits (`doorcount audit`) correct the published counts; raw ones stay beside.
+    corrections = load_corrections(Path(config.get("state_dir", "/var/lib/doorcount")))
     service = Service(
         site=site,
         doors=doors,
@@ -116,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         occupancy=occupancy,
         record=args.record,
         layout=layout,
+        corrections=corrections,
     )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",
@@ -130,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.request_stop)
-        await service.run(drain_timeout=args.drain_timeout)
+        status = asyncio.create_task(_print_status(service, args.status_every))
+        try:
+            await service.run(drain_timeout=args.drain_timeout)
+        finally:
+            status.cancel()
 
     asyncio.run(main())
     return 0
@@ -143,6 +159,16 @@ def _describes_site(config: dict[str, Any]) -> bool:
     return bool(config.get("zones") or config.get("hours")) or any(
         isinstance(d, dict) and keys & set(d) for d in doors
     )
+
+
+async def _print_status(service: Any, every: float) -> None:
+    import asyncio
+
+    from gateway.pipeline.status import status_line
+
+    while every > 0:
+        await asyncio.sleep(every)
+        print(status_line(service), flush=True)
 
 
 def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:

@@ -15,7 +15,16 @@ from typing import TextIO
 from gateway.config import Pairing, Position
 from gateway.core.events import Crossing, Health
 from gateway.errors import BleError, ConfigError, DoorcountError, NotBondedError, PairingError
-from gateway.installer.walktest import Finding, NotCounted, Observation, Verdict
+from gateway.installer.audit import AuditResult, Correction
+from gateway.installer.walktest import (
+    Finding,
+    Ignored,
+    NotCounted,
+    Observation,
+    Prompt,
+    Verdict,
+    WalkResult,
+)
 from gateway.protocol import wire
 
 SERVICE_UNIT = "doorcount-gateway"
@@ -37,6 +46,13 @@ def fail(message: str, next_step: str, err: TextIO | None = None) -> int:
     return 1
 
 
+def warn(message: str, next_step: str, err: TextIO | None = None) -> None:
+    """A problem that did not stop the command (another node's stale bond), with its fix."""
+    out = err or sys.stderr
+    print(f"warning: {message}", file=out)
+    print(f"next:  {next_step}", file=out)
+
+
 def next_step_for(exc: BaseException) -> str:
     """The installer's next step for an error that did not come with one."""
     if isinstance(exc, StepError):
@@ -50,7 +66,7 @@ def next_step_for(exc: BaseException) -> str:
             return "press the node's button (LED blinks slowly), then pair within 2 minutes"
         return "press the node's button, check the passkey on its label, and pair again"
     if isinstance(exc, NotBondedError):
-        return "pair it again: press its button, then doorcount pair NODE --door ... --passkey ..."
+        return "doorcount unpair NODE, press the button on NODE, then doorcount pair NODE ..."
     if isinstance(exc, ConfigError):
         if "cannot read config" in str(exc):
             return "pass --config PATH or set DOORCOUNT_CONFIG (docs/deploy.md has an example)"
@@ -154,6 +170,7 @@ class NodeView:
     rssi: int | None = None
     status: wire.Status | None = None
     problem: str | None = None
+    firmware: str | None = None
 
 
 def door_lines(name: str, beams: list[BeamView]) -> list[str]:
@@ -204,26 +221,49 @@ def duration(seconds: int) -> str:
 # walktest ------------------------------------------------------------------------------------
 
 
-def walk_intro(door: str, expected: str, walks: int) -> list[str]:
+def walk_intro(door: str, plan: tuple[str, ...]) -> list[str]:
+    ins, outs = plan.count("in"), plan.count("out")
+    ways = " and ".join(
+        f"{n} time{'s' if n != 1 else ''} {d.upper()}" for n, d in ((ins, "in"), (outs, "out")) if n
+    )
     return [
-        f"door {door}: walk {expected.upper()} {walks} times,",
-        "one at a time, a few seconds apart, at normal pace.",
+        f"door {door}: you will walk {ways}.",
+        "Walk only when told, alone, at normal pace; then stay clear until the next prompt.",
         "(Ctrl-C ends the test early)",
     ]
 
 
-def observation_line(obs: Observation, number: int, expected: str) -> str:
-    """One live line: a counted walk, a break that did not count, or a health event."""
+def observation_line(obs: Observation) -> str:
+    """One live line: a prompt, a walk's result, a crossing, a break not counted, health."""
+    if isinstance(obs, Prompt):
+        again = " (again)" if obs.again else ""
+        return f"walk {obs.number} of {obs.of}{again}: walk {obs.direction.upper()} now"
+    if isinstance(obs, WalkResult):
+        return walk_line(obs)
     if isinstance(obs, Crossing):
-        mark = "ok" if obs.direction == expected else "WRONG WAY"
+        return f"    {clock(obs.t)}  crossing seen: stay clear until the next prompt"
+    if isinstance(obs, Ignored):
+        c = obs.crossing
         return (
-            f"{number:>2}  {clock(obs.t)}  {obs.direction.upper():<3}  "
-            f"conf {obs.confidence:.2f}  {mark}"
+            f"    {clock(c.t)}  {c.direction.upper()} by someone else (not during a walk): ignored"
         )
     if isinstance(obs, NotCounted):
         what = "a break" if obs.count == 1 else f"{obs.count} breaks"
         return f"    {clock(obs.t)}  {what} not counted (one beam only, or turned back)"
     return health_line(obs)
+
+
+def walk_line(result: WalkResult) -> str:
+    head = f"{result.number:>2}  {clock(result.t)}"
+    if result.status == "missed":
+        return f"{head}  no walk seen (you were asked to walk {result.asked.upper()})"
+    if result.status == "crowded":
+        return (
+            f"{head}  {len(result.counted)} crossings at once: someone else walked too, not counted"
+        )
+    c = result.counted[0]
+    mark = "ok" if result.status == "ok" else "WRONG WAY"
+    return f"{head}  {c.direction.upper():<3}  conf {c.confidence:.2f}  {mark}"
 
 
 def health_line(event: Health) -> str:
@@ -234,10 +274,11 @@ def health_line(event: Health) -> str:
 
 
 def verdict_lines(verdict: Verdict) -> list[str]:
-    counted = len(verdict.crossings)
+    decided = len(verdict.decided)
+    extra = f", {verdict.ignored} by others ignored" if verdict.ignored else ""
     lines = [
-        f"door {verdict.door}: {counted} walk{'s' if counted != 1 else ''} counted, "
-        f"{verdict.matching} {verdict.expected.upper()}; beam breaks outer "
+        f"door {verdict.door}: {decided} of {len(verdict.plan)} walks counted, "
+        f"{verdict.matching} the right way{extra}; beam breaks outer "
         f"{verdict.breaks.get('outer', 0)}, inner {verdict.breaks.get('inner', 0)}",
     ]
     if verdict.ok:
@@ -251,3 +292,26 @@ def finding_lines(findings: tuple[Finding, ...]) -> list[str]:
         lines.append(f"problem: {f.message}")
         lines.append(f"next:    {f.next_step}")
     return lines
+
+
+# audit ---------------------------------------------------------------------------------------
+
+
+def audit_lines(result: AuditResult) -> list[str]:
+    minutes = (result.end - result.start) / 60
+    lines = [f"door {result.door}: audit of {minutes:.1f} minutes"]
+    lines += [f"  {r.line()}" for r in result.ratios]
+    for r in result.ratios:
+        if r.device:
+            lines.append(f"  correction {r.direction.upper()}: x{r.factor:.3f}")
+    return lines
+
+
+def correction_lines(correction: Correction) -> list[str]:
+    return [
+        f"correction for door {correction.door} from {clock(correction.since)} "
+        f"{time.strftime('%Y-%m-%d', time.localtime(correction.since))}: IN x"
+        f"{correction.factor_in:.3f}, OUT x{correction.factor_out:.3f}; published counts are "
+        "multiplied by it, raw counts kept beside them",
+        "next: restart the gateway service so it applies the correction",
+    ]

@@ -1,14 +1,20 @@
-"""The walk test's decision logic: an installer walks through a door, the engine counts it live.
+"""The walk test's decision logic: an installer walks through a door when told, the engine
+counts it live, and only the installer's own walks are evidence.
 
-Sans-IO like the engine it wraps: `WalkTest` is fed the door's ticks and `advance(now)` calls,
-returns what to show per walk, and `verdict()` says whether the door is fit to count: every
-walk counted in the direction walked, both beams broke, nothing stuck. When most walks come
-out the other way, outer and inner are swapped, and `swap_door` is the registry fix.
+Sans-IO like the engine it wraps: `WalkTest` is fed the door's ticks and `advance(now)` calls
+and returns what to show. It prompts each walk (`Prompt`) once the door is quiet, and a walk's
+window stays open until its crossing is decided and the beams have been clear a while. In a
+window, exactly one crossing is the installer's walk (`WalkResult`); none is a missed walk;
+two or more mean someone else walked too (`crowded`): not evidence, the walk is asked again.
+Crossings outside a window are other people's (`Ignored`).
+
+A swap is proposed only on consistent evidence in both directions: every decided walk counted
+the other way, at least `SWAP_EVIDENCE` walks IN and as many OUT. One direction alone, or a
+mix, never proposes a swap (`verdict()`; `swap_door` is the registry fix).
 
 The engine runs with a walk test's tuning: an episode that broke one beam only is decided
 after `WALK_HOLD_S`, not after minutes (a walk test's nodes are connected and close, there is
-no backlog to wait for), which also lets a two-node door's first walks be decided before its
-clock fits have many points; and a beam broken for `WALK_STUCK_S` is reported as stuck.
+no backlog to wait for), and a beam broken for `WALK_STUCK_S` is reported as stuck.
 """
 
 from __future__ import annotations
@@ -23,13 +29,30 @@ from gateway.core.tuning import DoorTuning, EngineConfig
 from gateway.errors import ConfigError
 from gateway.protocol.trace import Direction, DoorSpec, Tick
 
-DEFAULT_WALKS = 3
+DEFAULT_WALKS = 2
+"""Walks per direction."""
 WALK_HOLD_S = 2.0
 """Decide a one-beam episode this soon (the engine's default waits 2 minutes for a backlog)."""
 WALK_STUCK_S = 20.0
 """A beam broken this long during a walk test is stuck (nobody stands in a door under test)."""
+QUIET_S = 1.0
+"""The door must be quiet (beams clear, no edge) this long before a walk is prompted."""
+CLOSE_AFTER_S = 3.0
+"""A walk's window closes once the beams have been clear this long after its crossing
+(longer than `WALK_HOLD_S`, so a crossing by someone else in the window is decided in it)."""
+WINDOW_S = 20.0
+"""A prompted walk not made within this long is missed."""
+SWAP_EVIDENCE = 2
+"""Walks per direction that must all count the other way before a swap is proposed."""
+EXTRA_ATTEMPTS = 3
+"""Walks asked again (missed or crowded) at most this many times per planned walk."""
 
-FindingKind = Literal["stuck", "silent", "quiet", "few", "swapped", "mixed"]
+DIRS: tuple[Direction, Direction] = ("in", "out")
+FindingKind = Literal[
+    "stuck", "silent", "quiet", "few", "swapped", "unconfirmed", "mixed", "crowded"
+]
+WalkStatus = Literal["ok", "wrong", "missed", "crowded"]
+Plan = Literal["in", "out", "both"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +63,40 @@ class NotCounted:
     count: int = 1
 
 
-Observation = Crossing | Health | NotCounted
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Tell the installer to walk now: walk `number` of `of`, in `direction`."""
+
+    number: int
+    of: int
+    direction: Direction
+    t: float
+    again: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WalkResult:
+    """What one prompted walk showed."""
+
+    number: int
+    asked: Direction
+    status: WalkStatus
+    t: float
+    counted: tuple[Crossing, ...] = ()
+
+    @property
+    def evidence(self) -> bool:
+        return self.status in ("ok", "wrong")
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A crossing outside any walk's window: someone else, not evidence."""
+
+    crossing: Crossing
+
+
+Observation = Crossing | Health | NotCounted | Prompt | WalkResult | Ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +112,12 @@ class Finding:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     door: str
-    expected: Direction
-    walks: int
-    crossings: tuple[Crossing, ...]
+    plan: tuple[Direction, ...]
+    results: tuple[WalkResult, ...]
     breaks: dict[Position, int]
     """Broken edges seen per beam during the test."""
     not_counted: int
+    ignored: int = 0
     findings: tuple[Finding, ...] = field(default=())
 
     @property
@@ -73,8 +129,21 @@ class Verdict:
         return any(f.kind == "swapped" for f in self.findings)
 
     @property
+    def decided(self) -> tuple[WalkResult, ...]:
+        return tuple(r for r in self.results if r.evidence)
+
+    @property
     def matching(self) -> int:
-        return sum(1 for c in self.crossings if c.direction == self.expected)
+        return sum(1 for r in self.results if r.status == "ok")
+
+
+def walk_plan(walks: int, direction: Plan) -> tuple[Direction, ...]:
+    """The walks to ask for: `walks` per direction, alternating when both."""
+    if walks < 1:
+        raise ConfigError(f"a walk test needs at least 1 walk, got {walks}")
+    if direction == "both":
+        return tuple(d for _ in range(walks) for d in DIRS)
+    return tuple(direction for _ in range(walks))
 
 
 def walk_tuning(tuning: DoorTuning) -> DoorTuning:
@@ -99,54 +168,122 @@ class WalkTest:
         door: DoorSpec,
         start: float,
         *,
-        expected: Direction = "in",
         walks: int = DEFAULT_WALKS,
+        direction: Plan = "both",
         config: EngineConfig | None = None,
     ) -> None:
-        if walks < 1:
-            raise ConfigError(f"a walk test needs at least 1 walk, got {walks}")
         config = config or EngineConfig()
         tuning = walk_tuning(config.for_door(door.door))
         self.door = door
         self.start = start
-        self.expected: Direction = expected
-        self.walks = walks
+        self.plan = walk_plan(walks, direction)
         self.engine = Engine([door], config.model_copy(update={"doors": {door.door: tuning}}))
-        self.crossings: list[Crossing] = []
+        self.results: list[WalkResult] = []
         self.stuck: set[Position] = set()
         self.breaks: dict[Position, int] = {"outer": 0, "inner": 0}
         self.not_counted = 0
+        self.ignored = 0
         self._roles: dict[tuple[str, int], Position] = {
             (door.outer.node, door.outer.beam): "outer",
             (door.inner.node, door.inner.beam): "inner",
         }
         self._rejected = 0
+        self._levels: dict[Position, bool] = {"outer": False, "inner": False}
+        self._last_edge = start
+        self._now = start
+        self._attempts = 0
+        self._window: Prompt | None = None
+        self._in_window: list[Crossing] = []
+        self._asked_again = False
 
     @property
     def done(self) -> bool:
-        """Every walk asked for was counted."""
-        return len(self.crossings) >= self.walks
+        """Every planned walk gave evidence, or the attempts ran out."""
+        decided = sum(1 for r in self.results if r.evidence)
+        return self._window is None and (
+            decided >= len(self.plan) or self._attempts >= len(self.plan) * (1 + EXTRA_ATTEMPTS)
+        )
+
+    @property
+    def waiting(self) -> Prompt | None:
+        """The walk being waited for (None between walks)."""
+        return self._window
 
     def feed(self, tick: Tick) -> list[Observation]:
         role = self._roles.get((tick.node, tick.beam))
-        if role is not None and tick.broken and tick.rx >= self.start:
-            self.breaks[role] += 1
-        return self._observe(self.engine.feed(tick))
+        if role is not None and tick.rx >= self.start:
+            if tick.broken:
+                self.breaks[role] += 1
+            self._levels[role] = tick.broken
+            self._last_edge = max(self._last_edge, tick.rx)
+        out = self._observe(self.engine.feed(tick))
+        self._now = max(self._now, tick.rx)
+        return out
 
     def advance(self, now: float) -> list[Observation]:
-        return self._observe(self.engine.advance(now))
+        out = self._observe(self.engine.advance(now))
+        self._now = max(self._now, now)
+        return out + self._step(now)
 
     def finish(self) -> list[Observation]:
-        """End of the test: decide what is still open."""
-        return self._observe(self.engine.finish())
+        """End of the test: decide what is still open, close a window left open."""
+        out = self._observe(self.engine.finish())
+        if self._window is not None:
+            out.append(self._close(self._now))
+        return out
+
+    def _quiet(self, now: float, seconds: float) -> bool:
+        return not any(self._levels.values()) and now - self._last_edge >= seconds
+
+    def _step(self, now: float) -> list[Observation]:
+        window = self._window
+        if window is not None:
+            if self._in_window and self._quiet(now, CLOSE_AFTER_S):
+                return [self._close(now)]
+            if not self._in_window and now - window.t >= WINDOW_S and self._quiet(now, 0.0):
+                return [self._close(now)]
+            return []
+        if self.done or not self._quiet(now, QUIET_S):
+            return []
+        decided = sum(1 for r in self.results if r.evidence)
+        self._attempts += 1
+        prompt = Prompt(
+            decided + 1, len(self.plan), self.plan[decided], now, again=self._asked_again
+        )
+        self._window = prompt
+        self._in_window = []
+        return [prompt]
+
+    def _close(self, now: float) -> WalkResult:
+        window = self._window
+        assert window is not None
+        crossings = tuple(self._in_window)
+        status: WalkStatus
+        if not crossings:
+            status = "missed"
+        elif len(crossings) > 1:
+            status = "crowded"
+        else:
+            status = "ok" if crossings[0].direction == window.direction else "wrong"
+        result = WalkResult(window.number, window.direction, status, now, crossings)
+        self.results.append(result)
+        self._asked_again = not result.evidence
+        self._window = None
+        self._in_window = []
+        return result
 
     def _observe(self, events: list[Event]) -> list[Observation]:
         out: list[Observation] = []
         for event in events:
             if isinstance(event, Crossing):
-                if event.t >= self.start:
-                    self.crossings.append(event)
+                if event.t < self.start:
+                    continue
+                if self._window is not None and event.t >= self._window.t:
+                    self._in_window.append(event)
                     out.append(event)
+                else:
+                    self.ignored += 1
+                    out.append(Ignored(event))
             elif isinstance(event, Health) and event.door in (None, self.door.door):
                 if event.kind == "beam_stuck":
                     self.stuck.add(self._role_of(event))  # worth fixing even if it cleared
@@ -164,27 +301,26 @@ class WalkTest:
     def verdict(self) -> Verdict:
         return judge(
             self.door.door,
-            self.expected,
-            self.walks,
-            tuple(self.crossings),
+            self.plan,
+            tuple(self.results),
             dict(self.breaks),
             self.not_counted,
             frozenset(self.stuck),
+            self.ignored,
         )
 
 
 def judge(
     door: str,
-    expected: Direction,
-    walks: int,
-    crossings: tuple[Crossing, ...],
+    plan: tuple[Direction, ...],
+    results: tuple[WalkResult, ...],
     breaks: dict[Position, int],
     not_counted: int,
     stuck: frozenset[Position] = frozenset(),
+    ignored: int = 0,
 ) -> Verdict:
     """What the walk test found, worst first; no findings means the door counts right."""
     findings: list[Finding] = []
-    other = "out" if expected == "in" else "in"
     positions: tuple[Position, Position] = ("outer", "inner")
     for position in positions:
         if position in stuck:
@@ -217,34 +353,58 @@ def judge(
                 position,
             )
         )
-    matching = sum(1 for c in crossings if c.direction == expected)
-    opposite = len(crossings) - matching
-    if crossings and opposite * 2 > len(crossings) and len(crossings) >= min(walks, 2):
-        findings.append(
-            Finding(
-                "swapped",
-                f"{opposite} of {len(crossings)} walks counted {other.upper()} while you walked "
-                f"{expected.upper()}: outer and inner look swapped",
-                "swap outer and inner for this door (this command offers to), then walk again",
+    decided = [r for r in results if r.evidence]
+    wrong = {d: sum(1 for r in decided if r.asked == d and r.status == "wrong") for d in DIRS}
+    right = {d: sum(1 for r in decided if r.asked == d and r.status == "ok") for d in DIRS}
+    asked = set(plan)
+    total_wrong = sum(wrong.values())
+    if total_wrong and not any(right.values()):
+        if asked == {"in", "out"} and all(wrong[d] >= SWAP_EVIDENCE for d in DIRS):
+            findings.append(
+                Finding(
+                    "swapped",
+                    f"every walk counted the other way ({wrong['in']} IN walks counted OUT, "
+                    f"{wrong['out']} OUT walks counted IN): outer and inner are swapped",
+                    "swap outer and inner for this door (this command offers to), then walk again",
+                )
             )
-        )
-    elif opposite:
+        else:
+            findings.append(
+                Finding(
+                    "unconfirmed",
+                    f"{total_wrong} of {len(decided)} walks counted the other way; not enough "
+                    "evidence to swap outer and inner",
+                    f"walk {SWAP_EVIDENCE} times each way, alone: doorcount walktest --door "
+                    f"{door} --direction both --walks {SWAP_EVIDENCE}",
+                )
+            )
+    elif total_wrong:
         findings.append(
             Finding(
                 "mixed",
-                f"{opposite} of {len(crossings)} walks counted {other.upper()}",
+                f"{total_wrong} of {len(decided)} walks counted the other way",
                 "walk straight through, one at a time, at normal pace; then run it again",
             )
         )
-    if len(crossings) < walks and not (silent or stuck):
+    crowded = sum(1 for r in results if r.status == "crowded")
+    if len(decided) < len(plan) and not (silent or stuck):
+        if crowded:
+            findings.append(
+                Finding(
+                    "crowded",
+                    f"{crowded} walk{'s' if crowded != 1 else ''} had someone else crossing at "
+                    "the same time",
+                    "run the test when the door is quiet, or ask people to wait a moment",
+                )
+            )
         findings.append(
             Finding(
                 "few",
-                f"{len(crossings)} of {walks} walks counted",
-                "walk through one at a time, a few seconds apart, and run the test again",
+                f"{len(decided)} of {len(plan)} walks counted",
+                "walk through when told, one at a time, and run the test again",
             )
         )
-    return Verdict(door, expected, walks, crossings, breaks, not_counted, tuple(findings))
+    return Verdict(door, plan, results, breaks, not_counted, ignored, tuple(findings))
 
 
 def swap_door(pairings: list[Pairing], door: str) -> list[Pairing]:

@@ -42,6 +42,7 @@ from gateway.outputs.mqtt.payloads import (
 )
 from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
 from gateway.outputs.outbox import Batch, IntervalRow, Message, Outbox, Priority
+from gateway.pipeline.corrections import Correction, corrected
 from gateway.pipeline.intervals import Intervals
 from gateway.pipeline.occupancy import Occupancy, OccupancyState
 from gateway.protocol.trace import (
@@ -149,11 +150,14 @@ class Pipeline:
         occupancy: OccupancySettings,
         outbox: Outbox,
         layout: SiteLayout | None = None,
+        corrections: Mapping[str, Correction] | None = None,
     ) -> None:
         self.site = site
         self.doors = tuple(doors)
         self.mqtt = mqtt
         self.outbox = outbox
+        self.corrections: Mapping[str, Correction] = corrections or {}
+        """Accepted audits' factors per door (`gateway.pipeline.corrections`)."""
         self.topics = Topics(mqtt.prefix, site)
         names = [d.door for d in doors]
         self.layout = layout or SiteLayout.default(names)
@@ -370,6 +374,16 @@ class Pipeline:
         self._quality_due = True
 
     def _enqueue_interval(self, batch: Batch, row: IntervalRow) -> None:
+        fix = self.corrections.get(row.door)
+        audited = {}
+        if fix is not None and row.start >= fix.since:
+            audited = {
+                "entries_corrected": corrected(row.entries, fix.factor_in),
+                "exits_corrected": corrected(row.exits, fix.factor_out),
+                "correction_in": fix.factor_in,
+                "correction_out": fix.factor_out,
+                "corrected_since": fix.since,
+            }
         payload = IntervalPayload(
             site=self.site,
             door=row.door,
@@ -380,6 +394,7 @@ class Pipeline:
             revision=row.revision,
             role=self.layout.plan(row.door).role,
             **_split(row.counts),
+            **audited,
         )
         batch.enqueue(
             Message(
@@ -539,7 +554,9 @@ class Service:
         idle_advance: float = 1.0,
         record: Path | None = None,
         layout: SiteLayout | None = None,
+        corrections: Mapping[str, Correction] | None = None,
     ) -> None:
+        self.corrections = corrections or {}
         self.site = site
         self.doors = tuple(doors)
         self.layout = layout or SiteLayout.default(d.door for d in doors)
@@ -573,7 +590,13 @@ class Service:
         )
         try:
             pipeline = self.pipeline = Pipeline(
-                self.site, self.doors, self.mqtt, self.occupancy_settings, outbox, self.layout
+                self.site,
+                self.doors,
+                self.mqtt,
+                self.occupancy_settings,
+                outbox,
+                self.layout,
+                self.corrections,
             )
             subscriptions = (
                 [

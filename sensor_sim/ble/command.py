@@ -16,30 +16,55 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sensor_sim.ble.serve import TraceServer
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "serve", help="serve a trace from simulated BLE beam nodes (bumble peripherals)"
+        "serve",
+        help="serve a trace from simulated BLE beam nodes (bumble peripherals)",
+        description=(
+            "Serve a trace's nodes over a virtual radio. With --interactive or --control, the "
+            "trace gives the site (doors and nodes) and you play the door instead of replaying "
+            "it: press a node's button, walk a person in or out, glitch a beam, see the LEDs."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("trace", type=Path, help="doorcount-trace file to serve")
     p.add_argument("--radio", default="virtual", help="virtual, or a bumble transport (usb:0)")
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="play the door from the terminal (type help); the trace is not replayed",
+    )
+    p.add_argument(
+        "--control",
+        type=Path,
+        metavar="SOCKET",
+        help="accept the same commands on this unix socket (sensor-sim ctl); no replay",
+    )
     p.add_argument(
         "--gateway-hci",
         metavar="TRANSPORT",
         help="with --radio virtual: a controller per gateway process (tcp-server:_:9000)",
     )
-    p.add_argument("--node", action="append", help="serve only these node ids (repeatable)")
-    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (default 1)")
-    p.add_argument("--interval-ms", type=float, default=15.0, help="connection interval")
+    p.add_argument(
+        "--node", action="append", help="serve only these node ids (repeatable; default: all)"
+    )
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed factor")
+    p.add_argument("--interval-ms", type=float, default=15.0, help="connection interval, ms")
     p.add_argument("--passkey", default="123456", help="label passkey of every node")
-    p.add_argument("--keys", type=Path, help="directory for the nodes' bonds (default: memory)")
+    p.add_argument(
+        "--keys", type=Path, help="directory for the nodes' bonds (default: memory, lost on exit)"
+    )
     p.add_argument(
         "--pairing-window",
         type=float,
         default=120.0,
-        help="open every node's pairing window this long at start (0: closed)",
+        help="open every node's pairing window this long at start, s (0: closed)",
     )
     p.add_argument(
         "--start-after",
@@ -53,7 +78,7 @@ def register(subparsers: Any) -> None:
         help="mean seconds between random link losses (default: none)",
     )
     p.add_argument("--status-interval", type=float, default=5.0, help="STATUS period (s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random link losses' seed")
     p.set_defaults(handler=run)
 
 
@@ -112,6 +137,9 @@ async def _serve(args: argparse.Namespace) -> int:
             server.open_pairing(args.pairing_window)
         for node in server.nodes.values():
             print(f"{node.node_id}\t{node.address}\tpasskey {args.passkey}", flush=True)
+        if args.interactive or args.control:
+            await play_the_door(server, args)
+            return 0
         await asyncio.sleep(args.start_after)
         await server.run()
         print(
@@ -126,3 +154,32 @@ async def _serve(args: argparse.Namespace) -> int:
         if port is not None:
             await port.close()
     return 0
+
+
+async def play_the_door(server: TraceServer, args: argparse.Namespace) -> None:
+    """The installer's simulator: commands from the terminal and/or the control socket."""
+    import asyncio
+
+    from sensor_sim.ble.console import Console, serve_socket, serve_stdin
+
+    console = Console(server.nodes, server.header.doors)
+    control = await serve_socket(console, args.control) if args.control else None
+    leds = asyncio.get_running_loop().create_task(console.watch_leds(_say))
+    if control is not None:
+        print(f"control socket {args.control}: sensor-sim ctl --control {args.control} help")
+    try:
+        if args.interactive:
+            print("type help for the commands, Ctrl-D to stop", flush=True)
+            await serve_stdin(console)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        leds.cancel()
+        if control is not None:
+            control.close()
+            await control.wait_closed()
+            args.control.unlink(missing_ok=True)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

@@ -26,6 +26,21 @@ logger = logging.getLogger(__name__)
 HostLost = Callable[[], Awaitable[None]]
 
 
+class NormalDisconnects(logging.Filter):
+    """Drops bumble's "Cannot find a connection" errors: when a gateway host goes away both
+    ends tear the same link down, and the second termination finds it already gone. That is
+    the normal end of a link here, not an error worth a line on every disconnect."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.ERROR
+            and str(record.msg).startswith("Cannot find a connection")
+        )
+
+
+CONTROLLER_LOG = logging.getLogger("bumble.controller")
+
+
 class _HostSink:
     """The controller's way to its host: the TCP connection while it lasts."""
 
@@ -86,6 +101,8 @@ class GatewayHciPort:
 
     async def start(self, spec: str) -> None:
         """`spec` is `tcp-server:HOST:PORT` (HOST `_` for every interface), as in bumble."""
+        if not any(isinstance(f, NormalDisconnects) for f in CONTROLLER_LOG.filters):
+            CONTROLLER_LOG.addFilter(NormalDisconnects())
         kind, _, where = spec.partition(":")
         host, _, port = where.rpartition(":")
         if kind != "tcp-server" or not port.isdigit():

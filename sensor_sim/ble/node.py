@@ -273,6 +273,32 @@ class SimNode:
     async def drop_link(self) -> None:
         await self.peripheral.drop_link()
 
+    @property
+    def broken_beams(self) -> tuple[int, ...]:
+        """The beams physically broken now."""
+        return tuple(b for b, broken in self._levels.items() if broken)
+
+    def led(self) -> str:
+        """What the node's LED shows now (firmware_notes/installation.md, first match wins)."""
+        loop = asyncio.get_running_loop()
+        if self.identify_until > loop.time():
+            return "fast blink (identify)"
+        if self.peripheral.pairing_open:
+            return "slow blink (pairing window open)"
+        if self.broken_beams:
+            return "on (a beam is broken)"
+        if not self.peripheral.connected:
+            return "blip every 5 s (advertising, no gateway)"
+        return "off (connected)"
+
+    async def forget_bonds(self) -> None:
+        """The button held 10 s: every bond deleted, then a restart."""
+        device = self.peripheral.device
+        if device.keystore is not None:
+            await device.keystore.delete_all()
+        await self.drop_link()
+        await self.reboot()
+
     # The firmware core ---------------------------------------------------------------------
 
     def _configure(self) -> None:

@@ -271,6 +271,11 @@ class NodePeripheral:
         if self._controller is not None and isinstance(self._radio, LocalLink):
             if self._controller in self._radio.controllers:
                 self._radio.remove_controller(self._controller)
+            # A powered-off node is silent: bumble's controller keeps its advertising timer
+            # (and would go on advertising the old node's flags) unless told to stop.
+            self._controller.le_legacy_advertiser.stop()
+            for advertising_set in self._controller.advertising_sets.values():
+                advertising_set.stop()
             self._controller = None
         if self._transport is not None:
             await self._transport.close()

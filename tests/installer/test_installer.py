@@ -151,7 +151,11 @@ async def test_pair_refuses_an_unknown_door_and_a_taken_beam_before_any_radio_wo
     line = f"pair n02 --door front --position outer --passkey {PASSKEY}"
     result = await doorcount(radio, config, line)
     assert result.rc == 1
-    assert "doorcount unpair n01" in result.err
+    # The free beam is the likely fix, not unpairing the node that is right where it is.
+    assert (
+        "next:  n01 already is the outer beam; pair this one as the inner: "
+        "doorcount pair n02 --door front --position inner" in result.err
+    )
     assert bonds(config.parent / "node-n02.json") == {}
 
 

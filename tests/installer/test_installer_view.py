@@ -82,7 +82,7 @@ def test_node_line_shows_live_health() -> None:
     [
         (PairingError("x", A1, "CONFIRM_VALUE_FAILED"), "check the 6 digits on the label"),
         (PairingError("x", A1, "PAIRING_NOT_SUPPORTED"), "press the node's button"),
-        (NotBondedError("x", A1), "pair it again"),
+        (NotBondedError("x", A1), "doorcount unpair NODE, press the button on NODE"),
         (BleError("no connection within 20 s", A1), "sudo systemctl stop doorcount-gateway"),
         (ConfigError("cannot read config /x: No such file"), "DOORCOUNT_CONFIG"),
         (StepError("x", "do this"), "do this"),

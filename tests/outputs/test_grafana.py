@@ -145,8 +145,20 @@ def interval(
     rev: int = 0,
     site: str = "Corner Shop",
     role: Role = "entrance",
+    audit: tuple[float, float, float] | None = None,
     **split: int,
 ) -> tuple[str, bytes]:
+    """`audit`: (factor in, factor out, since) of an accepted audit on the door."""
+    audited: dict[str, Any] = {}
+    if audit is not None:
+        f_in, f_out, since = audit
+        audited = {
+            "entries_corrected": round(entries * f_in),
+            "exits_corrected": round(exits * f_out),
+            "correction_in": f_in,
+            "correction_out": f_out,
+            "corrected_since": since,
+        }
     payload = IntervalPayload(
         site=site,
         door=door,
@@ -157,6 +169,7 @@ def interval(
         revision=rev,
         role=role,
         **split,
+        **audited,
     )
     return Topics("doorcount", site).interval(door), payload.encode()
 
@@ -261,10 +274,19 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
         interval("Back", MON + 23 * H + 1800, 3, 0, out_of_hours_in=3),
         MON + 23 * H + 1870,
     ),  # Tue 00:30 in Berlin
-    (
-        interval("Front door", MON + 34 * H, 7, 2, visitors_in=5, staff_in=2, visitors_out=2),
+    (  # Tue 10:00, after an accepted audit (Tue 06:00) of the front door
+        interval(
+            "Front door",
+            MON + 34 * H,
+            7,
+            2,
+            visitors_in=5,
+            staff_in=2,
+            visitors_out=2,
+            audit=(1.4, 1.5, MON + 30 * H),
+        ),
         MON + 34 * H + 65,
-    ),  # Tue 10:00
+    ),
     (interval("Back", MON + 34 * H, 0, 5), MON + 34 * H + 65),
     (  # the frontage beam: passers-by both ways, Tue 10:00
         interval(
@@ -473,6 +495,16 @@ def check_door_ranking(db: Influx1, q: str) -> None:
     }
 
 
+def check_audit_corrections(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q), "site", "door")
+    assert set(got) == {("Corner Shop", "Front door")}  # the only door with an audit
+    (row,) = got["Corner Shop", "Front door"]
+    assert (row["entries raw"], row["entries corrected"]) == (7, 10)
+    assert (row["exits raw"], row["exits corrected"]) == (2, 3)
+    assert (row["factor in"], row["factor out"]) == (1.4, 1.5)
+    assert row["since"] == (MON + 30 * H) * 1000  # ms, as Grafana's time units want
+
+
 def check_site_ranking(db: Influx1, q: str) -> None:
     got = {k: (r[0]["entries"], r[0]["exits"]) for k, r in by_tags(run(db, q), "site").items()}
     assert got == {("Corner Shop",): (44, 40), ("Mall",): (10, 8)}
@@ -634,6 +666,7 @@ CHECKS: dict[str, Check] = {
     "Busiest hours of the week": check_heatmap,
     "Doors ranked by entries": check_door_ranking,
     "Sites ranked by entries": check_site_ranking,
+    "Audit corrections": check_audit_corrections,
     "Nodes": check_nodes,
     "Battery": check_battery,
     "Sequence gaps and reconnects": check_gaps,

@@ -18,12 +18,14 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from bumble.controller import Controller
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from gateway.cli import main
 from gateway.config import Pairing, load_pairings
+from sensor_sim.ble.console import walk_through
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.node import SimNode
 
@@ -86,11 +88,11 @@ async def dongle(radio: RadioLink) -> AsyncIterator[str]:
 
 @contextlib.contextmanager
 def _process_io(
-    stdin: str, backend: str, out: io.StringIO
+    stdin: str | TextIO, backend: str, out: io.StringIO
 ) -> Iterator[tuple[io.StringIO, io.StringIO]]:
     err = io.StringIO()
     saved = sys.stdin, os.environ.get("DOORCOUNT_BLE__BACKEND")
-    sys.stdin = io.StringIO(stdin)
+    sys.stdin = io.StringIO(stdin) if isinstance(stdin, str) else stdin
     os.environ["DOORCOUNT_BLE__BACKEND"] = backend
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -104,10 +106,15 @@ def _process_io(
 
 
 async def doorcount(
-    radio: RadioLink, config: Path, line: str, stdin: str = "", out: io.StringIO | None = None
+    radio: RadioLink,
+    config: Path,
+    line: str,
+    stdin: str | TextIO = "",
+    out: io.StringIO | None = None,
 ) -> Result:
     """Run `doorcount COMMAND --config CONFIG ARGS...` (`line` is "COMMAND ARGS...", as typed
-    in a shell) against the radio; its exit code and output. The backend comes from
+    in a shell) against the radio; its exit code and output. `stdin` is typed text, or a
+    file to type into while the command runs (the read end of a pipe). The backend comes from
     DOORCOUNT_BLE__BACKEND, as an operator would override the file's. Pass `out` to watch
     stdout while the command runs.
     """
@@ -127,22 +134,8 @@ async def walk(
     depth: float = 0.30,
     spacing: float = 0.12,
 ) -> None:
-    """One person walking through steadily: the near beam breaks first, then the far one.
-
-    A 30 cm torso at 1.3 m/s across beams 12 cm apart (installation.md): each beam is broken
-    for 0.23 s, the far one 92 ms after the near one. Edges are emitted live on the nodes.
-    """
-    near, far = (outer, inner) if direction == "in" else (inner, outer)
-    lag, length = spacing / speed, depth / speed
-    edges = sorted(
-        [(0.0, near, True), (length, near, False), (lag, far, True), (lag + length, far, False)],
-        key=lambda e: e[0],
-    )
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    for at, (node, beam), broken in edges:
-        await asyncio.sleep(max(0.0, t0 + at - loop.time()))
-        node.emit(beam, broken)
+    """One person walking through steadily (`sensor_sim.ble.console.walk_through`)."""
+    await walk_through(outer, inner, direction, speed=speed, depth=depth, spacing=spacing)
 
 
 async def until(condition: object, timeout: float = 30.0) -> None:

@@ -51,11 +51,19 @@ AUDIENCE_COUNTS = {
     "passersby_out",
 }
 OCCUPANCY = {"v", "site", "t", "occupancy", "entries", "exits", "corrected", "last_reset"}
+AUDIT_CORRECTION = {  # an accepted audit's correction: door-level counts x a factor, since when
+    "entries_corrected",
+    "exits_corrected",
+    "correction_in",
+    "correction_out",
+    "corrected_since",
+}
 
 PUBLISHED: dict[str, set[str]] = {
     "crossing": {"v", "site", "door", "direction", "t", "kind", "confidence", "id", "audience"},
     "interval": {"v", "site", "door", "role", "start", "seconds", "entries", "exits", "revision"}
-    | AUDIENCE_COUNTS,
+    | AUDIENCE_COUNTS
+    | AUDIT_CORRECTION,
     "door_occupancy": {"v", "site", "door", "role", "t", "entries", "exits", "net"},
     "site_occupancy": OCCUPANCY | {"reset_reason"} | AUDIENCE_COUNTS,
     "zone_occupancy": OCCUPANCY | {"zone", "reset_reason"} | AUDIENCE_COUNTS,
@@ -98,7 +106,7 @@ PUBLISHED: dict[str, set[str]] = {
 STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
     schema.DOOR_INTERVAL: (
         {"site", "door"},
-        {"entries", "exits", "seconds", "revision", "role"} | AUDIENCE_COUNTS,
+        {"entries", "exits", "seconds", "revision", "role"} | AUDIENCE_COUNTS | AUDIT_CORRECTION,
     ),
     schema.HOUR_OF_WEEK: (
         {"site", "door", "weekday", "hour"},
@@ -271,6 +279,11 @@ def example_points() -> list[Point]:
                 exits=2,
                 revision=0,
                 **split,
+                entries_corrected=1,
+                exits_corrected=3,
+                correction_in=1.2,
+                correction_out=1.3,
+                corrected_since=T - 3600,
             ),
             tz,
         ),

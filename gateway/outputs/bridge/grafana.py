@@ -187,6 +187,31 @@ def traffic_panels() -> list[Panel]:
             ),
         ),
         Panel(
+            "Audit corrections",
+            "table",
+            _q(
+                'SELECT sum("entries") AS "entries raw", sum("entries_corrected") AS '
+                '"entries corrected", sum("exits") AS "exits raw", sum("exits_corrected") AS '
+                '"exits corrected", last("correction_in") AS "factor in", '
+                'last("correction_out") AS "factor out", last("corrected_since") * 1000 AS "since" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND {DOOR} AND $timeFilter '
+                'AND "correction_in" > 0 GROUP BY "site", "door"',
+                "table",
+            ),
+            description="Doors with an accepted audit (doorcount audit): the published counts "
+            "times the door's factor (hand / device count), the raw counts beside them, and "
+            "since when the factor applies",
+            width=12,
+            field_config={
+                "overrides": [
+                    {
+                        "matcher": {"id": "byName", "options": "since"},
+                        "properties": [{"id": "unit", "value": "dateTimeAsIso"}],
+                    }
+                ]
+            },
+        ),
+        Panel(
             "Sites ranked by entries",
             "table",
             _q(

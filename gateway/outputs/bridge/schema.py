@@ -153,11 +153,26 @@ def interval_points(p: IntervalPayload, tz: ZoneInfo) -> tuple[Point, ...]:
         **split_fields(p),
     }
     local = datetime.fromtimestamp(p.start, UTC).astimezone(tz)
+    audited: dict[str, int | float | str | bool | None] = {}
+    if p.correction_in is not None:  # raw counts stay in entries/exits, beside these
+        audited = {
+            "entries_corrected": p.entries_corrected,
+            "exits_corrected": p.exits_corrected,
+            "correction_in": p.correction_in,
+            "correction_out": p.correction_out,
+            "corrected_since": p.corrected_since,
+        }
     return (
         Point.make(
             DOOR_INTERVAL,
             {"site": p.site, "door": p.door},
-            {**counts, "seconds": p.seconds, "revision": p.revision, "role": p.role},
+            {
+                **counts,
+                "seconds": p.seconds,
+                "revision": p.revision,
+                "role": p.role,
+                **audited,
+            },
             stamp,
         ),
         Point.make(

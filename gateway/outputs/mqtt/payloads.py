@@ -113,6 +113,17 @@ class _Interval(_Payload):
     entries: int = Field(ge=0)
     exits: int = Field(ge=0)
     revision: int = Field(ge=0, description="0 first, +1 per correction (late ticks)")
+    entries_corrected: int | None = Field(
+        default=None, ge=0, description="entries x the door's audit factor (raw: entries)"
+    )
+    exits_corrected: int | None = Field(
+        default=None, ge=0, description="exits x the door's audit factor (raw: exits)"
+    )
+    correction_in: float | None = Field(default=None, gt=0, description="audit factor, in")
+    correction_out: float | None = Field(default=None, gt=0, description="audit factor, out")
+    corrected_since: UnixTime | None = Field(
+        default=None, description="when the installer accepted the door's audit"
+    )
 
 
 class IntervalPayload(AudienceSplit, _Interval):
@@ -120,6 +131,17 @@ class IntervalPayload(AudienceSplit, _Interval):
 
     `entries`/`exits` count everyone; the split says who they were. For a perimeter door
     they are passers-by in the two directions."""
+
+    def encode(self) -> bytes:
+        """Without the split and the correction fields where they do not apply."""
+        absent = {n for n in (*SPLIT_FIELDS, *CORRECTION_FIELDS) if getattr(self, n) is None}
+        return self.model_dump_json(exclude=absent).encode()
+
+
+CORRECTION_FIELDS = frozenset(
+    {"entries_corrected", "exits_corrected", "correction_in", "correction_out", "corrected_since"}
+)
+"""An accepted audit's fields of an interval (absent while the door has none)."""
 
 
 class DoorOccupancyPayload(_Payload):

@@ -1,0 +1,69 @@
+"""Next steps: the exact command an installer types next, values filled in.
+
+Pure text builders, each checked by a test that provokes the failure it answers. A placeholder
+(NODE, NAME) appears only where the installer has to choose it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config import Pairing
+
+SERVICE_UNIT = "doorcount-gateway"
+STOP_SERVICE = (
+    f"if the gateway service is running it holds the links: sudo systemctl stop {SERVICE_UNIT}"
+)
+
+
+def pair_command(node: str, entries: list[Pairing]) -> str:
+    """The `doorcount pair` command that gives `node` its beams back (NODE if none are known)."""
+    if not entries:
+        return f"doorcount pair {node} --door NAME --position outer|inner"
+    door = entries[0].door
+    positions = {p.position for p in entries if p.door == door}
+    if positions == {"outer", "inner"}:
+        return f"doorcount pair {node} --door {door} --position both"
+    entry = entries[0]
+    beam = f" --beam {entry.beam}" if entry.beam else ""
+    return f"doorcount pair {node} --door {door} --position {entry.position}{beam}"
+
+
+def stale_bond_step(node: str, entries: list[Pairing]) -> str:
+    """A bond the node no longer holds: forget ours first, then pair afresh."""
+    return (
+        f"doorcount unpair {node}, press the button on {node}, then {pair_command(node, entries)}"
+    )
+
+
+def not_bonded_step(node: str, entries: list[Pairing]) -> str:
+    """A node that refuses us and for which we hold no bond: pair it."""
+    return f"press the button on {node}, then {pair_command(node, entries)}"
+
+
+def unreachable_step() -> str:
+    return f"check it is powered (LED blip every 5 s) and within a few metres; {STOP_SERVICE}"
+
+
+def adapter_step(spec: str, config: Path) -> str:
+    if spec.startswith("bumble:tcp"):
+        return (
+            f"start what serves {spec.removeprefix('bumble:')} (e.g. sensor-sim serve "
+            f"--gateway-hci ...), or fix ble.backend in {config}"
+        )
+    if spec.startswith("bumble:"):
+        return f"plug in the Bluetooth dongle for {spec!r}, or fix ble.backend in {config}"
+    return f"check the gateway's Bluetooth adapter is on (bluetoothctl show); {STOP_SERVICE}"
+
+
+def beam_taken_step(
+    node: str, door: str, position: str, holder: str, free: list[str], beam: int
+) -> str:
+    """Another node holds that beam: pair onto the free one, or free the taken one."""
+    if free:
+        extra = f" --beam {beam}" if beam else ""
+        return (
+            f"{holder} already is the {position} beam; pair this one as the {free[0]}: "
+            f"doorcount pair {node} --door {door} --position {free[0]}{extra}"
+        )
+    return f"if {holder} is the wrong node there, unpair it first: doorcount unpair {holder}"
