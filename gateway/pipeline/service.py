@@ -37,6 +37,7 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     Topics,
+    VisitsPayload,
     ZoneOccupancyPayload,
     crossing_id,
 )
@@ -173,6 +174,7 @@ class Pipeline:
             zone=occupancy.zone,
             idle_reset_hours=occupancy.idle_reset_hours,
             state=OccupancyState.from_json(raw_occ) if raw_occ else None,
+            interval_seconds=mqtt.interval_seconds,
         )
         raw_zones = outbox.get_state("zones", {})
         self.zones = {
@@ -182,6 +184,7 @@ class Pipeline:
                 zone=occupancy.zone,
                 idle_reset_hours=occupancy.idle_reset_hours,
                 state=OccupancyState.from_json(raw_zones[zone]) if zone in raw_zones else None,
+                interval_seconds=mqtt.interval_seconds,
             )
             for zone in self.layout.zones
         }
@@ -322,6 +325,7 @@ class Pipeline:
         rows = self.intervals.flush() if flush else self.intervals.close(self.now)
         for row in rows:
             self._enqueue_interval(batch, row)
+        self._queue_visits(batch)
         self._queue_states(batch)
         if rows or self._quality_due:
             self._queue_quality(batch)
@@ -390,6 +394,41 @@ class Pipeline:
                 qos=self.mqtt.qos,
             )
         )
+
+    def _queue_visits(self, batch: Batch) -> None:
+        """Occupancy-seconds of the site, and of each configured zone, per ended interval."""
+        until = self.intervals.closed_until
+        if until is None:
+            return
+        areas: list[tuple[str | None, Occupancy]] = [(None, self.occupancy)]
+        if self.layout.explicit:
+            areas += list(self.zones.items())
+        for name, area in areas:
+            for start, b in area.take_intervals(until):
+                split = _split(b.split.items())
+                passers = split["passersby_in"] + split["passersby_out"]
+                payload = VisitsPayload(
+                    site=self.site,
+                    zone=name,
+                    start=start,
+                    seconds=self.intervals.seconds,
+                    occupancy_seconds=b.occupancy_s,
+                    entries=b.entries,
+                    exits=b.exits,
+                    corrected=b.corrected,
+                    inside_end=b.inside_end,
+                    capture_rate=split["visitors_in"] / passers if passers else None,
+                    **split,
+                )
+                batch.enqueue(
+                    Message(
+                        self.topics.visits(name),
+                        payload.encode(),
+                        priority=Priority.INTERVAL,
+                        key=f"visits:{name or ''}:{start}",
+                        qos=self.mqtt.qos,
+                    )
+                )
 
     def _state(self, topic: str, payload: bytes) -> Message:
         return Message(
