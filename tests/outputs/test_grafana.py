@@ -234,7 +234,9 @@ def till(start: int, transactions: int, name: str = "Till 1") -> tuple[str, byte
     return Topics("doorcount", "Corner Shop").transactions(name), payload.encode()
 
 
-def visits(start: int, occupancy_s: float, entries: int, zone: str | None = None) -> tuple[str, bytes]:
+def visits(
+    start: int, occupancy_s: float, entries: int, zone: str | None = None
+) -> tuple[str, bytes]:
     payload = VisitsPayload(
         site="Corner Shop",
         zone=zone,

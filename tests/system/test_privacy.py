@@ -31,6 +31,7 @@ from gateway.outputs.mqtt.payloads import (
     SiteOccupancyPayload,
     Topics,
     TransactionsPayload,
+    VisitsPayload,
     ZoneOccupancyPayload,
 )
 from gateway.protocol.trace import BeamRef, DoorSpec
@@ -51,6 +52,7 @@ AUDIENCE_COUNTS = {
     "passersby_out",
 }
 OCCUPANCY = {"v", "site", "t", "occupancy", "entries", "exits", "corrected", "last_reset"}
+VISITS = {"occupancy_seconds", "entries", "exits", "corrected", "inside_end"}
 
 PUBLISHED: dict[str, set[str]] = {
     "crossing": {"v", "site", "door", "direction", "t", "kind", "confidence", "id", "audience"},
@@ -91,6 +93,9 @@ PUBLISHED: dict[str, set[str]] = {
     },
     # Till counts from a POS system: how many sales, never who bought or what (docs/privacy.md).
     "transactions": {"v", "site", "till", "zone", "start", "seconds", "transactions", "revision"},
+    # Person-seconds inside a zone or the site per interval: an integral of the occupancy, so
+    # visit length needs no identity (docs/privacy.md "Visit length, capture rate ...").
+    "visits": VISITS | {"v", "site", "zone", "start", "seconds", "capture_rate"} | AUDIENCE_COUNTS,
 }
 
 # -- stored: InfluxDB measurements (gateway/outputs/bridge/schema.py) --------------------------
@@ -153,6 +158,7 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
         },
     ),
     schema.TILL_TRANSACTIONS: ({"site", "till", "zone"}, {"transactions", "seconds", "revision"}),
+    schema.VISITS: ({"site", "zone"}, VISITS | {"seconds", "capture_rate"} | AUDIENCE_COUNTS),
 }
 
 # Names that would identify or describe a person or a visitor's device, matched against whole
@@ -354,6 +360,21 @@ def example_points() -> list[Point]:
         schema.transactions_point(
             TransactionsPayload(
                 site=SITE, till="Till 1", zone="Shop", start=int(T), seconds=3600, transactions=4
+            )
+        ),
+        schema.visits_point(
+            VisitsPayload(
+                site=SITE,
+                zone=None,
+                start=int(T),
+                seconds=60,
+                occupancy_seconds=42.5,
+                entries=1,
+                exits=0,
+                corrected=0,
+                inside_end=1,
+                capture_rate=0.25,
+                **split,
             )
         ),
     ]
