@@ -63,6 +63,8 @@ class OccupancyState:
     doors: dict[str, DoorTally] = field(default_factory=dict)
     split: dict[str, int] = field(default_factory=dict)
     """Since the last reset, by audience and direction: visitors_in, staff_out, ..."""
+    occupancy_s: float = 0.0
+    """Person-seconds inside since the last reset, up to `integrated_at`."""
     integrated_at: float | None = None
     """Occupancy-seconds are integrated up to here (None: before the first crossing)."""
     buckets: dict[int, SecondsBucket] = field(default_factory=dict)
@@ -183,6 +185,16 @@ class Occupancy:
         done = sorted(k for k in s.buckets if k + self.interval_seconds <= until)
         return [(k, s.buckets.pop(k)) for k in done]
 
+    def occupancy_seconds(self, now: float) -> float | None:
+        """Person-seconds inside from the last reset to `now` (read only: the integral itself
+        advances with crossings and `take_intervals`); None without `interval_seconds`."""
+        s = self.state
+        if self.interval_seconds is None:
+            return None
+        if s.integrated_at is None:
+            return 0.0
+        return s.occupancy_s + s.occupancy * max(0.0, now - s.integrated_at)
+
     def _bucket_at(self, t: float) -> SecondsBucket | None:
         """Integrate up to `t`; the bucket a crossing at `t` counts in. A crossing from before
         the integration point (late, or out of order) counts at that point: time only runs
@@ -208,6 +220,7 @@ class Occupancy:
             right = min(float(start + step), t)
             bucket = s.buckets.setdefault(start, SecondsBucket(inside_end=s.occupancy))
             bucket.occupancy_s += s.occupancy * (right - at)
+            s.occupancy_s += s.occupancy * (right - at)
             bucket.inside_end = s.occupancy
             at = right
         s.integrated_at = max(at, s.integrated_at)
@@ -218,6 +231,7 @@ class Occupancy:
         s.corrected = s.occupancy
         s.corrected_total += s.occupancy
         s.occupancy = s.entries = s.exits = 0
+        s.occupancy_s = 0.0
         if s.integrated_at is not None and at >= s.integrated_at:
             bucket = self._bucket_at(at)
             if bucket is not None:

@@ -73,6 +73,20 @@ def _split(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
     return dict.fromkeys(COUNT_NAMES, 0) | dict(counts)
 
 
+def _capture_rate(split: dict[str, int]) -> float | None:
+    """Visitor entries / passers-by (both ways); None, never 0, without passers-by."""
+    passers = split["passersby_in"] + split["passersby_out"]
+    return split["visitors_in"] / passers if passers else None
+
+
+def _kpis(area: Occupancy, now: float) -> dict[str, float | None]:
+    """Person-seconds since the last reset and the Little's-law mean visit over that period."""
+    seconds = area.occupancy_seconds(now)
+    entries = area.state.entries
+    mean = seconds / entries if seconds is not None and entries else None
+    return {"occupancy_seconds": seconds, "mean_visit_s": mean}
+
+
 class EngineLike(Protocol):
     def feed(self, tick: Tick) -> list[Event]: ...
 
@@ -406,7 +420,6 @@ class Pipeline:
         for name, area in areas:
             for start, b in area.take_intervals(until):
                 split = _split(b.split.items())
-                passers = split["passersby_in"] + split["passersby_out"]
                 payload = VisitsPayload(
                     site=self.site,
                     zone=name,
@@ -417,7 +430,7 @@ class Pipeline:
                     exits=b.exits,
                     corrected=b.corrected,
                     inside_end=b.inside_end,
-                    capture_rate=split["visitors_in"] / passers if passers else None,
+                    capture_rate=_capture_rate(split),
                     **split,
                 )
                 batch.enqueue(
@@ -467,6 +480,8 @@ class Pipeline:
                         corrected=s.corrected,
                         last_reset=s.last_reset,
                         reset_reason=s.reset_reason,
+                        **_kpis(occ, self.now),
+                        capture_rate=_capture_rate(_split(s.split.items())),
                         **_split(s.split.items()),
                     ).encode(),
                 )
@@ -489,6 +504,7 @@ class Pipeline:
                             corrected=z.corrected,
                             last_reset=z.last_reset,
                             reset_reason=z.reset_reason,
+                            **_kpis(zone, self.now),
                             **_split(z.split.items()),
                         ).encode(),
                     )

@@ -266,3 +266,38 @@ def test_visits_publish_occupancy_seconds_that_roll_up_over_zones_to_the_site(
     assert [site[t]["inside_end"] for t in sorted(site)] == [2, 1, 0]
     assert zones["Upstairs", T0]["occupancy_seconds"] == 20
     assert zones["Upstairs", T0 + 60]["occupancy_seconds"] == 10
+
+
+def test_occupancy_payloads_carry_the_running_littles_law_mean_and_capture_rate(
+    tmp_path: Path,
+) -> None:
+    """Since the last reset: person-seconds up to `t`, mean visit = person-seconds / entries
+    (exact once nobody is inside), capture rate; null, never 0, with a zero denominator."""
+    p = _pipeline(tmp_path)
+    p.on_events([_x("Pavement", "in", T0 + 1), _x("Pavement", "out", T0 + 2)])
+    p.commit(now=T0 + 5)
+    site = _latest(p, "shop/occupancy")
+    assert (site["occupancy_seconds"], site["mean_visit_s"]) == (0.0, None)  # no entry: blank
+    assert site["capture_rate"] == 0.0  # passers-by but no visitor: a real 0
+    p.on_events([_x("Front", "in", T0 + 10), _x("Front", "in", T0 + 20)])
+    p.commit(now=T0 + 40)
+    site = _latest(p, "shop/occupancy")
+    assert site["occupancy_seconds"] == 30 + 20  # still inside: counted up to t
+    assert site["mean_visit_s"] == 25.0
+    p.on_events(
+        [
+            _x("Pavement", "in", T0 + 50),
+            _x("Pavement", "out", T0 + 55),
+            _x("Pavement", "out", T0 + 56),
+            _x("Pavement", "in", T0 + 57),
+            _x("Front", "out", T0 + 70),  # 60 s
+            _x("Front", "out", T0 + 110),  # 90 s
+        ]
+    )
+    p.commit(now=T0 + 500)
+    site = _latest(p, "shop/occupancy")
+    assert (site["occupancy"], site["occupancy_seconds"], site["mean_visit_s"]) == (0, 150.0, 75.0)
+    assert site["capture_rate"] == 2 / 6  # 2 visitors / 6 passers-by since the reset
+    floor = _latest(p, "zone/floor/occupancy")
+    assert (floor["mean_visit_s"], "capture_rate" in floor) == (75.0, False)
+    decode("site_occupancy", json.dumps(site))

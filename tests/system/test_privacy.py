@@ -52,6 +52,7 @@ AUDIENCE_COUNTS = {
     "passersby_out",
 }
 OCCUPANCY = {"v", "site", "t", "occupancy", "entries", "exits", "corrected", "last_reset"}
+LITTLE = {"occupancy_seconds", "mean_visit_s"}  # integrals of the count, no identity
 VISITS = {"occupancy_seconds", "entries", "exits", "corrected", "inside_end"}
 
 PUBLISHED: dict[str, set[str]] = {
@@ -59,8 +60,8 @@ PUBLISHED: dict[str, set[str]] = {
     "interval": {"v", "site", "door", "role", "start", "seconds", "entries", "exits", "revision"}
     | AUDIENCE_COUNTS,
     "door_occupancy": {"v", "site", "door", "role", "t", "entries", "exits", "net"},
-    "site_occupancy": OCCUPANCY | {"reset_reason"} | AUDIENCE_COUNTS,
-    "zone_occupancy": OCCUPANCY | {"zone", "reset_reason"} | AUDIENCE_COUNTS,
+    "site_occupancy": OCCUPANCY | {"reset_reason", "capture_rate"} | LITTLE | AUDIENCE_COUNTS,
+    "zone_occupancy": OCCUPANCY | {"zone", "reset_reason"} | LITTLE | AUDIENCE_COUNTS,
     "node_health": {
         "v",
         "site",
@@ -114,11 +115,14 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
     schema.SITE_OCCUPANCY: (
         {"site"},
         {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"}
+        | {"capture_rate"}
+        | LITTLE
         | AUDIENCE_COUNTS,
     ),
     schema.ZONE_OCCUPANCY: (
         {"site", "zone"},
         {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"}
+        | LITTLE
         | AUDIENCE_COUNTS,
     ),
     schema.NODE_HEALTH: (
@@ -304,6 +308,9 @@ def example_points() -> list[Point]:
                 corrected=0,
                 last_reset=T,
                 reset_reason="daily",
+                occupancy_seconds=60.0,
+                mean_visit_s=60.0,
+                capture_rate=0.5,
                 **split,
             )
         ),
@@ -318,6 +325,8 @@ def example_points() -> list[Point]:
                 corrected=0,
                 last_reset=T,
                 reset_reason="daily",
+                occupancy_seconds=60.0,
+                mean_visit_s=60.0,
                 **split,
             )
         ),

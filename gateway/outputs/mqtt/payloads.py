@@ -146,6 +146,24 @@ class _SiteOccupancy(_Payload):
     )
     last_reset: UnixTime | None
     reset_reason: str | None = Field(description="daily, idle or null before the first reset")
+    occupancy_seconds: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="person-seconds inside since the last reset, up to `t` (null from "
+        "gateways from before it)",
+    )
+    mean_visit_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="occupancy_seconds / entries since the last reset (Little's law): exact "
+        "when `occupancy` is 0, an under-estimate while people are inside; null without entries",
+    )
+    capture_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="visitors_in / (passersby_in + passersby_out) since the last reset; null "
+        "without passers-by",
+    )
 
 
 class SiteOccupancyPayload(AudienceSplit, _SiteOccupancy):
@@ -166,6 +184,18 @@ class _ZoneOccupancy(_Payload):
     )
     last_reset: UnixTime | None
     reset_reason: str | None = Field(description="daily, idle or null before the first reset")
+    occupancy_seconds: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="person-seconds inside since the last reset, up to `t` (null from "
+        "gateways from before it)",
+    )
+    mean_visit_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="occupancy_seconds / entries since the last reset (Little's law): exact "
+        "when `occupancy` is 0, an under-estimate while people are inside; null without entries",
+    )
 
 
 class ZoneOccupancyPayload(AudienceSplit, _ZoneOccupancy):
