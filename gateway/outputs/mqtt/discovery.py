@@ -105,7 +105,7 @@ def discovery_configs(
     )
     # The period of both KPIs is "since the last reset" (the day, with a daily reset): its
     # start, and whether Little's law makes the mean exact, are the entities' attributes.
-    period = {
+    period: dict[str, Any] = {
         "json_attributes_topic": topics.site_occupancy(),
         "json_attributes_template": (
             "{{ {'since': value_json.last_reset, 'exact': value_json.occupancy == 0} | tojson }}"
