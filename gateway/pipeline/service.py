@@ -37,6 +37,7 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     Topics,
+    VisitsPayload,
     ZoneOccupancyPayload,
     crossing_id,
 )
@@ -71,6 +72,20 @@ HEALTH_REFRESH = 60.0
 def _split(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
     """All eight split fields of a payload, zeros included (absent would mean 'unknown')."""
     return dict.fromkeys(COUNT_NAMES, 0) | dict(counts)
+
+
+def _capture_rate(split: dict[str, int]) -> float | None:
+    """Visitor entries / passers-by (both ways); None, never 0, without passers-by."""
+    passers = split["passersby_in"] + split["passersby_out"]
+    return split["visitors_in"] / passers if passers else None
+
+
+def _kpis(area: Occupancy, now: float) -> dict[str, float | None]:
+    """Person-seconds since the last reset and the Little's-law mean visit over that period."""
+    seconds = area.occupancy_seconds(now)
+    entries = area.state.entries
+    mean = seconds / entries if seconds is not None and entries else None
+    return {"occupancy_seconds": seconds, "mean_visit_s": mean}
 
 
 class EngineLike(Protocol):
@@ -177,6 +192,7 @@ class Pipeline:
             zone=occupancy.zone,
             idle_reset_hours=occupancy.idle_reset_hours,
             state=OccupancyState.from_json(raw_occ) if raw_occ else None,
+            interval_seconds=mqtt.interval_seconds,
         )
         raw_zones = outbox.get_state("zones", {})
         self.zones = {
@@ -186,6 +202,7 @@ class Pipeline:
                 zone=occupancy.zone,
                 idle_reset_hours=occupancy.idle_reset_hours,
                 state=OccupancyState.from_json(raw_zones[zone]) if zone in raw_zones else None,
+                interval_seconds=mqtt.interval_seconds,
             )
             for zone in self.layout.zones
         }
@@ -326,6 +343,7 @@ class Pipeline:
         rows = self.intervals.flush() if flush else self.intervals.close(self.now)
         for row in rows:
             self._enqueue_interval(batch, row)
+        self._queue_visits(batch)
         self._queue_states(batch)
         if rows or self._quality_due:
             self._queue_quality(batch)
@@ -406,6 +424,40 @@ class Pipeline:
             )
         )
 
+    def _queue_visits(self, batch: Batch) -> None:
+        """Occupancy-seconds of the site, and of each configured zone, per ended interval."""
+        until = self.intervals.closed_until
+        if until is None:
+            return
+        areas: list[tuple[str | None, Occupancy]] = [(None, self.occupancy)]
+        if self.layout.explicit:
+            areas += list(self.zones.items())
+        for name, area in areas:
+            for start, b in area.take_intervals(until):
+                split = _split(b.split.items())
+                payload = VisitsPayload(
+                    site=self.site,
+                    zone=name,
+                    start=start,
+                    seconds=self.intervals.seconds,
+                    occupancy_seconds=b.occupancy_s,
+                    entries=b.entries,
+                    exits=b.exits,
+                    corrected=b.corrected,
+                    inside_end=b.inside_end,
+                    capture_rate=_capture_rate(split),
+                    **split,
+                )
+                batch.enqueue(
+                    Message(
+                        self.topics.visits(name),
+                        payload.encode(),
+                        priority=Priority.INTERVAL,
+                        key=f"visits:{name or ''}:{start}",
+                        qos=self.mqtt.qos,
+                    )
+                )
+
     def _state(self, topic: str, payload: bytes) -> Message:
         return Message(
             topic, payload, retain=True, priority=Priority.STATE, key=topic, qos=self.mqtt.qos
@@ -443,6 +495,8 @@ class Pipeline:
                         corrected=s.corrected,
                         last_reset=s.last_reset,
                         reset_reason=s.reset_reason,
+                        **_kpis(occ, self.now),
+                        capture_rate=_capture_rate(_split(s.split.items())),
                         **_split(s.split.items()),
                     ).encode(),
                 )
@@ -465,6 +519,7 @@ class Pipeline:
                             corrected=z.corrected,
                             last_reset=z.last_reset,
                             reset_reason=z.reset_reason,
+                            **_kpis(zone, self.now),
                             **_split(z.split.items()),
                         ).encode(),
                     )

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 
 from gateway.core.events import Event
 from gateway.errors import DoorcountError
+from gateway.pipeline.occupancy import Occupancy
 from gateway.pipeline.service import EngineLike, Service, default_engine
 from gateway.protocol.trace import DoorSpec, Record, Tick, TraceHeader, Truth, node_places
 from gateway.sources.base import NodeStatus, QueueSource
-from sensor_sim.demo.view import Board, NodeRow
+from sensor_sim.demo.view import Board, NodeRow, SiteKpis
 
 if TYPE_CHECKING:
     from gateway.outputs.bridge.service import Bridge
@@ -503,6 +504,7 @@ class DemoSite:
         pipeline = self.service.pipeline if self.service is not None else None
         if pipeline is not None:
             self.board.occupancy = pipeline.occupancy.state.occupancy
+            self.board.kpis = _kpis(pipeline.occupancy, self.board.sim_start, self.board.sim_now)
         if self._links_final:
             return
         if self._ble is not None:
@@ -576,3 +578,15 @@ class DemoSite:
             counted_entries=counted[0],
             counted_exits=counted[1],
         )
+
+
+def _kpis(occupancy: Occupancy, start: float, now: float) -> SiteKpis:
+    s = occupancy.state
+    return SiteKpis(
+        since=s.last_reset if s.last_reset is not None else start,
+        inside=s.occupancy,
+        entries=s.entries,
+        visitors_in=s.split.get("visitors_in", 0),
+        passers_by=s.split.get("passersby_in", 0) + s.split.get("passersby_out", 0),
+        occupancy_s=occupancy.occupancy_seconds(now) or 0.0,
+    )

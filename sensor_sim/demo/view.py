@@ -52,6 +52,39 @@ class NodeRow:
     ticks: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SiteKpis:
+    """The gateway's visitor KPIs since its last occupancy reset (or its start)."""
+
+    since: float
+    inside: int
+    entries: int
+    visitors_in: int
+    passers_by: int
+    occupancy_s: float
+
+    @property
+    def capture_rate(self) -> float | None:
+        return self.visitors_in / self.passers_by if self.passers_by else None
+
+    @property
+    def mean_visit_s(self) -> float | None:
+        return self.occupancy_s / self.entries if self.entries else None
+
+    def line(self) -> str:
+        """One line with its period; '-' (blank), never 0, where a denominator is zero."""
+        rate = self.capture_rate
+        mean = self.mean_visit_s
+        exact = "exact: nobody inside" if self.inside == 0 else f"estimate: {self.inside} inside"
+        return (
+            f"since {time.strftime('%H:%M:%S', time.gmtime(self.since))}: "
+            f"visitors {self.visitors_in}, passers-by {self.passers_by}, capture rate "
+            f"{'-' if rate is None else f'{rate:.1%}'}, "
+            f"person-hours {self.occupancy_s / 3600:.1f}, "
+            f"mean visit {'-' if mean is None else f'{mean / 60:.1f} min ({exact})'}"
+        )
+
+
 @dataclass
 class Board:
     """What the demo knows so far: filled by the pipeline, drawn by `LiveView`."""
@@ -71,6 +104,8 @@ class Board:
     truth: list[Truth] = field(default_factory=list)
     layout: SiteLayout | None = None
     """Who a crossing counts as; None: every door an entrance, always open."""
+    kpis: SiteKpis | None = None
+    """Filled from the gateway's pipeline while it runs."""
 
     @classmethod
     def for_trace(
@@ -207,7 +242,8 @@ class LiveView:
             style="dim",
         )
         recent = Text("\n".join(b.recent) or "waiting for the first crossing...")
-        return Group(head, table, nodes, Text("recent crossings:", style="bold"), recent)
+        kpis = Text(b.kpis.line() if b.kpis is not None else "visitor KPIs: waiting for data")
+        return Group(head, table, kpis, nodes, Text("recent crossings:", style="bold"), recent)
 
     def _print_line(self) -> None:
         b = self.board

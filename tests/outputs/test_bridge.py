@@ -322,10 +322,11 @@ def test_bad_settings_are_config_errors(overrides: dict[str, object], message: s
 
 def test_subscriptions_are_disjoint_and_shareable() -> None:
     plain = subscriptions(BridgeSettings())
-    assert len(plain) == len(set(plain)) == 9
+    assert len(plain) == len(set(plain)) == 11
     assert all(t.startswith("doorcount/") for t in plain)
     # zone occupancy is one level deeper than a door's: it needs its own filter
     assert "doorcount/+/zone/+/occupancy" in plain
+    assert {"doorcount/+/visits", "doorcount/+/zone/+/visits"} <= set(plain)
     shared = subscriptions(BridgeSettings(share_group="bridges"))
     assert shared == [f"$share/bridges/{t}" for t in plain]
 

@@ -26,6 +26,7 @@ from gateway.outputs.mqtt.payloads import (
     SiteOccupancyPayload,
     Topics,
     TransactionsPayload,
+    VisitsPayload,
     ZoneOccupancyPayload,
 )
 from tests.support.tsdb import Influx1
@@ -246,6 +247,24 @@ def till(start: int, transactions: int, name: str = "Till 1") -> tuple[str, byte
     return Topics("doorcount", "Corner Shop").transactions(name), payload.encode()
 
 
+def visits(
+    start: int, occupancy_s: float, entries: int, zone: str | None = None
+) -> tuple[str, bytes]:
+    payload = VisitsPayload(
+        site="Corner Shop",
+        zone=zone,
+        start=start,
+        seconds=60,
+        occupancy_seconds=occupancy_s,
+        entries=entries,
+        exits=0,
+        corrected=0,
+        inside_end=0,
+        capture_rate=None,
+    )
+    return Topics("doorcount", "Corner Shop").visits(zone), payload.encode()
+
+
 def quality(t: float, duplicates: int) -> tuple[str, bytes]:
     payload = QualityPayload(
         site="Corner Shop",
@@ -298,6 +317,12 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
     (till(MON + 34 * H, 1, "Till 2"), MON + 35 * H),
     (till(MON + 9 * H, 4), MON + 10 * H),  # Mon: sales but no visitor entry: no conversion
     (interval("North", MON + 12 * H, 10, 8, site="Mall"), MON + 12 * H + 65),
+    # occupancy-seconds of the site: Mon 3000 + 1800 s over 2 entries; Tue 600 s, no entry
+    (visits(MON + 9 * H, 3000.0, 2), MON + 9 * H + 65),
+    (visits(MON + 9 * H + 60, 1800.0, 0), MON + 9 * H + 125),
+    (visits(MON + 9 * H + 60, 1800.0, 0), MON + 9 * H + 130),  # an outbox re-send
+    (visits(MON + 34 * H, 600.0, 0), MON + 34 * H + 65),
+    (visits(MON + 9 * H, 99999.0, 1, zone="Upstairs"), MON + 9 * H + 65),  # not the site's
     (site_occ("Corner Shop", MON + 9 * H + 30, 5), MON + 9 * H + 31),
     (site_occ("Corner Shop", MON + 9 * H + 70, 4), MON + 9 * H + 71),
     (site_occ("Corner Shop", MON + 17 * H + 1830, 0, corrected=1), MON + 17 * H + 1831),
@@ -649,7 +674,28 @@ def check_conversion(db: Influx1, q: str) -> None:
         assert rows == {MON + 24 * H: 5}
 
 
+def check_mean_visit(db: Influx1, q: str) -> None:
+    """Occupancy-seconds and entries of the whole site (not its zones); Grafana divides."""
+    (series,) = run(db, q)
+    rows = dict(series["values"])
+    if "occupancy_seconds" in q:
+        assert rows == {MON: 5400.0}  # the re-send overwrote its point
+    else:  # 2 entries: 2700 s per visit; blank (no row) where nobody entered
+        assert rows == {MON: 2}
+
+
+def check_mean_visit_per_day(db: Influx1, q: str) -> None:
+    (series,) = run(db, q)
+    rows = dict(series["values"])
+    if "occupancy_seconds" in q:
+        assert rows == {MON: 4800.0, MON + 24 * H: 600.0}
+    else:  # Mon 4800 / 2 = 2400 s; Tue has no entry: no row, so no ratio (blank, not 0)
+        assert rows == {MON: 2}
+
+
 CHECKS: dict[str, Check] = {
+    "Mean visit length over the period": check_mean_visit,
+    "Mean visit length per day": check_mean_visit_per_day,
     "Entries per hour: forecast and actual": check_forecast_overlay,
     "Entries per hour by door: forecast and actual": check_door_forecast_overlay,
     "Last four weeks against the four before": check_comparison,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,13 @@ def test_topics_and_their_parsing_round_trip() -> None:
         topics.status(): TopicMatch("status", "corner_shop"),
         topics.quality(): TopicMatch("quality", "corner_shop"),
         topics.transactions("Till 2"): TopicMatch("transactions", "corner_shop", till="till_2"),
+        topics.visits(None): TopicMatch("visits", "corner_shop"),
+        topics.visits("Show Room"): TopicMatch("visits", "corner_shop", zone="show_room"),
     }
+    assert topics.visits(None) == "doorcount/corner_shop/visits"
+    assert parse_topic("doorcount/corner_shop/visits/interval") == TopicMatch(
+        "interval", "corner_shop", door="visits"
+    )  # a door named "visits" keeps its own topics
     assert topics.interval("Front Door") == "doorcount/corner_shop/front_door/interval"
     for topic, match in cases.items():
         assert parse_topic(topic) == match
@@ -130,11 +137,30 @@ def test_crossing_ids_are_deterministic() -> None:
     )
 
 
+def test_visits_payload_rejects_negative_person_seconds_and_keeps_null_ratios() -> None:
+    good = {
+        "site": "Shop",
+        "zone": None,
+        "start": 1_800_000_000,
+        "seconds": 60,
+        "occupancy_seconds": 12.5,
+        "entries": 1,
+        "exits": 0,
+        "corrected": 0,
+        "inside_end": 1,
+        "capture_rate": None,
+    }
+    p = decode("visits", json.dumps(good))
+    assert b'"capture_rate":null' in p.encode()
+    with pytest.raises(PayloadError, match="visits payload: occupancy_seconds"):
+        decode("visits", json.dumps(good | {"occupancy_seconds": -1}))
+
+
 def test_docs_embed_the_current_json_schemas() -> None:
     assert schemas_markdown() in DOCS.read_text(encoding="utf-8"), (
         "docs/mqtt.md is stale: run `python -m gateway.outputs.mqtt.payloads docs/mqtt.md`"
     )
-    assert len(PAYLOADS) == 8
+    assert len(PAYLOADS) == 9
 
 
 def test_settings_defaults_and_derived_values() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 from gateway.core.events import Crossing
@@ -80,3 +81,41 @@ def test_state_round_trips_as_json() -> None:
     raw = occ.state.to_json()
     again = OccupancyState.from_json(dict(raw))
     assert again == occ.state
+
+
+def test_occupancy_seconds_integrate_the_people_inside_per_interval() -> None:
+    """Two people in for 90 s and 30 s across two minutes: 120 person-seconds, split by
+    interval; an exit at zero is floored (corrected), never subtracted."""
+    occ = Occupancy(["front"], interval_seconds=60)
+    t = 1_800_000_000  # a minute boundary
+    occ.apply(_c("front", t + 30))  # A in
+    occ.apply(_c("front", t + 50))  # B in
+    occ.apply(_c("front", t + 80, "out"))  # B out: 30 s
+    occ.apply(_c("front", t + 120, "out"))  # A out: 90 s
+    occ.apply(_c("front", t + 150, "out"))  # nobody left: corrected
+    rows = occ.take_intervals(t + 180)
+    assert [
+        (k - t, b.occupancy_s, b.entries, b.exits, b.corrected, b.inside_end) for k, b in rows
+    ] == [
+        (0, 40.0, 2, 0, 0, 2),
+        (60, 80.0, 0, 1, 0, 1),
+        (120, 0.0, 0, 2, 1, 0),
+    ]
+    assert sum(b.occupancy_s for _, b in rows) == 30 + 90
+    assert occ.take_intervals(t + 180) == []  # each interval once
+    assert [b.occupancy_s for _, b in occ.take_intervals(t + 300)] == [0.0, 0.0]  # 0 is a real 0
+
+
+def test_occupancy_seconds_stop_at_the_reset_and_survive_a_restart() -> None:
+    occ = Occupancy(["front"], reset_time=dt.time(3, 0), zone=BERLIN, interval_seconds=3600)
+    evening = _ts("2025-06-03 22:00")
+    occ.apply(_c("front", evening))  # a missed exit: a phantom until the 03:00 reset
+    occ.tick(evening + 60)
+    state = OccupancyState.from_json(json.loads(json.dumps(occ.state.to_json())))
+    occ = Occupancy(
+        ["front"], reset_time=dt.time(3, 0), zone=BERLIN, interval_seconds=3600, state=state
+    )
+    occ.tick(_ts("2025-06-04 04:00"))
+    rows = occ.take_intervals(int(_ts("2025-06-04 05:00")))
+    assert sum(b.occupancy_s for _, b in rows) == 5 * 3600  # 22:00 to 03:00, not to 05:00
+    assert [b.inside_end for _, b in rows] == [1, 1, 1, 1, 1, 0, 0]  # 22:00 ... 04:00

@@ -132,7 +132,8 @@ async def test_home_assistant_online_re_announces_and_removed_doors_are_deleted(
     time.sleep(0.2)
     retained = fresh.snapshot()
     assert all("doorcount_shop_back" not in m.topic for m in retained)
-    assert len(retained) == 6 + 4 + 2  # gateway (visitors, staff, connectivity), Front, node
+    # gateway (visitors, staff, mean visit, capture rate, connectivity, ...), Front, node
+    assert len(retained) == 8 + 4 + 2
     fresh.close()
 
 
@@ -175,11 +176,11 @@ async def test_a_lost_outbox_still_clears_stale_entities_of_this_site_only(
     await asyncio.wait_for(task, 30)
     collector.close()
     fresh = Collector(mosquitto, "homeassistant/#", client_id="fresh")
-    retained = fresh.wait_for(lambda m: len(m) >= 12 + 20)  # Shop, Shop 2
+    retained = fresh.wait_for(lambda m: len(m) >= 14 + 22)  # Shop, Shop 2
     topics = {m.topic for m in retained}
     assert not any("doorcount_shop_back" in t for t in topics)
     assert "homeassistant/sensor/doorcount_shop_2_back/entries/config" in topics
-    assert sum("doorcount_shop_2_" in t for t in topics) == 6 + 4 + 2 + 4 + 2 * 2
+    assert sum("doorcount_shop_2_" in t for t in topics) == 8 + 4 + 2 + 4 + 2 * 2
     fresh.close()
 
 

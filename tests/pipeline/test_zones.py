@@ -221,3 +221,83 @@ def test_a_badge_episode_makes_the_crossing_at_the_public_door_staff(tmp_path: P
     assert all("badge" not in json.dumps(c) for c in crossings)
     rows = [r for r in _all(p, "/interval") if r["door"] == "Front"]
     assert [(r["staff_in"], r["visitors_in"]) for r in rows if r["entries"]] == [(1, 1)]
+
+
+def test_visits_publish_occupancy_seconds_that_roll_up_over_zones_to_the_site(
+    tmp_path: Path,
+) -> None:
+    """Per interval: the site's occupancy-seconds equal the sum over its zones (the zones
+    partition it), entries and the live capture rate are stated for the interval, and a
+    ratio without passers-by is null, never 0."""
+    p = _pipeline(tmp_path)
+    p.on_events(
+        [
+            _x("Front", "in", T0 + 10),  # A onto the floor
+            _x("Pavement", "in", T0 + 15),  # two passers-by
+            _x("Pavement", "out", T0 + 16),
+            _x("Front", "in", T0 + 20),  # B
+            _x("Stairs", "in", T0 + 40),  # B upstairs
+            _x("Stairs", "out", T0 + 70),  # B down
+            _x("Front", "out", T0 + 100),  # B leaves: 80 s
+            _x("Front", "out", T0 + 130),  # A leaves: 120 s
+        ]
+    )
+    p.commit(now=T0 + 200)
+    rows = _all(p, "/visits")
+    for row in rows:
+        decode("visits", json.dumps(row))
+    site = {r["start"]: r for r in rows if r["zone"] is None}
+    zones = {(r["zone"], r["start"]): r for r in rows if r["zone"] is not None}
+    assert sorted(site) == [T0, T0 + 60, T0 + 120]  # T0 + 180 is not over yet (grace)
+    for start, row in site.items():
+        parts = (
+            zones["Floor", start]["occupancy_seconds"]
+            + zones["Upstairs", start]["occupancy_seconds"]
+        )
+        assert row["occupancy_seconds"] == parts
+    assert sum(r["occupancy_seconds"] for r in site.values()) == 80 + 120
+    assert sum(r["entries"] for r in site.values()) == 2
+    assert (site[T0]["capture_rate"], site[T0]["visitors_in"], site[T0]["passersby_in"]) == (
+        1.0,
+        2,
+        1,
+    )
+    assert site[T0 + 60]["capture_rate"] is None  # no passers-by: blank, not 0
+    assert [site[t]["inside_end"] for t in sorted(site)] == [2, 1, 0]
+    assert zones["Upstairs", T0]["occupancy_seconds"] == 20
+    assert zones["Upstairs", T0 + 60]["occupancy_seconds"] == 10
+
+
+def test_occupancy_payloads_carry_the_running_littles_law_mean_and_capture_rate(
+    tmp_path: Path,
+) -> None:
+    """Since the last reset: person-seconds up to `t`, mean visit = person-seconds / entries
+    (exact once nobody is inside), capture rate; null, never 0, with a zero denominator."""
+    p = _pipeline(tmp_path)
+    p.on_events([_x("Pavement", "in", T0 + 1), _x("Pavement", "out", T0 + 2)])
+    p.commit(now=T0 + 5)
+    site = _latest(p, "shop/occupancy")
+    assert (site["occupancy_seconds"], site["mean_visit_s"]) == (0.0, None)  # no entry: blank
+    assert site["capture_rate"] == 0.0  # passers-by but no visitor: a real 0
+    p.on_events([_x("Front", "in", T0 + 10), _x("Front", "in", T0 + 20)])
+    p.commit(now=T0 + 40)
+    site = _latest(p, "shop/occupancy")
+    assert site["occupancy_seconds"] == 30 + 20  # still inside: counted up to t
+    assert site["mean_visit_s"] == 25.0
+    p.on_events(
+        [
+            _x("Pavement", "in", T0 + 50),
+            _x("Pavement", "out", T0 + 55),
+            _x("Pavement", "out", T0 + 56),
+            _x("Pavement", "in", T0 + 57),
+            _x("Front", "out", T0 + 70),  # 60 s
+            _x("Front", "out", T0 + 110),  # 90 s
+        ]
+    )
+    p.commit(now=T0 + 500)
+    site = _latest(p, "shop/occupancy")
+    assert (site["occupancy"], site["occupancy_seconds"], site["mean_visit_s"]) == (0, 150.0, 75.0)
+    assert site["capture_rate"] == 2 / 6  # 2 visitors / 6 passers-by since the reset
+    floor = _latest(p, "zone/floor/occupancy")
+    assert (floor["mean_visit_s"], "capture_rate" in floor) == (75.0, False)
+    decode("site_occupancy", json.dumps(site))

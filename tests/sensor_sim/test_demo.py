@@ -16,7 +16,7 @@ from gateway.outputs.bridge import schema
 from gateway.outputs.bridge.store import LocalStore
 from gateway.protocol.trace import Tick
 from sensor_sim.demo.site import DemoOptions, DemoSite, label_passkeys
-from sensor_sim.demo.view import LiveView, summary_line
+from sensor_sim.demo.view import LiveView, SiteKpis, summary_line
 from sensor_sim.generator import generate
 from tests.support.mqtt import Mosquitto
 
@@ -161,3 +161,18 @@ async def test_a_failed_ble_setup_falls_back_to_direct(tmp_path: Path) -> None:
     assert result.path.startswith("direct")
     assert site.board.counted
     assert result.delivered
+
+
+def test_the_live_view_states_the_kpis_period_and_blanks_zero_denominators() -> None:
+    start = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
+    empty = SiteKpis(since=start, inside=0, entries=0, visitors_in=0, passers_by=0, occupancy_s=0)
+    assert empty.line() == (
+        "since 08:00:00: visitors 0, passers-by 0, capture rate -, person-hours 0.0, mean visit -"
+    )
+    busy = SiteKpis(
+        since=start, inside=3, entries=40, visitors_in=36, passers_by=144, occupancy_s=36_000
+    )
+    assert busy.line() == (
+        "since 08:00:00: visitors 36, passers-by 144, capture rate 25.0%, person-hours 10.0, "
+        "mean visit 15.0 min (estimate: 3 inside)"
+    )

@@ -31,6 +31,7 @@ from gateway.outputs.mqtt.payloads import (
     SiteOccupancyPayload,
     Topics,
     TransactionsPayload,
+    VisitsPayload,
     ZoneOccupancyPayload,
 )
 from gateway.protocol.trace import BeamRef, DoorSpec
@@ -58,6 +59,8 @@ AUDIT_CORRECTION = {  # an accepted audit's correction: door-level counts x a fa
     "correction_out",
     "corrected_since",
 }
+LITTLE = {"occupancy_seconds", "mean_visit_s"}  # integrals of the count, no identity
+VISITS = {"occupancy_seconds", "entries", "exits", "corrected", "inside_end"}
 
 PUBLISHED: dict[str, set[str]] = {
     "crossing": {"v", "site", "door", "direction", "t", "kind", "confidence", "id", "audience"},
@@ -65,8 +68,8 @@ PUBLISHED: dict[str, set[str]] = {
     | AUDIENCE_COUNTS
     | AUDIT_CORRECTION,
     "door_occupancy": {"v", "site", "door", "role", "t", "entries", "exits", "net"},
-    "site_occupancy": OCCUPANCY | {"reset_reason"} | AUDIENCE_COUNTS,
-    "zone_occupancy": OCCUPANCY | {"zone", "reset_reason"} | AUDIENCE_COUNTS,
+    "site_occupancy": OCCUPANCY | {"reset_reason", "capture_rate"} | LITTLE | AUDIENCE_COUNTS,
+    "zone_occupancy": OCCUPANCY | {"zone", "reset_reason"} | LITTLE | AUDIENCE_COUNTS,
     "node_health": {
         "v",
         "site",
@@ -99,6 +102,9 @@ PUBLISHED: dict[str, set[str]] = {
     },
     # Till counts from a POS system: how many sales, never who bought or what (docs/privacy.md).
     "transactions": {"v", "site", "till", "zone", "start", "seconds", "transactions", "revision"},
+    # Person-seconds inside a zone or the site per interval: an integral of the occupancy, so
+    # visit length needs no identity (docs/privacy.md "Visit length, capture rate ...").
+    "visits": VISITS | {"v", "site", "zone", "start", "seconds", "capture_rate"} | AUDIENCE_COUNTS,
 }
 
 # -- stored: InfluxDB measurements (gateway/outputs/bridge/schema.py) --------------------------
@@ -117,11 +123,14 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
     schema.SITE_OCCUPANCY: (
         {"site"},
         {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"}
+        | {"capture_rate"}
+        | LITTLE
         | AUDIENCE_COUNTS,
     ),
     schema.ZONE_OCCUPANCY: (
         {"site", "zone"},
         {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"}
+        | LITTLE
         | AUDIENCE_COUNTS,
     ),
     schema.NODE_HEALTH: (
@@ -161,6 +170,7 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
         },
     ),
     schema.TILL_TRANSACTIONS: ({"site", "till", "zone"}, {"transactions", "seconds", "revision"}),
+    schema.VISITS: ({"site", "zone"}, VISITS | {"seconds", "capture_rate"} | AUDIENCE_COUNTS),
 }
 
 # Names that would identify or describe a person or a visitor's device, matched against whole
@@ -311,6 +321,9 @@ def example_points() -> list[Point]:
                 corrected=0,
                 last_reset=T,
                 reset_reason="daily",
+                occupancy_seconds=60.0,
+                mean_visit_s=60.0,
+                capture_rate=0.5,
                 **split,
             )
         ),
@@ -325,6 +338,8 @@ def example_points() -> list[Point]:
                 corrected=0,
                 last_reset=T,
                 reset_reason="daily",
+                occupancy_seconds=60.0,
+                mean_visit_s=60.0,
                 **split,
             )
         ),
@@ -367,6 +382,21 @@ def example_points() -> list[Point]:
         schema.transactions_point(
             TransactionsPayload(
                 site=SITE, till="Till 1", zone="Shop", start=int(T), seconds=3600, transactions=4
+            )
+        ),
+        schema.visits_point(
+            VisitsPayload(
+                site=SITE,
+                zone=None,
+                start=int(T),
+                seconds=60,
+                occupancy_seconds=42.5,
+                entries=1,
+                exits=0,
+                corrected=0,
+                inside_end=1,
+                capture_rate=0.25,
+                **split,
             )
         ),
     ]

@@ -362,7 +362,8 @@ def visitor_panels() -> list[Panel]:
     doors); passers-by are what perimeter beams count both ways. Ratios are computed per day
     from summed parts, never averaged, and a day whose denominator is zero is blank, never 0:
     the denominator's query leaves such days out, and the inner join leaves them undivided.
-    Visit length needs occupancy-seconds, which `doorcount report` computes (docs/visits.md).
+    Mean visit length is the site's summed occupancy-seconds over its summed entries (Little's
+    law, docs/visits.md), blank where nobody came in.
     """
     m = schema
     daily = "GROUP BY time(1d) fill(none) tz('$tz')"
@@ -415,6 +416,54 @@ def visitor_panels() -> list[Panel]:
             "transactions topic); blank on days without visitor entries.",
             transformations=_ratio("transactions", "visitors", "conversion"),
             field_config={"defaults": {"unit": "percentunit"}},
+        ),
+        *visit_length_panels(),
+    ]
+
+
+VISIT_CONDITION = (
+    "Mean visit length = occupancy-seconds / entries (Little's law) over the period shown: "
+    "exact when the period starts and ends with nobody inside (a whole day of a shop that "
+    "closes empty); otherwise visits cut by the period's edges count only their part inside "
+    "it. Counting errors the zero floor or the daily reset corrected make it an estimate "
+    "(docs/visits.md). The site's figure counts everyone who entered it, staff at staff doors "
+    "included. Blank where nobody came in."
+)
+
+
+def visit_length_panels() -> list[Panel]:
+    """Mean visit length from the site's per-interval occupancy-seconds (`visits`,
+    zone `(site)`): one figure for the selected period and one per day, each the ratio of the
+    summed parts, blank where the period had no entry (the denominator's query drops it)."""
+    m = schema
+    where = f"{SITE} AND \"zone\" = '{m.SITE_ZONE}' AND $timeFilter"
+    occupied = f'SELECT sum("occupancy_seconds") AS "occupancy_s" FROM "{m.VISITS}" WHERE {where}'
+    entries = f'SELECT sum("entries") AS "entries" FROM "{m.VISITS}" WHERE {where}'
+    daily = "GROUP BY time(1d) fill(none) tz('$tz')"
+    return [
+        Panel(
+            "Mean visit length over the period",
+            "stat",
+            (
+                Query(occupied),
+                Query(f'SELECT "entries" FROM ({entries}) WHERE "entries" > 0'),
+            ),
+            width=6,
+            description=VISIT_CONDITION,
+            transformations=_ratio("occupancy_s", "entries", "mean visit"),
+            field_config={"defaults": {"unit": "s", "decimals": 0}},
+        ),
+        Panel(
+            "Mean visit length per day",
+            "timeseries",
+            (
+                Query(f"{occupied} {daily}"),
+                Query(f'SELECT "entries" FROM ({entries} {daily}) WHERE "entries" > 0'),
+            ),
+            width=18,
+            description=VISIT_CONDITION,
+            transformations=_ratio("occupancy_s", "entries", "mean visit"),
+            field_config={"defaults": {"unit": "s", "decimals": 0}},
         ),
     ]
 

@@ -28,6 +28,7 @@ from gateway.outputs.mqtt.payloads import (
     SiteOccupancyPayload,
     TopicMatch,
     TransactionsPayload,
+    VisitsPayload,
     ZoneOccupancyPayload,
     decode,
     parse_topic,
@@ -47,9 +48,11 @@ SITE_FORECAST = "site_forecast"
 DOOR_FORECAST = "door_forecast"
 SITE_COMPARISON = "site_comparison"
 TILL_TRANSACTIONS = "till_transactions"
+VISITS = "visits"
 
 SITE_ZONE = "(site)"
-"""Zone tag of a till that serves the whole site (tags cannot be empty)."""
+"""Zone tag of a till that serves the whole site, and of the site's own occupancy-seconds
+(tags cannot be empty)."""
 
 WEEKDAYS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
 
@@ -102,6 +105,8 @@ def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: Z
         return Decoded((site_occupancy_point(model),))
     if isinstance(model, ZoneOccupancyPayload):
         return Decoded((zone_occupancy_point(model),))
+    if isinstance(model, VisitsPayload):
+        return Decoded((visits_point(model),))
     if isinstance(model, NodeHealthPayload):
         return Decoded((node_health_point(model, received),))
     if isinstance(model, QualityPayload):
@@ -229,6 +234,9 @@ def site_occupancy_point(p: SiteOccupancyPayload) -> Point:
             "corrected": p.corrected,
             "last_reset": p.last_reset,
             "reset_reason": p.reset_reason,
+            "occupancy_seconds": p.occupancy_seconds,
+            "mean_visit_s": p.mean_visit_s,
+            "capture_rate": p.capture_rate,
             **split_fields(p),
         },
         seconds_to_ns(p.t),
@@ -246,9 +254,31 @@ def zone_occupancy_point(p: ZoneOccupancyPayload) -> Point:
             "corrected": p.corrected,
             "last_reset": p.last_reset,
             "reset_reason": p.reset_reason,
+            "occupancy_seconds": p.occupancy_seconds,
+            "mean_visit_s": p.mean_visit_s,
             **split_fields(p),
         },
         seconds_to_ns(p.t),
+    )
+
+
+def visits_point(p: VisitsPayload) -> Point:
+    """Stamped with the interval start: a re-delivery overwrites the same point. The zone tag
+    is `(site)` for the whole site, so summing over zones never double-counts the site."""
+    return Point.make(
+        VISITS,
+        {"site": p.site, "zone": p.zone or SITE_ZONE},
+        {
+            "occupancy_seconds": float(p.occupancy_seconds),
+            "entries": p.entries,
+            "exits": p.exits,
+            "corrected": p.corrected,
+            "inside_end": p.inside_end,
+            "capture_rate": p.capture_rate,
+            "seconds": p.seconds,
+            **split_fields(p),
+        },
+        p.start * 1_000_000_000,
     )
 
 

@@ -36,6 +36,8 @@ _KINDS = (
     "+/+/occupancy",
     "+/occupancy",
     "+/zone/+/occupancy",
+    "+/visits",
+    "+/zone/+/visits",
     "+/node/+/health",
     "+/gateway/status",
     "+/gateway/quality",

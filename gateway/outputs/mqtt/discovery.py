@@ -1,6 +1,7 @@
 """Home Assistant MQTT discovery: pure builders of the retained config messages.
 
-One device for the gateway (site and zone occupancy, visitors, connectivity, data quality) and
+One device for the gateway (site and zone occupancy, visitors, mean visit length and capture
+rate since the last reset, connectivity, data quality) and
 one per door, named with the site, linked to it with `via_device`; entity ids come from the
 site too (`object_id`), so two sites never collide; entries/exits are `total_increasing` (they
 drop at an occupancy reset, which HA reads as a new cycle). Node battery and health are
@@ -101,6 +102,43 @@ def discovery_configs(
         state_class="total_increasing",
         unit_of_measurement="people",
         icon="mdi:badge-account",
+    )
+    # The period of both KPIs is "since the last reset" (the day, with a daily reset): its
+    # start, and whether Little's law makes the mean exact, are the entities' attributes.
+    period: dict[str, Any] = {
+        "json_attributes_topic": topics.site_occupancy(),
+        "json_attributes_template": (
+            "{{ {'since': value_json.last_reset, 'exact': value_json.occupancy == 0} | tojson }}"
+        ),
+    }
+    add(
+        "sensor",
+        gateway_id,
+        "mean_visit",
+        gateway_device,
+        name="Mean visit since reset",
+        state_topic=topics.site_occupancy(),
+        value_template="{{ value_json.mean_visit_s }}",  # null: 'None', HA's unknown
+        device_class="duration",
+        unit_of_measurement="s",
+        state_class="measurement",
+        **period,
+    )
+    add(
+        "sensor",
+        gateway_id,
+        "capture_rate",
+        gateway_device,
+        name="Capture rate since reset",
+        state_topic=topics.site_occupancy(),
+        value_template=(
+            "{{ 'None' if value_json.capture_rate is none "
+            "else (value_json.capture_rate * 100) | round(1) }}"
+        ),
+        unit_of_measurement="%",
+        state_class="measurement",
+        icon="mdi:storefront",
+        **period,
     )
     for zone in zones:
         add(

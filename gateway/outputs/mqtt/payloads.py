@@ -168,6 +168,24 @@ class _SiteOccupancy(_Payload):
     )
     last_reset: UnixTime | None
     reset_reason: str | None = Field(description="daily, idle or null before the first reset")
+    occupancy_seconds: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="person-seconds inside since the last reset, up to `t` (null from "
+        "gateways from before it)",
+    )
+    mean_visit_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="occupancy_seconds / entries since the last reset (Little's law): exact "
+        "when `occupancy` is 0, an under-estimate while people are inside; null without entries",
+    )
+    capture_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="visitors_in / (passersby_in + passersby_out) since the last reset; null "
+        "without passers-by",
+    )
 
 
 class SiteOccupancyPayload(AudienceSplit, _SiteOccupancy):
@@ -188,11 +206,51 @@ class _ZoneOccupancy(_Payload):
     )
     last_reset: UnixTime | None
     reset_reason: str | None = Field(description="daily, idle or null before the first reset")
+    occupancy_seconds: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="person-seconds inside since the last reset, up to `t` (null from "
+        "gateways from before it)",
+    )
+    mean_visit_s: float | None = Field(
+        default=None,
+        ge=0.0,
+        description="occupancy_seconds / entries since the last reset (Little's law): exact "
+        "when `occupancy` is 0, an under-estimate while people are inside; null without entries",
+    )
 
 
 class ZoneOccupancyPayload(AudienceSplit, _ZoneOccupancy):
     """People inside one zone of the site, never negative; published for configured zones.
     Retained. The split counts crossings into and out of the zone since its last reset."""
+
+
+class _Visits(_Payload):
+    site: Name
+    zone: Name | None = Field(description="the zone; null = the whole site")
+    start: UnixSecond = Field(description="interval start, Unix seconds")
+    seconds: int = Field(gt=0, description="interval length")
+    occupancy_seconds: float = Field(
+        ge=0.0,
+        description="integral of the people inside over the interval (person-seconds); "
+        "additive over intervals, zones and sites",
+    )
+    entries: int = Field(ge=0, description="people who came in during the interval")
+    exits: int = Field(ge=0, description="people who left during the interval")
+    corrected: int = Field(ge=0, description="exits with nobody inside (the zero floor)")
+    inside_end: int = Field(ge=0, description="people inside at the end of the interval")
+    capture_rate: float | None = Field(
+        ge=0.0,
+        description="visitors_in / (passersby_in + passersby_out) in this interval; null "
+        "without passers-by (zones never have any)",
+    )
+
+
+class VisitsPayload(AudienceSplit, _Visits):
+    """Occupancy-seconds and movements of one zone (or the site) in one interval, published
+    once when the interval has ended. Mean visit length over any period is
+    sum(occupancy_seconds) / sum(entries) (Little's law): exact when the period starts and
+    ends with nobody inside (docs/visits.md). QoS 1, not retained."""
 
 
 class NodeHealthPayload(_Payload):
@@ -255,6 +313,7 @@ Kind = Literal[
     "door_occupancy",
     "site_occupancy",
     "zone_occupancy",
+    "visits",
     "node_health",
     "status",
     "quality",
@@ -267,6 +326,7 @@ PAYLOADS: dict[Kind, type[_Payload]] = {
     "door_occupancy": DoorOccupancyPayload,
     "site_occupancy": SiteOccupancyPayload,
     "zone_occupancy": ZoneOccupancyPayload,
+    "visits": VisitsPayload,
     "node_health": NodeHealthPayload,
     "quality": QualityPayload,
     "transactions": TransactionsPayload,
@@ -313,6 +373,10 @@ class Topics:
     def zone_occupancy(self, zone: str) -> str:
         return f"{self.base}/zone/{slug(zone)}/occupancy"
 
+    def visits(self, zone: str | None) -> str:
+        """`{base}/zone/{zone}/visits`, or `{base}/visits` for the whole site."""
+        return f"{self.base}/visits" if zone is None else f"{self.base}/zone/{slug(zone)}/visits"
+
     def node_health(self, node: str) -> str:
         return f"{self.base}/node/{slug(node)}/health"
 
@@ -345,6 +409,10 @@ def parse_topic(topic: str, prefix: str = "doorcount") -> TopicMatch | None:
             return TopicMatch("quality", site)
         case [site, "zone", zone, "occupancy"]:
             return TopicMatch("zone_occupancy", site, zone=zone)
+        case [site, "visits"]:
+            return TopicMatch("visits", site)
+        case [site, "zone", zone, "visits"]:
+            return TopicMatch("visits", site, zone=zone)
         case [site, "node", node, "health"]:
             return TopicMatch("node_health", site, node=node)
         case [site, "till", till, "transactions"]:
