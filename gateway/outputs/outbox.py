@@ -19,7 +19,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.errors import DoorcountError
+from gateway.errors import DoorcountError, check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ class Outbox:
         self.path = Path(path)
         self.max_rows = max_rows
         self.policy = policy
+        check_output_path(self.path, "outbox")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Created private before SQLite opens it; SQLite gives -wal/-shm the same mode.
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)

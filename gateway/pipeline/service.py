@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
+from gateway.errors import DoorcountError, ServiceError
 from gateway.outputs.mqtt.payloads import (
     CrossingPayload,
     DoorOccupancyPayload,
@@ -448,6 +449,7 @@ class Service:
         self.idle_advance = idle_advance
         self.record = record
         self._stop = asyncio.Event()
+        self._failure: ServiceError | None = None
         self.pipeline: Pipeline | None = None
         self.link: MqttLink | None = None
 
@@ -483,9 +485,14 @@ class Service:
                 if self.mqtt.discovery:
                     self._queue_discovery(batch, outbox)
             link_task = asyncio.create_task(link.run(), name="mqtt-link")
+            link_task.add_done_callback(self._on_link_done)
             try:
                 await self._pump(pipeline, link)
-                if drain_timeout > 0 and not await link.drained(drain_timeout):
+                if (
+                    self._failure is None
+                    and drain_timeout > 0
+                    and not await link.drained(drain_timeout)
+                ):
                     log.warning(
                         "MQTT: %d messages still queued after %.0f s; they stay in %s",
                         outbox.depth,
@@ -494,9 +501,26 @@ class Service:
                     )
             finally:
                 await link.stop()
-                await link_task
+                await asyncio.gather(link_task, return_exceptions=True)
         finally:
             outbox.close()
+        if self._failure is not None:
+            raise self._failure
+
+    def _on_link_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._fail("the MQTT link", task.exception())
+
+    def _fail(self, what: str, exc: BaseException | None) -> None:
+        """Remember the first failure and stop: `run` raises it once state is committed."""
+        if self._failure is None and exc is not None:
+            log.debug("%s failed", what, exc_info=exc)
+            if isinstance(exc, DoorcountError):
+                self._failure = ServiceError(f"{what} failed: {exc}")
+            else:
+                self._failure = ServiceError(f"{what} failed: {type(exc).__name__}: {exc}")
+            self._failure.__cause__ = exc
+        self._stop.set()
 
     async def _pump(self, pipeline: Pipeline, link: MqttLink) -> None:
         snapshot = pipeline.outbox.get_blob("engine")
@@ -561,6 +585,8 @@ class Service:
             try:
                 async for item in self.source.stream(resume):
                     await queue.put(item)
+            except Exception as exc:  # any failure of the source stops the service with it
+                self._fail("the tick source", exc)
             finally:
                 await queue.put(None)
 
@@ -601,10 +627,10 @@ class Service:
                         pipeline.on_events(engine.feed(item))
                     else:
                         pipeline.on_status(item)
-                if ended:
+                if ended and self._failure is None:  # a failed source has not ended
                     pipeline.on_events(engine.finish())
                 checkpoint()
-                pipeline.commit(flush=ended)
+                pipeline.commit(flush=ended and self._failure is None)
                 link.notify()
                 if pipeline.outbox.dropped != dropped:
                     log.warning(

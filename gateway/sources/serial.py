@@ -27,9 +27,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from gateway.errors import DoorcountError
 from gateway.protocol.framing import FrameReader, encode_packet
@@ -51,6 +51,8 @@ from gateway.sources.base import NodeStatus, ResumePoints, SourceItem
 
 if TYPE_CHECKING:
     import serial
+
+    from gateway.config import GatewayConfig
 
 log = logging.getLogger(__name__)
 
@@ -635,31 +637,19 @@ class SerialSource:
         return True
 
 
-def serial_from_config(config: Mapping[str, Any]) -> tuple[str, list[DoorSpec], SerialSource]:
+def serial_from_config(gateway: GatewayConfig) -> tuple[str, list[DoorSpec], SerialSource]:
     """Site, doors and a serial source for `doorcount run` with `[source] kind = "serial"`.
 
     The wired nodes are the `[[nodes]]` with a `serial` spec, the doors are `[[doors]]` (and
-    the pairing registry), as in the gateway config (`gateway.config`); `[source]` may set
-    `backoff_min_s` / `backoff_max_s` for reopening a lost port.
+    the pairing registry); `[source]` may set `backoff_min_s` / `backoff_max_s` for reopening
+    a lost port.
     """
-    from pydantic import ValidationError
-
-    from gateway.config import GatewayConfig, describe
+    from gateway.config import SerialSourceConfig
     from gateway.errors import ConfigError
 
-    table = dict(config.get("source") or {})
-    table.pop("kind", None)
-    backoff_min = table.pop("backoff_min_s", 0.2)
-    backoff_max = table.pop("backoff_max_s", 10.0)
-    if table:
-        raise ConfigError(f"[source] of kind serial does not know {', '.join(sorted(table))}")
-    for name, value in (("backoff_min_s", backoff_min), ("backoff_max_s", backoff_max)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"source.{name} must be a number > 0, got {value!r}")
-    try:
-        gateway = GatewayConfig(**{k: v for k, v in config.items() if k != "source"})
-    except ValidationError as exc:
-        raise ConfigError(f"invalid config: {describe(exc)}") from None
+    table = gateway.source
+    assert isinstance(table, SerialSourceConfig)
+    assert gateway.site is not None
     ports = []
     for node in gateway.nodes:
         if node.serial is not None:
@@ -674,5 +664,5 @@ def serial_from_config(config: Mapping[str, Any]) -> tuple[str, list[DoorSpec], 
     doors = gateway.door_specs()
     if not doors:
         raise ConfigError("no door has both beams: add [[doors]] with outer and inner")
-    source = SerialSource(ports, backoff_min=float(backoff_min), backoff_max=float(backoff_max))
+    source = SerialSource(ports, backoff_min=table.backoff_min_s, backoff_max=table.backoff_max_s)
     return gateway.site, doors, source

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig, describe, load_pairings
+from gateway.config import GatewayConfig, load_pairings
 from gateway.errors import ConfigError
 from gateway.protocol.trace import DoorSpec, Tick
 from gateway.sources.base import NodeStatus, QueueSource, ResumePoints, SourceItem
@@ -102,18 +102,9 @@ class BleSource:
                 )
 
 
-def ble_from_config(config: Mapping[str, Any]) -> tuple[str, list[DoorSpec], BleSource]:
+def ble_from_config(gateway: GatewayConfig) -> tuple[str, list[DoorSpec], BleSource]:
     """Site, doors and the BLE source for `doorcount run` with `[source] kind = "ble"`."""
-    from pydantic import ValidationError
-
-    table = dict(config.get("source") or {})
-    table.pop("kind", None)
-    if table:
-        raise ConfigError(f"[source] of kind ble does not know {', '.join(sorted(table))}")
-    try:
-        gateway = GatewayConfig(**{k: v for k, v in config.items() if k != "source"})
-    except ValidationError as exc:
-        raise ConfigError(f"invalid config: {describe(exc)}") from None
+    assert gateway.site is not None  # the config requires it for a BLE source
     pairings = load_pairings(gateway.registry_path)
     doors = gateway.door_specs(pairings)
     if not pairings:
