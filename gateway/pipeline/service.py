@@ -489,7 +489,7 @@ class Service:
             try:
                 await self._pump(pipeline, link)
                 if (
-                    self._failure is None
+                    not self._stop.is_set()  # stopped (SIGTERM, a failed link): no drain
                     and drain_timeout > 0
                     and not await link.drained(drain_timeout)
                 ):
@@ -511,8 +511,9 @@ class Service:
         if not task.cancelled() and task.exception() is not None:
             self._fail("the MQTT link", task.exception())
 
-    def _fail(self, what: str, exc: BaseException | None) -> None:
-        """Remember the first failure and stop: `run` raises it once state is committed."""
+    def _fail(self, what: str, exc: BaseException | None, *, stop: bool = True) -> None:
+        """Remember the first failure (`run` raises it once state is committed) and stop
+        now, or (`stop=False`, a failed source) once what came before it is counted."""
         if self._failure is None and exc is not None:
             log.debug("%s failed", what, exc_info=exc)
             if isinstance(exc, DoorcountError):
@@ -520,7 +521,8 @@ class Service:
             else:
                 self._failure = ServiceError(f"{what} failed: {type(exc).__name__}: {exc}")
             self._failure.__cause__ = exc
-        self._stop.set()
+        if stop:
+            self._stop.set()
 
     async def _pump(self, pipeline: Pipeline, link: MqttLink) -> None:
         snapshot = pipeline.outbox.get_blob("engine")
@@ -586,7 +588,7 @@ class Service:
                 async for item in self.source.stream(resume):
                     await queue.put(item)
             except Exception as exc:  # any failure of the source stops the service with it
-                self._fail("the tick source", exc)
+                self._fail("the tick source", exc, stop=False)
             finally:
                 await queue.put(None)
 

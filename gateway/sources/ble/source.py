@@ -39,7 +39,7 @@ class BleSource:
         ingest_config: IngestConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._spec = backend_spec
+        self.backend_spec = backend_spec
         self._keystore = keystore
         self._nodes = nodes
         self._ingest_config = ingest_config
@@ -55,7 +55,7 @@ class BleSource:
         self._queue.close()
 
     async def stream(self, resume: ResumePoints) -> AsyncIterator[SourceItem]:
-        backend = await open_backend(self._spec, keystore=self._keystore)
+        backend = await open_backend(self.backend_spec, keystore=self._keystore)
         queue = self._queue
 
         def on_ticks(ticks: list[Tick]) -> None:
