@@ -332,7 +332,7 @@ def describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = list(err["loc"])
-        if loc[:1] == ["source"] and len(loc) > 2:  # noqa: PLR2004 - drop the union's tag
+        if loc[:1] == ["source"] and len(loc) > 2:
             del loc[1]  # source.trace.speed -> source.speed
         where = ".".join(str(p) for p in loc)
         msg = err["msg"].removeprefix("Value error, ")

@@ -30,6 +30,7 @@ class ReplayResult:
     """Wall-clock seconds spent reading and counting."""
     engine: Engine
     bad: list[BadLine] = field(default_factory=list)
+    quarantined: list[BadLine] = field(default_factory=list)
 
 
 def _lines(raw: IO[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
@@ -90,6 +91,7 @@ def replay(
         time.perf_counter() - started,
         engine,
         reader.bad,
+        reader.quarantined,
     )
 
 

@@ -39,7 +39,16 @@ def test_json_output_is_exactly_one_object_with_the_contract_keys(trace, capsys)
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     result = json.loads(out)
-    assert set(result) == {"doors", "event_accuracy", "count_error", "ticks", "seconds"}
+    assert set(result) == {
+        "doors",
+        "event_accuracy",
+        "count_error",
+        "ticks",
+        "seconds",
+        "skipped_lines",
+        "quarantined_ticks",
+        "warnings",
+    }
     assert result["doors"] == {
         "front": {
             "in": {"truth": 5, "counted": 5, "matched": 5},
