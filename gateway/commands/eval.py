@@ -71,13 +71,11 @@ def run(args: argparse.Namespace) -> int:
         if args.crossings is not None and args.plot.resolve() == args.crossings.resolve():
             raise UsageError("--plot and --crossings name the same file")
     config = load_engine_config(args.config) if args.config else None
-    progress, stop = terminal_progress(args.trace, "replaying") if not args.json else (None, None)
-    try:
-        with stop_on_sigterm():
-            result = replay(args.trace, config, skip_bad=args.skip_bad, progress=progress)
-    finally:
-        if stop is not None:
-            stop()
+    with (
+        stop_on_sigterm(),
+        terminal_progress(args.trace, "replaying", show=not args.json) as progress,
+    ):
+        result = replay(args.trace, config, skip_bad=args.skip_bad, progress=progress)
     doors = [d.door for d in result.header.doors]
     counted = [Counted(c.door, c.direction, c.t) for c in result.crossings]
     sc = score(doors, result.truth, counted, window=args.window)

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -95,10 +96,18 @@ def replay(
     )
 
 
-def terminal_progress(path: str | Path, label: str) -> tuple[ProgressFn | None, Callable[[], None]]:
-    """A rich progress bar on a terminal (stderr); nothing when not a TTY."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
+@contextmanager
+def terminal_progress(
+    path: str | Path, label: str, *, show: bool = True
+) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on a terminal (stderr) while the block runs; nothing when not a TTY.
+
+    The terminal is given back (cursor shown) however the block ends, Ctrl-C and SIGTERM
+    included (`doorcount eval` turns SIGTERM into KeyboardInterrupt).
+    """
+    if not show or not sys.stderr.isatty():
+        yield None
+        return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     total = os.path.getsize(path)
@@ -110,5 +119,8 @@ def terminal_progress(path: str | Path, label: str) -> tuple[ProgressFn | None, 
         transient=True,
     )
     task = bar.add_task(label, total=total)
-    bar.start()
-    return (lambda done: bar.update(task, completed=done)), bar.stop
+    try:
+        bar.start()
+        yield lambda done: bar.update(task, completed=done)
+    finally:
+        bar.stop()

@@ -390,7 +390,8 @@ def _loads(text: bytes | str) -> Any:
     except RecursionError:
         raise TraceError("JSON nested too deeply") from None
     except ValueError as exc:  # a number longer than Python converts (4300 digits)
-        raise TraceError(f"a number has too many digits ({str(exc).split(': ')[-1]})") from None
+        digits = str(exc).split(";")[0].split(": ")[-1]
+        raise TraceError(f"a number has too many digits ({digits})") from None
 
 
 @contextmanager
