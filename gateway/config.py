@@ -162,6 +162,14 @@ class Pairing(BaseModel):
     paired_at: float
 
 
+class PairingRegistry(BaseModel):
+    """The file `doorcount pair` keeps: `{"pairings": [...]}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pairings: list[Pairing] = Field(default_factory=list)
+
+
 class GatewayConfig(BaseSettings):
     """The whole gateway configuration."""
 
@@ -349,18 +357,19 @@ def load_pairings(path: Path) -> list[Pairing]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"pairing registry {path} is unreadable: {exc}") from None
     try:
-        return [Pairing.model_validate(item) for item in raw.get("pairings", [])]
-    except (ValidationError, AttributeError) as exc:
-        raise ConfigError(f"pairing registry {path} is malformed: {exc}") from None
+        return PairingRegistry.model_validate(raw).pairings
+    except ValidationError as exc:
+        raise ConfigError(
+            f"pairing registry {path} is malformed ({describe(exc)}); fix it, or move it away "
+            "and pair the nodes again"
+        ) from None
 
 
 def save_pairings(path: Path, pairings: list[Pairing]) -> None:
     """Atomically replace the registry (write, fsync, rename); readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps(
-        {"pairings": [p.model_dump() for p in sorted(pairings, key=lambda p: p.node)]},
-        indent=2,
-    )
+    registry = PairingRegistry(pairings=sorted(pairings, key=lambda p: p.node))
+    body = json.dumps(registry.model_dump(), indent=2)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pairings-", suffix=".json")
     try:
         os.fchmod(fd, 0o600)

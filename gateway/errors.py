@@ -35,6 +35,15 @@ class BleError(DoorcountError, ConnectionError):
         super().__init__(f"{address}: {message}" if address else message)
 
 
+class BleStackError(BleError):
+    """The BLE stack itself cannot be opened (no BlueZ, a wrong bumble transport): nothing to
+    do with any node. `next_step` says what to install, start or configure."""
+
+    def __init__(self, message: str, next_step: str) -> None:
+        self.next_step = next_step
+        super().__init__(message)
+
+
 class PairingError(BleError, PermissionError):
     """Pairing was refused or failed; no bond was stored.
 

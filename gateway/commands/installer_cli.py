@@ -133,7 +133,7 @@ def run(work: Coroutine[Any, Any, int]) -> int:
         message = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError) and not str(exc):
             message = "the node did not answer in time"
-        return fail(message, next_step_for(exc))
+        return fail(message, getattr(exc, "next_step", None) or next_step_for(exc))
 
 
 class Site:
@@ -477,6 +477,11 @@ async def pair(args: argparse.Namespace) -> int:
                     f"the {position} beam of door {door} is already node {p.node}",
                     f"unpair it first: doorcount unpair {p.node}",
                 )
+    if args.passkey is None and not _has_terminal():  # a script, a pipe, systemd
+        raise StepError(
+            "no passkey given and no terminal to ask for it on",
+            "pass the 6 digits on the node's label: --passkey 042913",
+        )
     text = args.passkey if args.passkey is not None else getpass.getpass("passkey on the label: ")
     passkey = parse_passkey(text)
     backend = await site.open_backend()
@@ -855,6 +860,18 @@ def next_for_links(errors: list[str]) -> str:
         "check the nodes are powered and within range; if the gateway service is running it "
         f"holds the links: sudo systemctl stop {SERVICE_UNIT}"
     )
+
+
+def _has_terminal() -> bool:
+    """Whether getpass has a terminal to ask on (it reads /dev/tty, else stdin)."""
+    import os
+    import sys
+
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return sys.stdin.isatty()
+    return True
 
 
 def confirm(question: str) -> bool:

@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from gateway.outputs.bridge.settings import load_settings
     from gateway.outputs.bridge.store import LocalStore
 
+    if not args.no_png:
+        from gateway.evaluation.plot import check_image_path
+
+        check_image_path(args.png, "--png")  # before any work: the folder is never created
     settings = load_settings()
     path: Path = args.store or settings.store_path
     if not path.exists():

@@ -516,10 +516,11 @@ class Service:
         now, or (`stop=False`, a failed source) once what came before it is counted."""
         if self._failure is None and exc is not None:
             log.debug("%s failed", what, exc_info=exc)
-            if isinstance(exc, DoorcountError):
-                self._failure = ServiceError(f"{what} failed: {exc}")
-            else:
-                self._failure = ServiceError(f"{what} failed: {type(exc).__name__}: {exc}")
+            cause = str(exc) if isinstance(exc, DoorcountError) else f"{type(exc).__name__}: {exc}"
+            next_step = getattr(exc, "next_step", None)
+            if next_step:
+                cause += f"; next: {next_step}"
+            self._failure = ServiceError(f"{what} failed: {cause}")
             self._failure.__cause__ = exc
         if stop:
             self._stop.set()
