@@ -166,8 +166,17 @@ def test_env_overrides_reach_the_mqtt_client_and_the_outbox_in_doorcount_run(
     }
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "-v", "run", "-c", str(config)]
-            + ["--drain-timeout", "30"],
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "-v",
+                "run",
+                "-c",
+                str(config),
+                "--drain-timeout",
+                "30",
+            ],
             capture_output=True,
             text=True,
             env=env,

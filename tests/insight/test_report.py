@@ -118,6 +118,7 @@ def test_days_follow_the_time_zone(small: Path) -> None:
 def test_cli_prints_tables_and_writes_a_png(
     small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "out").mkdir()
     png = tmp_path / "out" / "day.png"
     assert main(["report", "--store", str(small), "--day", "2026-01-05", "--png", str(png)]) == 0
     out = capsys.readouterr().out
@@ -157,3 +158,25 @@ def test_cli_without_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     empty.close()
     with pytest.raises(ReportError, match="no interval counts"):
         Report(LocalStore(tmp_path / "empty.sqlite"), ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("missing/deeper/r.png", "folder {dir}/missing/deeper does not exist"),
+        (".", "is a folder; give a file name"),
+        ("r.pgn", "unknown image type '.pgn'"),
+    ],
+)
+def test_cli_png_into_a_missing_folder_or_of_an_unknown_type_fails_first(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, says: str
+) -> None:
+    """Before: the folders were created (at / when run as root with a typo) or the chart
+    failed after the tables were printed."""
+    png = tmp_path / name
+    assert main(["report", "--store", str(small), "--day", "2026-01-05", "--png", str(png)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # checked before any work
+    assert captured.err.startswith("doorcount report: --png ")
+    assert says.format(dir=tmp_path) in captured.err
+    assert not (tmp_path / "missing").exists()
