@@ -267,7 +267,7 @@ def resolve(scenario: str | Scenario, doors: int | None = None) -> Scenario:
     return with_doors(sc, doors)
 
 
-def generate(
+def generate(  # noqa: PLR0912 - one branch per record kind
     scenario: str | Scenario,
     duration_s: float,
     seed: int,

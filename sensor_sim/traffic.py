@@ -268,7 +268,7 @@ class DoorTraffic:
         traj = w.build()
         return Person(traj, body, self._lateral(), "none", "linger", traj.closest_time(), True)
 
-    def _event(self, sign: int) -> list[list[Person]]:
+    def _event(self, sign: int) -> list[list[Person]]:  # noqa: PLR0911 - one return per crowd event kind
         """One arrival's parties: each moves through the beams as one."""
         rng, t = self.rng, self.t
         kind = self._kinds[int(rng.choice(len(self._kinds), p=self._weights))]

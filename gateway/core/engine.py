@@ -332,7 +332,7 @@ class Engine:
             self._run_due(now, events)
         return events
 
-    def feed_many(self, ticks: Iterable[Tick]) -> list[Event]:
+    def feed_many(self, ticks: Iterable[Tick]) -> list[Event]:  # noqa: PLR0912 - feed() inlined for the replay hot loop (mypyc)
         """`feed` for a batch (replay): the same events, with the loop's state kept local."""
         events: list[Event] = []
         stats = self.stats
@@ -512,7 +512,7 @@ class Engine:
 
     # -- episodes --------------------------------------------------------------------------
 
-    def _file(self, door: _Door, edge: _Edge, rx: float, events: list[Event]) -> None:
+    def _file(self, door: _Door, edge: _Edge, rx: float, events: list[Event]) -> None:  # noqa: PLR0912 - the per-door beam state machine
         t, role, broken = edge[0], edge[1], edge[2]
         stuck = door.stuck
         if stuck[0] or stuck[1]:

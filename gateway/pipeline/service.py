@@ -566,7 +566,7 @@ class Service:
                 batch.set_state("recording", {"path": path, "bytes": pipeline.recorded[1]})
         return recording
 
-    async def _feed(
+    async def _feed(  # noqa: C901, PLR0912, PLR0915 - the main loop: batch, idle advance, end and failure
         self,
         pipeline: Pipeline,
         link: MqttLink,

@@ -241,7 +241,7 @@ def parse_header(obj: Any) -> TraceHeader:
     return TraceHeader(site, tuple(doors), extra)
 
 
-def parse_record(obj: Any) -> Record | None:
+def parse_record(obj: Any) -> Record | None:  # noqa: PLR0912 - a decoder: one check per field
     """Validate a decoded tick or truth line; unknown line types return None (forward compat)."""
     if not isinstance(obj, dict):
         raise TraceError("a line must be a JSON object")

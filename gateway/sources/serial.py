@@ -430,7 +430,7 @@ class SerialSource:
 
     # -- frames ------------------------------------------------------------------------
 
-    def _on_frame(self, link: _Link, frame: Frame, rx: float) -> None:
+    def _on_frame(self, link: _Link, frame: Frame, rx: float) -> None:  # noqa: PLR0912 - one branch per frame kind
         health = link.health
         if isinstance(frame, ControlFrame):
             link.foreign += 1

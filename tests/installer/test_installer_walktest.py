@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,7 @@ def swapped(site: Site) -> DoorSpec:
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
-def test_walks_in_the_right_way_pass(make: type[Site]) -> None:
+def test_walks_in_the_right_way_pass(make: Callable[[], Site]) -> None:
     site = make()
     for k in range(3):
         site.walk(0, 1.0 + 3.0 * k, "in")
@@ -61,7 +61,7 @@ def test_walks_in_the_right_way_pass(make: type[Site]) -> None:
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
-def test_a_door_wired_backwards_is_found_swapped(make: type[Site]) -> None:
+def test_a_door_wired_backwards_is_found_swapped(make: Callable[[], Site]) -> None:
     site = make()
     for k in range(3):
         site.walk(0, 1.0 + 3.0 * k, "in")  # the physical truth

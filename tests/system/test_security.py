@@ -206,9 +206,9 @@ def test_bridge_never_logs_or_publishes_its_password_or_token(
     assert any(r.levelno == logging.DEBUG for r in caplog.records)
     assert MQTT_PASSWORD not in text
     assert INFLUX_TOKEN not in text
-    for m in dead:
-        assert MQTT_PASSWORD.encode() not in m.payload
-        assert INFLUX_TOKEN.encode() not in m.payload
+    for letter in dead:
+        assert MQTT_PASSWORD.encode() not in letter.payload
+        assert INFLUX_TOKEN.encode() not in letter.payload
 
 
 def test_a_bad_bridge_setting_names_the_key_not_the_secret(

@@ -232,7 +232,7 @@ class MqttLink:
         self._connecting = done
         return done
 
-    async def _session(self) -> None:
+    async def _session(self) -> None:  # noqa: C901, PLR0912, PLR0915 - one session: paho's callbacks and the connect steps
         loop = asyncio.get_running_loop()
         client = self._make_client()
         connack: asyncio.Future[tuple[Any, Any]] = loop.create_future()
