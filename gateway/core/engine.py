@@ -26,6 +26,7 @@ from gateway.core.clock import ClockModel
 from gateway.core.decide import INNER, OUTER, Limits, decide
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
 from gateway.core.tuning import DoorTuning, EngineConfig
+from gateway.protocol.seqwindow import fill, give_up_below
 from gateway.protocol.trace import DoorSpec, Tick
 
 INF = float("inf")
@@ -469,11 +470,8 @@ class Engine:
         if seq == boot.next_seq:
             boot.next_seq = seq + 1
             if boot.ahead:
-                ahead = boot.ahead
-                while boot.next_seq in ahead:
-                    ahead.remove(boot.next_seq)
-                    boot.next_seq += 1
-                if not ahead:
+                boot.next_seq = fill(boot.next_seq, boot.ahead)
+                if not boot.ahead:
                     boot.gap_since = INF
                     boot.gap_from_t = INF
         else:
@@ -498,12 +496,8 @@ class Engine:
                 detail=f"boot {boot.boot}: seq {boot.next_seq}..{first - 1} never arrived",
             )
         )
-        boot.next_seq = first
-        ahead = boot.ahead
-        while boot.next_seq in ahead:
-            ahead.remove(boot.next_seq)
-            boot.next_seq += 1
-        if ahead:
+        boot.next_seq, _ = give_up_below(boot.next_seq, boot.ahead, first)
+        if boot.ahead:
             boot.gap_since = now
             boot.gap_from_t = boot.last_t
         else:

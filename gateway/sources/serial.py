@@ -28,11 +28,12 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Self
 
 from gateway.errors import DoorcountError
 from gateway.protocol.framing import FrameReader, encode_packet
+from gateway.protocol.seqwindow import SeqWindow
 from gateway.protocol.session import NodeSession
 from gateway.protocol.trace import DoorSpec, Tick
 from gateway.protocol.wire import (
@@ -58,7 +59,6 @@ log = logging.getLogger(__name__)
 
 SCHEME = "serial"
 DEFAULT_BAUD = 115_200
-MAX_OUT_OF_ORDER = 4096  # as nodelink: sequence numbers held above a gap before giving up
 BOOTS_KEPT = 4  # boots per node whose delivered sequence numbers are remembered
 _READ_SIZE = 4096
 BAD_BYTES_LOG_S = 10.0
@@ -162,53 +162,15 @@ class PortHealth:
 
 
 @dataclass(slots=True)
-class _Delivered:
+class _Delivered(SeqWindow):
     """Sequence numbers of one boot handed to the service, so each tick goes out once.
 
-    `below` is set when the first RESUME for the boot is sent (what comes before it was
+    `next_seq` is set when the first RESUME for the boot is sent (what comes before it was
     consumed by an earlier run, or sent before our time); a hole is kept open, and asked for
     at every RESUME, until `MAX_OUT_OF_ORDER` later ticks arrived or the node rebooted.
     """
 
-    below: int
-    above: set[int] = field(default_factory=set)
-    highest: int = -1  # the highest seq delivered
     asked: int | None = None  # a RESUME from here is outstanding
-
-    def take(self, seq: int) -> bool:
-        """True if `seq` is new (and now delivered)."""
-        if seq < self.below or seq in self.above:
-            return False
-        self.highest = max(self.highest, seq)
-        if seq == self.below:
-            self.below += 1
-            self._advance()
-        else:
-            self.above.add(seq)
-        return True
-
-    def give_up_below(self, seq: int) -> int:
-        """Stop waiting for what is below `seq`; returns how many seqs were never delivered."""
-        if seq <= self.below:
-            return 0
-        held = {s for s in self.above if s < seq}
-        skipped = seq - self.below - len(held)
-        self.above -= held
-        self.below = seq
-        self._advance()
-        return skipped
-
-    def give_up_all(self) -> int:
-        return self.give_up_below(max(self.above) + 1) if self.above else 0
-
-    @property
-    def missing(self) -> bool:
-        return bool(self.above)
-
-    def _advance(self) -> None:
-        while self.below in self.above:
-            self.above.remove(self.below)
-            self.below += 1
 
 
 class _Link:
@@ -509,7 +471,7 @@ class SerialSource:
         """The first sequence number of `boot` the service still needs, if known."""
         delivered = self._delivered.get((node, boot))
         if delivered is not None:
-            return delivered.below
+            return delivered.next_seq
         point = self._resume.get(node)
         if point is not None and point[0] == boot:
             return point[1]  # the boot the service stopped in: resend from its checkpoint
@@ -576,8 +538,8 @@ class SerialSource:
                 self._queue.put_nowait(tick)
             else:
                 health.duplicates += 1
-        if len(delivered.above) > MAX_OUT_OF_ORDER:
-            skipped = delivered.give_up_below(min(delivered.above))
+        skipped = delivered.give_up_overflow()
+        if skipped:
             health.gaps += skipped
             log.warning(
                 "%s: node %s boot %d: %d ticks never arrived, given up",
@@ -597,13 +559,13 @@ class SerialSource:
         if delivered is None:
             return
         sent = status.next_seq - status.ticks_buffered
-        if delivered.missing or delivered.below < sent:
+        if delivered.missing or delivered.next_seq < sent:
             self._ask(link, status.boot_id, delivered)
 
     def _ask(self, link: _Link, boot: int, delivered: _Delivered) -> None:
-        delivered.asked = delivered.below
+        delivered.asked = delivered.next_seq
         link.health.resends += 1
-        self._write(link, ResumeFrame(boot, delivered.below & U16))
+        self._write(link, ResumeFrame(boot, delivered.next_seq & U16))
 
     def _status(self, link: _Link, *, connected: bool) -> None:
         if link.node is None:
