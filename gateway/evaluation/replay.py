@@ -14,7 +14,8 @@ from typing import IO
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing, Event, Health
 from gateway.core.tuning import EngineConfig
-from gateway.protocol.trace import Advance, BadLine, TraceHeader, TraceReader, Truth
+from gateway.pipeline.recording import feed_records
+from gateway.protocol.trace import Advance, BadLine, Tick, TraceHeader, TraceReader, Truth
 
 ProgressFn = Callable[[int], None]
 """Called now and then with the number of bytes read so far."""
@@ -60,8 +61,6 @@ def replay(
         crossings: list[Crossing] = []
         health: list[Health] = []
         truth: list[Truth] = []
-        ticks = 0
-        feed = engine.feed
 
         def take(events: list[Event]) -> None:
             for e in events:
@@ -70,15 +69,14 @@ def replay(
                 elif isinstance(e, Health):
                     health.append(e)
 
-        for record in reader:
-            if isinstance(record, Truth):
-                truth.append(record)
-                continue
-            if isinstance(record, Advance):
-                events = engine.advance(record.now)
-            else:
-                ticks += 1
-                events = feed(record)
+        def records() -> Iterator[Tick | Advance]:
+            for record in reader:
+                if isinstance(record, Truth):
+                    truth.append(record)
+                else:
+                    yield record
+
+        for events in feed_records(engine, records()):
             if events:
                 take(events)
         take(engine.finish())
@@ -88,7 +86,7 @@ def replay(
         crossings,
         health,
         truth,
-        ticks,
+        engine.stats.ticks,
         time.perf_counter() - started,
         engine,
         reader.bad,

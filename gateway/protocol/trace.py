@@ -306,6 +306,7 @@ class TraceReader:
 
     source: Iterable[bytes | str]
     skip_bad: bool = False
+    quarantine: bool = True
     header: TraceHeader = field(init=False)
     bad: list[BadLine] = field(default_factory=list, init=False)
     quarantined: list[BadLine] = field(default_factory=list, init=False)
@@ -339,7 +340,11 @@ class TraceReader:
                     raise TraceError(exc.reason, number) from None
                 self.bad.append(BadLine(number, exc.reason))
                 continue
-            if isinstance(record, Tick) and not self._rx_plausible(number, record):
+            if (
+                isinstance(record, Tick)
+                and self.quarantine
+                and not self._rx_plausible(number, record)
+            ):
                 continue
             if record is not None:
                 yield record
@@ -395,10 +400,12 @@ def _loads(text: bytes | str) -> Any:
 
 
 @contextmanager
-def open_trace(path: str | Path, *, skip_bad: bool = False) -> Iterator[TraceReader]:
+def open_trace(
+    path: str | Path, *, skip_bad: bool = False, quarantine: bool = True
+) -> Iterator[TraceReader]:
     """Open a trace file for reading; use as a context manager."""
     with open(path, "rb") as raw:
-        yield TraceReader(raw, skip_bad=skip_bad)
+        yield TraceReader(raw, skip_bad=skip_bad, quarantine=quarantine)
 
 
 def dumps(obj: TraceHeader | Record) -> str:
