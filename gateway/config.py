@@ -291,13 +291,7 @@ def load_config(path: str | Path, **overrides: Any) -> GatewayConfig:
     named with its key path. Relative paths in the file (`state_dir`, `mqtt.outbox_path`,
     `source.trace`) are relative to the file's folder."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    data = _read_toml(path)
     data.update(overrides)
     try:
         config = GatewayConfig(**data)
@@ -306,6 +300,27 @@ def load_config(path: str | Path, **overrides: Any) -> GatewayConfig:
     except SettingsError as exc:  # an environment override that is not valid JSON
         raise ConfigError(f"config {path}: {_env_problem(exc)}") from None
     return _anchored(config, path.parent)
+
+
+def load_engine_config(path: str | Path) -> EngineConfig:
+    """Engine tuning for `doorcount eval --config`: a gateway config file's `[engine]` table,
+    or a file that is only that table."""
+    data = _read_toml(Path(path))
+    try:
+        return EngineConfig.model_validate(data.get("engine", data))
+    except ValidationError as exc:
+        problems = "; ".join(f"engine.{part}" for part in describe(exc).split("; "))
+        raise ConfigError(f"config {path}: {problems}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
 
 
 def _env_problem(exc: SettingsError) -> str:

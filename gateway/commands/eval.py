@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.core.tuning import load_engine_config
+    from gateway.config import load_engine_config
     from gateway.errors import check_output_path
     from gateway.evaluation.replay import replay, terminal_progress
     from gateway.evaluation.scoring import Counted, score

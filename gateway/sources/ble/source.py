@@ -86,20 +86,25 @@ class BleSource:
     async def _health(self, ingest: Ingest) -> None:
         while True:
             await asyncio.sleep(HEALTH_EVERY_S)
-            now = self._clock()
-            for h in ingest.health():
-                self._queue.put(
-                    NodeStatus(
-                        h.node,
-                        now,
-                        h.connected,
-                        rssi=h.rssi,
-                        battery_pct=h.battery_pct,
-                        reconnects=h.reconnects,
-                        duplicates=h.duplicates,
-                        bad_frames=h.malformed,
-                    )
-                )
+            for status in node_statuses(ingest, self._clock()):
+                self._queue.put(status)
+
+
+def node_statuses(ingest: Ingest, now: float) -> list[NodeStatus]:
+    """The ingest's link health of every node, as the service takes it."""
+    return [
+        NodeStatus(
+            h.node,
+            now,
+            h.connected,
+            rssi=h.rssi,
+            battery_pct=h.battery_pct,
+            reconnects=h.reconnects,
+            duplicates=h.duplicates,
+            bad_frames=h.malformed,
+        )
+        for h in ingest.health()
+    ]
 
 
 def ble_from_config(gateway: GatewayConfig) -> tuple[str, list[DoorSpec], BleSource]:
