@@ -19,7 +19,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from gateway.errors import DoorcountError, check_output_path
+from gateway.errors import DoorcountError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,11 @@ class Outbox:
         self.path = Path(path)
         self.max_rows = max_rows
         self.policy = policy
-        check_output_path(self.path, "outbox")
+        if not self.path.parent.is_dir():  # never created: a typo must not make folders at /
+            raise OutboxError(
+                f"cannot open the outbox {self.path}: folder {self.path.parent} does not exist "
+                "(create it first)"
+            )
         try:
             # Created private before SQLite opens it; SQLite gives -wal/-shm the same mode.
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))

@@ -62,6 +62,7 @@ def umask(value: int) -> Iterator[None]:
 
 def test_outbox_and_its_wal_are_private_under_umask_000(tmp_path: Path) -> None:
     with umask(0):
+        (tmp_path / "state").mkdir()
         box = Outbox(tmp_path / "state" / "outbox.db")
         with box.batch() as b:
             b.set_state("k", 1)
