@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         from gateway.evaluation.plot import check_image_path
 
         check_image_path(args.png, "--png")  # before any work: the folder is never created
+    if args.summary is not None:
+        from gateway.errors import check_output_path
+
+        check_output_path(args.summary, "--summary")
     settings = load_settings()
     path: Path = args.store or settings.store_path
     if not path.exists():

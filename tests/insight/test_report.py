@@ -180,3 +180,22 @@ def test_cli_png_into_a_missing_folder_or_of_an_unknown_type_fails_first(
     assert captured.err.startswith("doorcount report: --png ")
     assert says.format(dir=tmp_path) in captured.err
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--no-png", "--day", "2026-01-05", "--summary", "{out}/missing/week.png"],
+        ["export", "{out}/missing/counts.csv"],
+    ],
+    ids=["report-summary", "export"],
+)
+def test_summary_and_export_into_a_missing_folder_fail_first(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    args = [a.format(out=tmp_path) for a in command]
+    assert main([*args, "--store", str(small)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # checked before any work
+    assert f"folder {tmp_path}/missing does not exist (create it first)" in captured.err
+    assert not (tmp_path / "missing").exists()
