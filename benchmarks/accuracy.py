@@ -67,6 +67,8 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
     scenarios.update({f"{name} (independent)": name for name in INDEPENDENT})
     for name, scenario in scenarios.items():
         duration = 24 * 3600 if name == "real-day" else minutes * 60
+        if name == "shop-day":  # a scripted day: a shorter trace would miss its people
+            duration = PRESETS[name].duration_s
         if name.endswith("(independent)"):
             header, records = _independent(str(scenario), duration, seed)
         else:

@@ -10,12 +10,15 @@ file). The file is never written back: what installers change with `doorcount pa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -34,10 +37,12 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from gateway.core.hours import WEEKDAY_NAMES, OpeningHours, parse_span, weekly
+from gateway.core.site import DEFAULT_ZONE, OUTSIDE, DoorPlan, Role, SiteLayout, check
 from gateway.core.tuning import DoorTuning, EngineConfig
 from gateway.errors import ConfigError
 from gateway.outputs.bridge.settings import BridgeSettings
-from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
+from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings, known_zone
 from gateway.protocol.trace import BeamRef, DoorSpec
 
 Position = Literal["outer", "inner"]
@@ -61,6 +66,88 @@ class DoorConfig(BaseModel):
     inner: BeamConfig | None = None
     capacity: int | None = Field(default=None, ge=1, description="people, for the alert rule")
     tuning: DoorTuning | None = None
+    role: Role = Field(
+        default="entrance",
+        description="entrance (visitors), staff (staff-only door), perimeter (passers-by along "
+        "a frontage, no occupancy) or internal (between two zones)",
+    )
+    outer_zone: str = Field(default=OUTSIDE, description="the zone on the outer beam's side")
+    inner_zone: str | None = Field(
+        default=None, description="the zone on the inner beam's side; default: the only zone"
+    )
+
+
+class ZoneConfig(BaseModel):
+    """An area of the site whose occupancy is kept on its own (a floor, a hall, a showroom)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+
+
+class ExceptionDay(BaseModel):
+    """A date whose hours differ from the week: a holiday (no hours) or a special opening."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    date: dt.date
+    hours: list[str] = Field(default_factory=list, description="e.g. ['10:00-14:00']; [] closed")
+
+    @field_validator("hours")
+    @classmethod
+    def _spans(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_span(text)
+        return value
+
+
+class HoursConfig(BaseModel):
+    """Opening hours: crossings outside them (plus grace) are out-of-hours, not visitors.
+
+    Each weekday lists its openings as 'HH:MM-HH:MM' (past midnight allowed); a day not
+    listed is closed. Without an [hours] section the site is always open.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timezone: str = "UTC"
+    grace_before_min: float = Field(default=0.0, ge=0, le=720)
+    grace_after_min: float = Field(default=0.0, ge=0, le=720)
+    mon: list[str] = Field(default_factory=list)
+    tue: list[str] = Field(default_factory=list)
+    wed: list[str] = Field(default_factory=list)
+    thu: list[str] = Field(default_factory=list)
+    fri: list[str] = Field(default_factory=list)
+    sat: list[str] = Field(default_factory=list)
+    sun: list[str] = Field(default_factory=list)
+    exceptions: list[ExceptionDay] = Field(default_factory=list)
+
+    _known_zone = field_validator("timezone")(known_zone)
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    @classmethod
+    def _spans(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_span(text)
+        return value
+
+    @model_validator(mode="after")
+    def _unique_dates(self) -> Self:
+        dates = [e.date for e in self.exceptions]
+        twice = sorted({d for d in dates if dates.count(d) > 1})
+        if twice:
+            raise ValueError(f"exception date {twice[0]} is listed twice")
+        return self
+
+    def opening_hours(self) -> OpeningHours:
+        days = {name: getattr(self, name) for name in WEEKDAY_NAMES}
+        return OpeningHours(
+            ZoneInfo(self.timezone),
+            weekly(days),
+            {e.date: tuple(parse_span(s) for s in e.hours) for e in self.exceptions},
+            self.grace_before_min * 60,
+            self.grace_after_min * 60,
+        )
 
 
 class NodeConfig(BaseModel):
@@ -182,6 +269,10 @@ class GatewayConfig(BaseSettings):
     )
     state_dir: Path = Path("/var/lib/doorcount")
     doors: list[DoorConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(
+        default_factory=list, description="default: one zone, 'inside', behind every door"
+    )
+    hours: HoursConfig | None = None
     nodes: list[NodeConfig] = Field(default_factory=list)
     source: SourceConfig = TraceSourceConfig()
     ble: BleConfig = BleConfig()
@@ -236,11 +327,43 @@ class GatewayConfig(BaseSettings):
                         f"beam {beam.node}/{beam.beam} serves both {used[key]!r} and {door.name!r}"
                     )
                 used[key] = door.name
+        if self.zones or any(d.role != "entrance" or d.inner_zone for d in self.doors):
+            problems.extend(self._zone_problems())
         if problems:
             raise ValueError("; ".join(sorted(problems)))
         return self
 
+    def _zone_problems(self) -> list[str]:
+        problems = [
+            f"door {d.name!r} needs inner_zone: the site has several zones"
+            for d in self.doors
+            if d.inner_zone is None and d.role != "perimeter" and len(self.zones) > 1
+        ]
+        try:
+            plans = self.door_plans()
+        except ValueError:
+            return problems
+        zones = [z.name for z in self.zones] or [DEFAULT_ZONE]
+        problems.extend(check(zones, plans))
+        return problems
+
     # -- derived -----------------------------------------------------------------------
+
+    def door_plans(self) -> tuple[DoorPlan, ...]:
+        """Each door's role and zones, defaults filled in."""
+        only = self.zones[0].name if self.zones else DEFAULT_ZONE
+        return tuple(
+            DoorPlan(d.name, d.role, d.outer_zone, d.inner_zone or only) for d in self.doors
+        )
+
+    def layout(self) -> SiteLayout:
+        """Zones, door roles and opening hours, as the pipeline and the evaluation use them."""
+        return SiteLayout(
+            zones=tuple(z.name for z in self.zones) or (DEFAULT_ZONE,),
+            doors=self.door_plans(),
+            hours=None if self.hours is None else self.hours.opening_hours(),
+            explicit=bool(self.zones),
+        )
 
     @property
     def registry_path(self) -> Path:
@@ -283,6 +406,56 @@ class GatewayConfig(BaseSettings):
             for name, b in beams.items()
             if "outer" in b and "inner" in b
         ]
+
+
+class _DoorPlace(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    role: Role = "entrance"
+    outer_zone: str = OUTSIDE
+    inner_zone: str | None = None
+
+
+class _LayoutSection(BaseModel):
+    """The parts of a config file that make its `SiteLayout` (other keys are not looked at)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    hours: HoursConfig | None = None
+    doors: list[_DoorPlace] = Field(default_factory=list)
+
+
+def site_layout(raw: Mapping[str, Any], doors: Sequence[str] = ()) -> SiteLayout:
+    """The site layout from a config file's TOML table, for doors known elsewhere too (a
+    trace header, a serial source): a door the file does not list is an entrance."""
+    try:
+        section = _LayoutSection.model_validate(
+            {k: raw[k] for k in ("zones", "hours", "doors") if k in raw}
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config: {describe(exc)}") from None
+    zones = tuple(z.name for z in section.zones) or (DEFAULT_ZONE,)
+    listed = {d.name for d in section.doors}
+    places = [*section.doors, *(_DoorPlace(name=d) for d in doors if d not in listed)]
+    missing = [
+        p.name for p in places if p.inner_zone is None and p.role != "perimeter" and len(zones) > 1
+    ]
+    if missing:
+        raise ConfigError(
+            f"invalid config: door {missing[0]!r} needs inner_zone: the site has several zones"
+        )
+    plans = tuple(DoorPlan(p.name, p.role, p.outer_zone, p.inner_zone or zones[0]) for p in places)
+    try:
+        return SiteLayout(
+            zones=zones,
+            doors=plans,
+            hours=None if section.hours is None else section.hours.opening_hours(),
+            explicit=bool(section.zones),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"invalid config: {exc}") from None
 
 
 def load_config(path: str | Path, **overrides: Any) -> GatewayConfig:

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from gateway.errors import ConfigError
-from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth
+from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth, Visit
 from sensor_sim import profile as profile_mod
+from sensor_sim import shopday
 from sensor_sim.clock import Boot, NodeClock
 from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
 from sensor_sim.physics import occlusion
-from sensor_sim.scenarios import Scenario, preset, with_doors
-from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn
+from sensor_sim.scenarios import Scenario, Visits, preset, with_doors
+from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn, Scripted
 from sensor_sim.twin import firmware_ticks
+from sensor_sim.visits import PlannedVisit
 
 DEFAULT_START = datetime(2025, 6, 3, 10, 0, tzinfo=UTC)  # a Tuesday morning
 GENERATOR = "sensor_sim"
@@ -30,7 +33,7 @@ GENERATOR = "sensor_sim"
 Progress = Callable[[str, float], None]  # (phase, fraction done 0..1)
 
 # Random stream purposes; never renumber (it would change every seeded trace).
-_DOOR, _LAYOUT, _TRAFFIC, _NODE, _LINK, _FAULT = 1, 2, 3, 4, 5, 6
+_DOOR, _LAYOUT, _TRAFFIC, _NODE, _LINK, _FAULT, _SCRIPT = 1, 2, 3, 4, 5, 6, 7
 
 Run = tuple[int, int]  # [first broken sample k, first clear sample k)
 
@@ -267,7 +270,7 @@ def resolve(scenario: str | Scenario, doors: int | None = None) -> Scenario:
     return with_doors(sc, doors)
 
 
-def generate(  # noqa: PLR0912 - one branch per record kind
+def generate(  # noqa: C901, PLR0912, PLR0915 - one branch per record kind
     scenario: str | Scenario,
     duration_s: float,
     seed: int,
@@ -287,7 +290,9 @@ def generate(  # noqa: PLR0912 - one branch per record kind
         raise ConfigError(f"duration must be > 0 s and at most 31 days, got {duration_s}")
     if seed < 0:
         raise ConfigError(f"seed must be >= 0, got {seed}")
-    if start is None:
+    if start is None and sc.plan == "shop-day":
+        start_dt = DEFAULT_START.replace(hour=shopday.START_HOUR)
+    elif start is None:
         start_dt = DEFAULT_START
     elif isinstance(start, datetime):
         start_dt = start if start.tzinfo else start.replace(tzinfo=UTC)
@@ -300,8 +305,28 @@ def generate(  # noqa: PLR0912 - one branch per record kind
             progress(phase, done)
 
     site_doors, nodes = _layout(sc, seed, duration_s)
+    scripts: dict[str, Scripted] | None = None
+    scripted_visits: dict[str, list[PlannedVisit]] = {}
+    extra: dict[str, object] = {}
+    if sc.plan == "shop-day":
+        if len(site_doors) != len(shopday.DOORS):
+            raise ConfigError(f"shop-day has {len(shopday.DOORS)} doors; --doors cannot change it")
+        site_doors = [
+            replace(d, name=name) for d, name in zip(site_doors, shopday.DOORS, strict=True)
+        ]
+        local = start_dt.astimezone(ZoneInfo(shopday.TIMEZONE))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        scripts, scripted_visits = shopday.script(
+            _rng(seed, _SCRIPT, 0), (local - midnight).total_seconds(), duration_s
+        )
+        scripted_visits = {
+            door: _purchases(_rng(seed, _SCRIPT, 1 + n), shopday.VISITS, planned)
+            for n, (door, planned) in enumerate(sorted(scripted_visits.items()))
+        }
+        extra["layout"] = shopday.LAYOUT
     prof = profile_mod.load() if sc.traffic.profile else None
     truth: list[Truth] = []
+    visits: list[Visit] = []
     notes: list[dict[str, object]] = []
     for i, door in enumerate(site_doors):
         rate: RateFn | None = None
@@ -309,14 +334,22 @@ def generate(  # noqa: PLR0912 - one branch per record kind
             north_in = _rng(seed, _DOOR, 1000 + i).random() < 0.5
             rate = _profile_rate(prof, north_in, sc.traffic.rate_per_min / 60.0, start_dt)
         planner = DoorTraffic(_rng(seed, _TRAFFIC, i), sc.traffic, door.geometry, duration_s)
-        for n, group in enumerate(planner.plan(rate)):
+        crossed: dict[tuple[int, str], float] = {}
+        scripted = None if scripts is None else scripts[door.name]
+        if door.name in scripted_visits:
+            planner.visits = scripted_visits[door.name]
+        for n, group in enumerate(planner.plan(rate, scripted)):
             _sample_people(door, group)
+            crossed.update(
+                {(p.visit, p.direction): p.truth_t for p in group if p.visit is not None}
+            )
             truth.extend(
-                Truth(door.name, round(t_start + float(p.truth_t), 6), p.direction, p.kind)
+                Truth(door.name, round(t_start + float(p.truth_t), 6), p.direction, p.kind, p.who)
                 for p in group
             )
             if n % 200 == 0:
                 report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
+        visits.extend(_visits(door.name, planner, crossed, t_start, duration_s))
         notes.extend(_faults(door, i, sc, seed, duration_s))
         report("people", (i + 1) / len(site_doors))
 
@@ -346,6 +379,8 @@ def generate(  # noqa: PLR0912 - one branch per record kind
             ti += 1
         records.append(tick)
     records.extend(truth[ti:])
+    visits.sort(key=lambda v: v.t_in)
+    records.extend(visits)
 
     header = TraceHeader(
         site=f"sim-{sc.name}",
@@ -356,6 +391,7 @@ def generate(  # noqa: PLR0912 - one branch per record kind
             for d in site_doors
         ),
         extra={
+            **extra,
             "sim": _metadata(
                 sc=sc,
                 seed=seed,
@@ -364,10 +400,56 @@ def generate(  # noqa: PLR0912 - one branch per record kind
                 doors=site_doors,
                 nodes=nodes,
                 notes=notes,
-            )
+            ),
         },
     )
     return header, records
+
+
+def _purchases(
+    rng: np.random.Generator, v: Visits, planned: list[PlannedVisit]
+) -> list[PlannedVisit]:
+    """Who of a script's visitors buys, and how long before leaving they pay (own stream, so
+    the script's people stay exactly as they were)."""
+    lo, hi = v.pay_before_exit_s
+    buys = rng.random(len(planned)) < v.buy_share
+    pay = rng.uniform(lo, hi, len(planned))
+    return [
+        replace(p, pay_before_exit=float(min(pay[i], p.dwell / 2)) if buys[i] else None)
+        for i, p in enumerate(planned)
+    ]
+
+
+def _visits(
+    door: str,
+    planner: DoorTraffic,
+    crossed: dict[tuple[int, str], float],
+    t_start: float,
+    duration: float,
+) -> list[Visit]:
+    """The visits whose entry happened, with the realised (queued) crossing times; a visitor
+    pays `pay_before_exit` before the exit, or before the planned exit if still inside."""
+    out = []
+    for index, plan in enumerate(planner.visits):
+        t_in = crossed.get((index, "in"))
+        if t_in is None:
+            continue  # the trace ended while they waited to come in
+        t_out = crossed.get((index, "out"))
+        paid = None
+        if plan.pay_before_exit is not None:
+            at = max(t_in, (t_out if t_out is not None else t_in + plan.dwell))
+            at = max(t_in, at - plan.pay_before_exit)
+            paid = round(t_start + at, 6) if at < duration else None
+        out.append(
+            Visit(
+                door,
+                round(t_start + t_in, 6),
+                None if t_out is None else door,
+                None if t_out is None else round(t_start + t_out, 6),
+                paid,
+            )
+        )
+    return out
 
 
 def _metadata(

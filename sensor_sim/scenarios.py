@@ -46,6 +46,34 @@ class Mix:
 
 
 @dataclass(frozen=True, slots=True)
+class Visits:
+    """Who comes in stays, and leaves by the same door: a visit per person heading in.
+
+    Dwell is lognormal (right-skewed, as length-of-stay data are): `dwell_median_s` and the
+    log-sd `dwell_sigma`, clipped to `dwell_range_s`. The defaults are an ASSUMPTION for a small
+    shop (median 12 min, p90 ~29 min), not a measured distribution; see docs/simulator.md.
+    `buy_share` of visits pay at a till `pay_before_exit_s` before they leave.
+    """
+
+    dwell_median_s: float = 720.0
+    dwell_sigma: float = 0.7
+    dwell_range_s: tuple[float, float] = (30.0, 4 * 3600.0)
+    buy_share: float = 0.3
+    pay_before_exit_s: tuple[float, float] = (20.0, 120.0)
+    browse_share: float = 0.0  # extra arrivals that look in and turn back (U-turns), per visit
+    open_s: float | None = None  # nobody comes in after this (closing time); None: all along
+
+    def __post_init__(self) -> None:
+        _check(10 <= self.dwell_median_s <= 86400, "dwell_median_s", self.dwell_median_s)
+        _check(0 <= self.dwell_sigma <= 3, "dwell_sigma", self.dwell_sigma)
+        _check_range(self.dwell_range_s, 1.0, 86400.0, "dwell_range_s")
+        _check(0 <= self.buy_share <= 1, "buy_share", self.buy_share)
+        _check_range(self.pay_before_exit_s, 0.0, 3600.0, "pay_before_exit_s")
+        _check(0 <= self.browse_share <= 10, "browse_share", self.browse_share)
+        _check(self.open_s is None or self.open_s > 0, "open_s", self.open_s)
+
+
+@dataclass(frozen=True, slots=True)
 class Traffic:
     """Who walks through each door, how often and how fast."""
 
@@ -70,6 +98,8 @@ class Traffic:
     # Zone clear to the next party's entry when it had to wait (a door's queue discharges
     # at roughly one person a second, bottleneck flow ~1.1-1.3 persons/s per metre).
     headway_s: tuple[float, float] = (0.2, 0.8)
+    # Visits: arrivals heading in (rate x in_share) stay and leave again (single or cart).
+    visits: Visits | None = None
 
     def __post_init__(self) -> None:
         _check(0 <= self.rate_per_min <= 120, "rate_per_min", self.rate_per_min)
@@ -193,6 +223,9 @@ class Scenario:
     link: Link = field(default_factory=Link)
     faults: Faults = field(default_factory=Faults)
     duration_s: float = 600.0  # default when the caller gives none
+    plan: Literal["shop-day"] | None = None
+    """A scripted site (`sensor_sim.shopday`): its doors, roles, zones, hours and people
+    replace `doors.count` and the random arrivals."""
 
 
 _BUSY_MIX = Mix(
@@ -298,6 +331,18 @@ PRESETS: dict[str, Scenario] = {
             Link(disconnects_per_hour=0.5, reboots_per_day=0.5, duplicate_p=0.0002),
             Faults(glitches_per_hour=6.0),
             duration_s=86400.0,
+        ),
+        Scenario(
+            "shop-day",
+            "a shop's day 06:00-22:00: entrance, staff door, stairs to an upper floor, a frontage "
+            "beam; opening hours 09-19; visitors, two staff shifts, deliveries, cleaners",
+            # The script decides who comes when; the rate is its noon average per door.
+            Traffic(rate_per_min=1.5, mix=Mix(single=0.9, cart=0.1)),
+            Doors(count=4, spacing_m=(0.08, 0.15), layout="mixed"),
+            link=Link(disconnects_per_hour=0.5, reboots_per_day=0.5, duplicate_p=0.0002),
+            faults=Faults(glitches_per_hour=4.0),
+            duration_s=16 * 3600.0,
+            plan="shop-day",
         ),
         Scenario(
             "mall",

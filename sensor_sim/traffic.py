@@ -18,9 +18,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from gateway.protocol.trace import TruthDirection
+from gateway.protocol.trace import TruthDirection, Who
 from sensor_sim.physics import DT, GESTURE_REACH, Body, Trajectory, Walker
 from sensor_sim.scenarios import Traffic
+from sensor_sim.visits import EXIT_MARGIN_S, PlannedVisit, plan_visits
 
 MERGED_OFFSET_M = 0.05  # abreast closer than this along x is physically one break
 NARROW_DOOR_M = 1.4  # narrower than this, two people cannot be in the beams side by side
@@ -32,6 +33,9 @@ WAIT_GAP_M = (0.05, 0.30)  # a waiting person's front to the approach margin
 START_ACCEL = (0.8, 1.6)  # m/s^2, walking off from a standstill
 
 RateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # t -> (in/s, out/s)
+Scripted = list[tuple[float, int, Who, int | None]]
+"""Arrivals given in advance, in time order: (time, +1 in / -1 out, who, the index of the
+visit it belongs to in `DoorTraffic.visits` or None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Person:
     truth_t: float = 0.0
     stops: bool = False  # stands in or at the beams (U-turn, linger)
     gap: float = 0.0  # a tailgater's planned back-to-front gap to the one ahead (s)
+    who: Who = "visitor"
+    visit: int | None = None  # index into DoorTraffic.visits when crossing for a visit
 
     def shift(self, dt: float) -> None:
         self.traj.t0 += dt
@@ -103,6 +109,7 @@ class DoorTraffic:
         weights = np.array([getattr(traffic.mix, n) for n in names], dtype=np.float64)
         self._kinds = names
         self._weights = weights / weights.sum()
+        self.visits: list[PlannedVisit] = []
 
     # ---- arrivals ---------------------------------------------------------------------
     def arrivals(self, rate: RateFn | None) -> list[tuple[float, int]]:
@@ -131,6 +138,37 @@ class DoorTraffic:
             elif ui < li + lo:
                 out.append((float(ti), -1))
         return out
+
+    def visit_arrivals(self, rate: RateFn | None) -> list[tuple[float, int, int | None, str]]:
+        """Visit mode: (time, sign, visit index or None, kind) of each arrival, in time order.
+
+        Entries arrive at the in-rate (rate x in_share, or the profile's in-direction); each
+        stays its dwell and leaves by this door; browsers look in and turn back (U-turn).
+        """
+        rng, t = self.rng, self.t
+        assert t.visits is not None
+        if t.count is not None:
+            entries = np.sort(rng.uniform(0, max(self.duration - 4.0, 0.0), t.count))
+        elif rate is None:
+            lam = t.rate_per_min / 60.0 * t.in_share
+            entries = np.sort(rng.uniform(0, self.duration, int(rng.poisson(lam * self.duration))))
+        else:
+            bound = t.rate_per_min / 60.0
+            cand = np.sort(rng.uniform(0, self.duration, int(rng.poisson(bound * self.duration))))
+            entries = cand[rng.random(len(cand)) * bound < rate(cand)[0]]
+        if t.visits.open_s is not None:
+            entries = entries[entries < t.visits.open_s]
+        self.visits = plan_visits(rng, t.visits, t.mix, entries)
+        out: list[tuple[float, int, int | None, str]] = []
+        for i, v in enumerate(self.visits):
+            out.append((v.t_in, 1, i, v.kind))
+            if v.t_out < self.duration - EXIT_MARGIN_S:
+                out.append((v.t_out, -1, i, v.kind))
+        if len(entries):
+            browsers = int(rng.poisson(t.visits.browse_share * len(entries)))
+            near = rng.choice(entries, browsers) + rng.uniform(-300.0, 300.0, browsers)
+            out.extend((float(b), 1, None, "uturn") for b in np.clip(near, 0, self.duration))
+        return sorted(out, key=lambda a: a[0])
 
     # ---- people -------------------------------------------------------------------------
     def _speed(self, mean: float | None = None, sd: float | None = None) -> float:
@@ -268,10 +306,11 @@ class DoorTraffic:
         traj = w.build()
         return Person(traj, body, self._lateral(), "none", "linger", traj.closest_time(), True)
 
-    def _event(self, sign: int) -> list[list[Person]]:  # noqa: PLR0911 - one return per crowd event kind
-        """One arrival's parties: each moves through the beams as one."""
+    def _event(self, sign: int, kind: str | None = None) -> list[list[Person]]:  # noqa: PLR0911 - one return per crowd event kind
+        """One arrival's parties (of `kind`, else drawn from the mix): each moves as one."""
         rng, t = self.rng, self.t
-        kind = self._kinds[int(rng.choice(len(self._kinds), p=self._weights))]
+        if kind is None:
+            kind = self._kinds[int(rng.choice(len(self._kinds), p=self._weights))]
         if kind == "uturn":
             return [[self._uturn(sign)]]
         if kind == "linger":
@@ -350,9 +389,10 @@ class DoorTraffic:
         return True
 
     # ---- the doorway as a shared resource ------------------------------------------------
-    def plan(self, rate: RateFn | None) -> Iterator[list[Person]]:
+    def plan(self, rate: RateFn | None, scripted: Scripted | None = None) -> Iterator[list[Person]]:
         """Yield each party in arrival order, placed so nobody walks through anybody.
 
+        `scripted` replaces the random arrivals (a site plan's visits, shifts and deliveries).
         Parties that would start before the trace are delayed to its start; parties pushed
         past its end by a queue are dropped (the trace ends while they wait). In a wide door
         a party is held back until nothing later can overlap it, so its "passing" labels
@@ -360,12 +400,24 @@ class DoorTraffic:
         """
         held: list[tuple[list[Person], list[tuple[float, float]]]] = []
         horizon = self.t.linger_s[1] + 30.0  # arrival to zone entry is shorter than this
-        for when, sign in self.arrivals(rate):
-            parties = self._event(sign)
+        arrivals: list[tuple[float, int, Who, int | None, str | None]]
+        if scripted is not None:
+            arrivals = [(when, sign, who, visit, None) for when, sign, who, visit in scripted]
+        elif self.t.visits is None:
+            arrivals = [(when, sign, "visitor", None, None) for when, sign in self.arrivals(rate)]
+        else:
+            arrivals = [
+                (when, sign, "visitor", visit, kind)
+                for when, sign, visit, kind in self.visit_arrivals(rate)
+            ]
+        for when, sign, who, visit, kind in arrivals:
+            parties = self._event(sign, kind)
             offset = when - parties[0][0].truth_t
             for party in parties:
                 for p in party:
                     p.shift(offset)
+                    p.who = who
+                    p.visit = visit
             parties.sort(key=lambda party: min(self._span(p)[0] for p in party))
             for party in parties:
                 spans = self._place(party)

@@ -51,8 +51,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.config import load_engine_config
-    from gateway.errors import check_output_path
+    from gateway.config import load_engine_config, site_layout
+    from gateway.errors import TraceError, check_output_path
     from gateway.evaluation.replay import replay, terminal_progress
     from gateway.evaluation.scoring import Counted, score
 
@@ -76,9 +76,18 @@ def run(args: argparse.Namespace) -> int:
         terminal_progress(args.trace, "replaying", show=not args.json) as progress,
     ):
         result = replay(args.trace, config, skip_bad=args.skip_bad, progress=progress)
+    from gateway.evaluation.kpiscore import kpis_json
+    from gateway.evaluation.metrics import metrics
+
     doors = [d.door for d in result.header.doors]
     counted = [Counted(c.door, c.direction, c.t) for c in result.crossings]
     sc = score(doors, result.truth, counted, window=args.window)
+    raw_layout = result.header.extra.get("layout", {})
+    if not isinstance(raw_layout, dict):
+        raise TraceError("the trace header's 'layout' must be an object (docs/trace-format.md)")
+    layout = site_layout(raw_layout, doors)
+    figures = metrics(layout, result.truth, result.crossings, window=args.window)
+    figures.update(kpis_json(layout, result.truth, result.visits, result.crossings))
     warnings = _warnings(result, config)
     if args.crossings:
         with open(args.crossings, "w", encoding="utf-8") as out:
@@ -101,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
                     "doors": sc.doors_json(),
                     "event_accuracy": round(sc.event_accuracy, 6) if scored else None,
                     "count_error": round(sc.count_error, 6) if scored else None,
+                    "metrics": figures,
                     "ticks": result.ticks,
                     "seconds": round(result.seconds, 3),
                     "skipped_lines": len(result.bad),
@@ -110,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    _print_table(args, result, sc, scored)
+    _print_table(args, result, sc, scored, figures)
     return 0
 
 
@@ -184,7 +194,13 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _print_table(args: argparse.Namespace, result: ReplayResult, sc: Score, scored: bool) -> None:
+def _print_table(
+    args: argparse.Namespace,
+    result: ReplayResult,
+    sc: Score,
+    scored: bool,
+    figures: dict[str, Any],
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -204,15 +220,16 @@ def _print_table(args: argparse.Namespace, result: ReplayResult, sc: Score, scor
                 str(len(cell.false_at)),
             )
     console.print(table)
+    console.print(_metrics_table(figures))
     st = result.engine.stats
     rate = result.ticks / result.seconds if result.seconds > 0 else 0.0
-    figures = (
+    accuracy = (
         f"event_accuracy [bold]{sc.event_accuracy:.4f}[/]   count_error "
         f"[bold]{sc.count_error:.4f}[/]   "
         if scored
         else "nothing to score (no truth lines)   "
     )
-    console.print(f"{figures}ticks {result.ticks} in {result.seconds:.2f} s ({rate:,.0f}/s)")
+    console.print(f"{accuracy}ticks {result.ticks} in {result.seconds:.2f} s ({rate:,.0f}/s)")
     console.print(
         f"duplicates dropped {st.duplicates}, ticks lost {st.seq_lost}, reboots {st.reboots}, "
         f"unknown node {st.unknown_node}, masked by stuck beam {st.masked}, "
@@ -233,3 +250,22 @@ def _print_table(args: argparse.Namespace, result: ReplayResult, sc: Score, scor
         console.print(f"crossings written to {args.crossings}")
     if args.plot:
         console.print(f"plot written to {args.plot}")
+
+
+def _metrics_table(figures: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="operator figures: counted (truth)")
+    table.add_column("area")
+    for name in ("visitors in", "staff in", "out of hours in", "peak inside"):
+        table.add_column(name, justify="right")
+    areas = {"site": figures["site"], **figures["zones"]}
+    for area, values in areas.items():
+        table.add_row(
+            area,
+            *(
+                f"{values[k]['counted']} ({values[k]['truth']})"
+                for k in ("visitors_in", "staff_in", "out_of_hours_in", "occupancy_peak")
+            ),
+        )
+    return table

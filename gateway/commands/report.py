@@ -14,7 +14,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Read the series the bridge stored locally (no InfluxDB configured) and print "
             "daily and hourly entries, exits and peak occupancy per door, then draw the "
-            "chosen day as a PNG (entries, exits, and people inside per door)."
+            "chosen day as a PNG (entries, exits, and people inside per door); then the "
+            "visitor KPIs per day (capture rate, conversion, person-hours, mean visit) and "
+            "their hourly chart (FILE-kpis.png)."
         ),
     )
     parser.add_argument(
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from gateway.errors import ConfigError
+    from gateway.insight.kpireport import KpiReport, print_kpis, write_kpi_chart
     from gateway.insight.report import Report, print_tables, write_chart
     from gateway.outputs.bridge.settings import load_settings
     from gateway.outputs.bridge.store import LocalStore
@@ -77,8 +80,12 @@ def run(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ConfigError(f"--day wants YYYY-MM-DD, got {args.day!r}") from None
         print_tables(report, day, args.days)
+        kpis = KpiReport(store, tz, report.site)
+        print_kpis(kpis, day, args.days)
         if not args.no_png:
             print(f"chart: {write_chart(report, day, args.png)}")
+            kpi_png = args.png.with_name(f"{args.png.stem}-kpis{args.png.suffix}")
+            print(f"chart: {write_kpi_chart(kpis, day, kpi_png)}")
         if args.summary is not None:
             from gateway.insight.summary import load_summary, write_summary
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from gateway.config import load_config
+    from gateway.config import load_config, site_layout
     from gateway.errors import check_output_path
     from gateway.pipeline.service import Service
     from gateway.sources.base import TickSource
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     mqtt = config.mqtt
     source: TickSource
+    layout_raw: dict[str, Any] = config.model_dump(include={"zones", "hours", "doors"})
     if args.record is not None:
         check_output_path(args.record, "--record")
     if config.source.kind == "serial" and args.trace is None:
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         replay = source = _trace_source(args, config)
         site, doors = replay.header.site, list(replay.header.doors)
+        described = replay.header.extra.get("layout")
+        if isinstance(described, dict) and not _describes_site(config):
+            layout_raw = described  # the trace's own site (e.g. shop-day) when the file has none
+    layout = site_layout(layout_raw, [d.door for d in doors])
     check_output_path(mqtt.outbox_path, "mqtt.outbox_path")
     service = Service(
         site=site,
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         mqtt=mqtt,
         occupancy=config.occupancy,
         record=args.record,
+        layout=layout,
     )
     log.info(
         "doorcount run: site %s, %d doors, broker %s:%d, outbox %s",
@@ -96,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _describes_site(config: GatewayConfig) -> bool:
+    """Whether the file configures zones, hours or door roles (else a trace's layout applies)."""
+    keys = {"role", "outer_zone", "inner_zone"}
+    return bool(config.zones or config.hours) or any(
+        keys & d.model_fields_set for d in config.doors
+    )
 
 
 def _trace_source(args: argparse.Namespace, config: GatewayConfig) -> TraceReplay:

@@ -15,7 +15,7 @@ from gateway.core.engine import Engine
 from gateway.core.events import Crossing, Event, Health
 from gateway.core.tuning import EngineConfig
 from gateway.pipeline.recording import feed_records
-from gateway.protocol.trace import Advance, BadLine, Tick, TraceHeader, TraceReader, Truth
+from gateway.protocol.trace import Advance, BadLine, Tick, TraceHeader, TraceReader, Truth, Visit
 
 ProgressFn = Callable[[int], None]
 """Called now and then with the number of bytes read so far."""
@@ -33,6 +33,8 @@ class ReplayResult:
     engine: Engine
     bad: list[BadLine] = field(default_factory=list)
     quarantined: list[BadLine] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    """Simulated visit truth (`visit` lines), for the visitor KPIs' scores."""
 
 
 def _lines(raw: IO[bytes], progress: ProgressFn | None) -> Iterator[bytes]:
@@ -61,6 +63,7 @@ def replay(
         crossings: list[Crossing] = []
         health: list[Health] = []
         truth: list[Truth] = []
+        visits: list[Visit] = []
 
         def take(events: list[Event]) -> None:
             for e in events:
@@ -73,7 +76,9 @@ def replay(
             for record in reader:
                 if isinstance(record, Truth):
                     truth.append(record)
-                else:
+                elif isinstance(record, Visit):
+                    visits.append(record)
+                elif isinstance(record, Tick | Advance):
                     yield record
 
         for events in feed_records(engine, records()):
@@ -91,6 +96,7 @@ def replay(
         engine,
         reader.bad,
         reader.quarantined,
+        visits,
     )
 
 

@@ -44,6 +44,9 @@ class Interval:
     entries: int
     exits: int
     seconds: int
+    visitors: int = 0
+    staff: int = 0
+    out_of_hours: int = 0
 
     @property
     def end(self) -> datetime:
@@ -60,6 +63,9 @@ class Row:
     entries: int
     exits: int
     peak: int
+    visitors: int = 0
+    staff: int = 0
+    out_of_hours: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +106,18 @@ class Report:
 
     def _interval(self, p: StoredPoint) -> Interval:
         start = datetime.fromtimestamp(p.t, UTC).astimezone(self.tz)
+        entries = int(p.fields["entries"])
         return Interval(
             p.tags["site"],
             p.tags["door"],
             start,
-            int(p.fields["entries"]),
+            entries,
             int(p.fields["exits"]),
             int(p.fields.get("seconds", 60)),
+            # Before the visitor split every entry was a visitor's.
+            int(p.fields.get("visitors_in", entries)),
+            int(p.fields.get("staff_in", 0)),
+            int(p.fields.get("out_of_hours_in", 0)),
         )
 
     def days(self) -> list[date]:
@@ -136,15 +147,18 @@ class Report:
             for door in (item.door, ALL_DOORS):
                 cell = totals.get((door, key))
                 if cell is None:  # the level carried into the period counts for its peak
-                    cell = totals[door, key] = [0, 0, _carried(levels[door], key)]
+                    cell = totals[door, key] = [0, 0, _carried(levels[door], key), 0, 0, 0]
                 cell[0] += item.entries
                 cell[1] += item.exits
                 cell[2] = max(cell[2], running[door, item.start])
+                cell[3] += item.visitors
+                cell[4] += item.staff
+                cell[5] += item.out_of_hours
         measured = self._measured_peaks(bucket, {key for _, key in totals})
         rows = []
-        for (door, key), (entries, exits, derived) in totals.items():
+        for (door, key), (entries, exits, derived, *split) in totals.items():
             peak = max(derived, measured.get(key, 0)) if door == ALL_DOORS else derived
-            rows.append(Row(self.site, door, key, entries, exits, peak))
+            rows.append(Row(self.site, door, key, entries, exits, peak, *split))
         order = {door: n for n, door in enumerate([*self.doors, ALL_DOORS])}
         return sorted(rows, key=lambda r: (r.period, order[r.door]))
 
@@ -338,14 +352,23 @@ def write_chart(report: Report, day: date, path: Path) -> Path:
 
 
 def _table(title: str, period: str, fmt: str, rows: Sequence[Row]) -> Table:
-    """Entries, exits and peak occupancy per period and door; the all-doors row in bold."""
+    """Visitors first, then staff and out-of-hours entries (when there were any), all entries
+    and exits and peak occupancy per period and door; the all-doors row in bold."""
     table = Table(title=title)
-    for column in (period, "door", "entries", "exits", "peak inside"):
+    extra = [
+        (name, attr)
+        for name, attr in (("staff", "staff"), ("off hours", "out_of_hours"))
+        if any(getattr(row, attr) for row in rows)
+    ]
+    columns = (period, "door", "visitors", *(name for name, _ in extra), "entries", "exits")
+    for column in (*columns, "peak inside"):
         table.add_column(column, justify="left" if column in (period, "door") else "right")
     for row in rows:
         table.add_row(
             row.period.strftime(fmt),
             row.door,
+            str(row.visitors),
+            *(str(getattr(row, attr)) for _, attr in extra),
             str(row.entries),
             str(row.exits),
             str(row.peak),

@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS intervals (
     revision INTEGER NOT NULL,
     published INTEGER NOT NULL,
     changed INTEGER NOT NULL,
+    counts TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (door, start)
 );
 CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -97,6 +98,11 @@ class IntervalRow:
     revision: int
     published: bool
     changed: bool
+    counts: tuple[tuple[str, int], ...] = ()
+    """The audience split, sorted by name: (visitors_in, 3), (staff_out, 1), ..."""
+
+    def count(self, name: str) -> int:
+        return dict(self.counts).get(name, 0)
 
 
 class Outbox:
@@ -125,11 +131,18 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={sync.upper()}")
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self.depth: int = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"cannot open the outbox {self.path}: {exc}") from exc
         self.dropped = int(self.get_state("outbox_dropped", 0))
         self._in_batch = False
+
+    def _migrate(self) -> None:
+        """Bring a database written by an older version up to this schema (additive only)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(intervals)")}
+        if "counts" not in columns:  # before the visitor/staff split
+            self._db.execute("ALTER TABLE intervals ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self._db.close()
@@ -194,11 +207,22 @@ class Outbox:
 
     def intervals(self) -> list[IntervalRow]:
         rows = self._db.execute(
-            "SELECT door, start, seconds, entries, exits, revision, published, changed "
+            "SELECT door, start, seconds, entries, exits, revision, published, changed, counts "
             "FROM intervals ORDER BY start, door"
         ).fetchall()
         return [
-            IntervalRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7])) for r in rows
+            IntervalRow(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                bool(r[6]),
+                bool(r[7]),
+                tuple(sorted(json.loads(r[8]).items())),
+            )
+            for r in rows
         ]
 
 
@@ -256,8 +280,8 @@ class Batch:
     def put_intervals(self, rows: Iterable[IntervalRow]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO intervals "
-            "(door, start, seconds, entries, exits, revision, published, changed) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "(door, start, seconds, entries, exits, revision, published, changed, counts) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.door,
@@ -268,6 +292,7 @@ class Batch:
                     r.revision,
                     int(r.published),
                     int(r.changed),
+                    json.dumps(dict(r.counts), separators=(",", ":")),
                 )
                 for r in rows
             ],

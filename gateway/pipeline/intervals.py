@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.core.events import Crossing
+from gateway.core.site import Audience, count_name
 from gateway.outputs.outbox import IntervalRow
 
 RETENTION = 7 * 86400
@@ -50,7 +51,8 @@ class Intervals:
     def start_of(self, t: float) -> int:
         return math.floor(t / self.seconds) * self.seconds
 
-    def add(self, crossing: Crossing) -> None:
+    def add(self, crossing: Crossing, audience: Audience | None = None) -> None:
+        """Count a crossing in its interval; `audience` also counts it in the row's split."""
         start = self.start_of(crossing.t)
         if self.closed_until is not None and start < self.closed_until - RETENTION:
             self.figures.too_late += 1
@@ -62,12 +64,19 @@ class Intervals:
         if row.published:
             self.figures.late += 1
         inbound = crossing.direction == "in"
+        counts = row.counts
+        if audience is not None:
+            split = dict(counts)
+            name = count_name(audience, crossing.direction)
+            split[name] = split.get(name, 0) + 1
+            counts = tuple(sorted(split.items()))
         self._put(
             replace(
                 row,
                 entries=row.entries + inbound,
                 exits=row.exits + (not inbound),
                 changed=row.published,
+                counts=counts,
             )
         )
         self._pending.add(key)

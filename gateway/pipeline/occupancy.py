@@ -14,6 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from gateway.core.events import Crossing
+from gateway.core.site import Audience, count_name
 
 ResetReason = Literal["daily", "idle"]
 
@@ -42,6 +43,8 @@ class OccupancyState:
     last_activity: float | None = None
     checked_at: float | None = None
     doors: dict[str, DoorTally] = field(default_factory=dict)
+    split: dict[str, int] = field(default_factory=dict)
+    """Since the last reset, by audience and direction: visitors_in, staff_out, ..."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,18 +76,29 @@ class Occupancy:
         self.changed_doors: set[str] = set()
         self.site_changed = False
 
-    def apply(self, crossing: Crossing) -> None:
-        """Count a crossing; one from before the last reset belongs to the previous period."""
+    def apply(
+        self, crossing: Crossing, *, moves: bool = True, audience: Audience | None = None
+    ) -> None:
+        """Count a crossing; one from before the last reset belongs to the previous period.
+
+        `crossing.direction` is into or out of this area. `moves=False` tallies the door only
+        (a perimeter beam, or an internal door seen from the whole site); `audience` also
+        counts it in `split` as `<audience>_<direction>` (see `gateway.core.site`).
+        """
         s = self.state
         if s.last_reset is not None and crossing.t < s.last_reset:
             return
         tally = s.doors.setdefault(crossing.door, DoorTally())
-        if crossing.direction == "in":
-            tally.entries += 1
+        inbound = crossing.direction == "in"
+        tally.entries += inbound
+        tally.exits += not inbound
+        if audience is not None:
+            name = count_name(audience, crossing.direction)
+            s.split[name] = s.split.get(name, 0) + 1
+        if moves and inbound:
             s.entries += 1
             s.occupancy += 1
-        else:
-            tally.exits += 1
+        elif moves:
             s.exits += 1
             if s.occupancy == 0:
                 s.corrected += 1
@@ -130,6 +144,7 @@ class Occupancy:
         s.corrected_total += s.occupancy
         s.occupancy = s.entries = s.exits = 0
         s.last_reset, s.reset_reason = at, reason
+        s.split.clear()
         for name, tally in s.doors.items():
             if tally.entries or tally.exits:
                 self.changed_doors.add(name)

@@ -22,11 +22,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
+from gateway.core.site import COUNT_NAMES, Classified, SiteLayout
 from gateway.errors import DoorcountError, ServiceError
 from gateway.outputs.mqtt.payloads import (
     CrossingPayload,
@@ -36,13 +37,21 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     Topics,
+    ZoneOccupancyPayload,
     crossing_id,
 )
 from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
 from gateway.outputs.outbox import Batch, IntervalRow, Message, Outbox, Priority
 from gateway.pipeline.intervals import Intervals
 from gateway.pipeline.occupancy import Occupancy, OccupancyState
-from gateway.protocol.trace import DoorSpec, NodePosition, Tick, TraceHeader, node_places
+from gateway.protocol.trace import (
+    Direction,
+    DoorSpec,
+    NodePosition,
+    Tick,
+    TraceHeader,
+    node_places,
+)
 from gateway.sources.base import NodeStatus, ResumePoints, SourceItem, TickSource
 
 if TYPE_CHECKING:
@@ -53,6 +62,11 @@ log = logging.getLogger(__name__)
 
 HEALTH_REFRESH = 60.0
 """A node's health is republished at least this often (stream time) while it is active."""
+
+
+def _split(counts: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """All eight split fields of a payload, zeros included (absent would mean 'unknown')."""
+    return dict.fromkeys(COUNT_NAMES, 0) | dict(counts)
 
 
 class EngineLike(Protocol):
@@ -96,7 +110,7 @@ def default_engine(doors: Sequence[DoorSpec], snapshot: bytes | None) -> EngineL
 class NodeState:
     door: str | None
     position: NodePosition | None
-    connected: bool = False
+    connected: bool | None = None  # None: no connection attempt has ended since the start
     rssi: int | None = None
     battery_pct: int | None = None
     battery_mv: int | None = None
@@ -131,6 +145,7 @@ class Pipeline:
         mqtt: MqttSettings,
         occupancy: OccupancySettings,
         outbox: Outbox,
+        layout: SiteLayout | None = None,
     ) -> None:
         self.site = site
         self.doors = tuple(doors)
@@ -138,6 +153,7 @@ class Pipeline:
         self.outbox = outbox
         self.topics = Topics(mqtt.prefix, site)
         names = [d.door for d in doors]
+        self.layout = layout or SiteLayout.default(names)
         self.intervals = Intervals(
             names,
             mqtt.interval_seconds,
@@ -153,6 +169,18 @@ class Pipeline:
             idle_reset_hours=occupancy.idle_reset_hours,
             state=OccupancyState.from_json(raw_occ) if raw_occ else None,
         )
+        raw_zones = outbox.get_state("zones", {})
+        self.zones = {
+            zone: Occupancy(
+                self.layout.zone_doors(zone),
+                reset_time=occupancy.reset_time,
+                zone=occupancy.zone,
+                idle_reset_hours=occupancy.idle_reset_hours,
+                state=OccupancyState.from_json(raw_zones[zone]) if zone in raw_zones else None,
+            )
+            for zone in self.layout.zones
+        }
+        """Occupancy per zone, with the site's resets; published when the config names zones."""
         self.quality = Quality(**outbox.get_state("quality", {}))
         self.intervals.figures.late = self.quality.late_ticks
         self.intervals.figures.corrections = self.quality.corrected_intervals
@@ -166,7 +194,8 @@ class Pipeline:
             if node in places:  # nodes no longer configured are forgotten
                 place = places[node]
                 self.nodes[node] = NodeState(
-                    **{**raw, "door": place.door, "position": place.position}
+                    # Whether it is connected is not known until this run has tried.
+                    **{**raw, "door": place.door, "position": place.position, "connected": None}
                 )
         self.checkpoint: dict[str, tuple[int, int]] = outbox.checkpoint()
         self.now: float = outbox.get_state("now", 0.0)
@@ -229,6 +258,8 @@ class Pipeline:
         """Queue the retained states as they are now (startup, after a reset of HA...)."""
         self.occupancy.changed_doors.update(d.door for d in self.doors)
         self.occupancy.site_changed = True
+        for zone in self.zones.values():
+            zone.site_changed = True
         self._dirty_nodes.update(self.nodes)
         self._queue_states(batch)
         self._queue_quality(batch)
@@ -246,9 +277,10 @@ class Pipeline:
         for event in events:
             if isinstance(event, Crossing):
                 event_id = crossing_id(event.door, event.t, event.direction)
-                self.intervals.add(event)
+                counted = self.layout.classify(event)
+                self.intervals.add(event, counted.audience)
                 self._reset_occupancy(event.t)  # a reset due before this crossing comes first
-                self.occupancy.apply(event)
+                self._occupy(counted)
                 batch.enqueue(
                     Message(
                         self.topics.crossing(event.door),
@@ -260,6 +292,7 @@ class Pipeline:
                             kind=event.kind,
                             confidence=min(max(event.confidence, 0.0), 1.0),
                             id=event_id,
+                            audience=counted.audience,
                         ).encode(),
                         qos=self.mqtt.qos,
                     ),
@@ -277,11 +310,34 @@ class Pipeline:
             self._queue_quality(batch)
             self._quality_due = False
 
+    def _occupy(self, counted: Classified) -> None:
+        """Move the crossing's person between the site's zones, and in or out of the site."""
+        event, audience = counted.crossing, counted.audience
+        site_direction = counted.site_direction
+        if site_direction is not None:
+            self.occupancy.apply(replace(event, direction=site_direction), audience=audience)
+        elif counted.role == "perimeter":
+            self.occupancy.apply(event, moves=False, audience=audience)
+        else:  # between two zones: the site's door tally only
+            self.occupancy.apply(event, moves=False)
+        sides: tuple[tuple[str | None, Direction], ...] = (
+            (counted.from_zone, "out"),
+            (counted.to_zone, "in"),
+        )
+        for name, direction in sides:
+            zone = self.zones.get(name) if name is not None else None
+            if zone is not None:
+                zone.apply(replace(event, direction=direction), audience=audience)
+
     def _reset_occupancy(self, now: float) -> None:
         reason = self.occupancy.tick(now)
         if reason is not None:
             log.info("occupancy reset (%s): %d corrected", reason, self.occupancy.state.corrected)
             self._quality_due = True
+        for name, zone in self.zones.items():
+            reason = zone.tick(now)
+            if reason is not None:
+                log.info("zone %s reset (%s): %d corrected", name, reason, zone.state.corrected)
 
     def _on_health(self, event: Health) -> None:
         node = self._node(event.node)
@@ -305,6 +361,8 @@ class Pipeline:
             entries=row.entries,
             exits=row.exits,
             revision=row.revision,
+            role=self.layout.plan(row.door).role,
+            **_split(row.counts),
         )
         batch.enqueue(
             Message(
@@ -332,6 +390,7 @@ class Pipeline:
                     DoorOccupancyPayload(
                         site=self.site,
                         door=door,
+                        role=self.layout.plan(door).role,
                         t=self.now,
                         entries=tally.entries,
                         exits=tally.exits,
@@ -352,11 +411,34 @@ class Pipeline:
                         corrected=s.corrected,
                         last_reset=s.last_reset,
                         reset_reason=s.reset_reason,
+                        **_split(s.split.items()),
                     ).encode(),
                 )
             )
         occ.changed_doors.clear()
         occ.site_changed = False
+        for name, zone in self.zones.items():
+            if zone.site_changed and self.layout.explicit:
+                z = zone.state
+                batch.enqueue(
+                    self._state(
+                        self.topics.zone_occupancy(name),
+                        ZoneOccupancyPayload(
+                            site=self.site,
+                            zone=name,
+                            t=self.now,
+                            occupancy=z.occupancy,
+                            entries=z.entries,
+                            exits=z.exits,
+                            corrected=z.corrected,
+                            last_reset=z.last_reset,
+                            reset_reason=z.reset_reason,
+                            **_split(z.split.items()),
+                        ).encode(),
+                    )
+                )
+            zone.site_changed = False
+            zone.changed_doors.clear()
         for name in sorted(self._dirty_nodes):
             node = self.nodes[name]
             node.published_at = self.now
@@ -419,6 +501,7 @@ class Pipeline:
         self.quality.corrected_intervals = f.corrections
         self.quality.too_late = f.too_late
         batch.set_state("occupancy", self.occupancy.state.to_json())
+        batch.set_state("zones", {name: z.state.to_json() for name, z in self.zones.items()})
         batch.set_state("quality", asdict(self.quality))
         batch.set_state("nodes", {name: asdict(node) for name, node in self.nodes.items()})
 
@@ -438,9 +521,11 @@ class Service:
         batch_max: int = 2000,
         idle_advance: float = 1.0,
         record: Path | None = None,
+        layout: SiteLayout | None = None,
     ) -> None:
         self.site = site
         self.doors = tuple(doors)
+        self.layout = layout or SiteLayout.default(d.door for d in doors)
         self.source = source
         self.mqtt = mqtt
         self.occupancy_settings = occupancy or OccupancySettings()
@@ -452,6 +537,8 @@ class Service:
         self._failure: ServiceError | None = None
         self.pipeline: Pipeline | None = None
         self.link: MqttLink | None = None
+        self._announced: set[str] = set()
+        """Discovery config topics announced by this run; others of this site are stale."""
 
     def request_stop(self) -> None:
         """Stop after the current batch (SIGTERM); state is committed, the link says offline."""
@@ -470,9 +557,16 @@ class Service:
         )
         try:
             pipeline = self.pipeline = Pipeline(
-                self.site, self.doors, self.mqtt, self.occupancy_settings, outbox
+                self.site, self.doors, self.mqtt, self.occupancy_settings, outbox, self.layout
             )
-            subscriptions = [f"{self.mqtt.discovery_prefix}/status"] if self.mqtt.discovery else []
+            subscriptions = (
+                [
+                    f"{self.mqtt.discovery_prefix}/status",
+                    f"{self.mqtt.discovery_prefix}/+/+/+/config",
+                ]
+                if self.mqtt.discovery
+                else []
+            )
             link = self.link = MqttLink(
                 self.mqtt,
                 self.site,
@@ -651,6 +745,40 @@ class Service:
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self.mqtt.discovery_prefix}/status" and payload.strip() == b"online":
             asyncio.get_running_loop().call_soon(self._reannounce)
+        elif (
+            topic.endswith("/config")
+            and payload
+            and topic not in self._announced
+            and self._is_ours(payload)
+        ):
+            asyncio.get_running_loop().call_soon(self._clear_stale, topic)
+
+    def _is_ours(self, payload: bytes) -> bool:
+        """A discovery config this site's gateway published (its status topic in it), e.g.
+        by a run whose outbox is gone (zigbee2mqtt clears its stale entities the same way)."""
+        try:
+            config = json.loads(payload)
+        except ValueError:
+            return False
+        if not isinstance(config, dict) or config.get("origin", {}).get("name") != "doorcount":
+            return False
+        status = Topics(self.mqtt.prefix, self.site).status()
+        availability = config.get("availability") or []
+        topics = {a.get("topic") for a in availability if isinstance(a, dict)}
+        return status in topics or config.get("state_topic") == status
+
+    def _clear_stale(self, topic: str) -> None:
+        pipeline, link = self.pipeline, self.link
+        if pipeline is None or link is None or topic in self._announced:
+            return
+        log.info("Home Assistant: removing %s, which this gateway no longer announces", topic)
+        with pipeline.outbox.batch() as batch:
+            batch.enqueue(
+                Message(
+                    topic, b"", retain=True, priority=Priority.STATE, key=topic, qos=self.mqtt.qos
+                )
+            )
+        link.notify()
 
     def _reannounce(self) -> None:
         pipeline, link = self.pipeline, self.link
@@ -667,7 +795,10 @@ class Service:
         from gateway.outputs.mqtt.discovery import discovery_configs
 
         configs = discovery_configs(
-            Topics(self.mqtt.prefix, self.site), self.doors, self.mqtt.discovery_prefix
+            Topics(self.mqtt.prefix, self.site),
+            self.doors,
+            self.mqtt.discovery_prefix,
+            zones=self.layout.zones if self.layout.explicit else (),
         )
         previous: list[str] = outbox.get_state("discovery_topics", [])
         for topic in previous:
@@ -695,3 +826,4 @@ class Service:
                 )
             )
         batch.set_state("discovery_topics", sorted(configs))
+        self._announced = set(configs)

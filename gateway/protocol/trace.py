@@ -22,6 +22,8 @@ VERSION = 1
 
 Direction = Literal["in", "out"]
 TruthDirection = Literal["in", "out", "none"]
+Who = Literal["visitor", "staff", "delivery", "cleaner", "passerby"]
+WHO: tuple[Who, ...] = ("visitor", "staff", "delivery", "cleaner", "passerby")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +124,21 @@ class Truth:
     t: float
     direction: TruthDirection
     kind: str
+    who: Who = "visitor"
+    """Who crossed (`docs/trace-format.md`); absent from a line, and not written, for a
+    visitor, so traces without it read as before."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "type": "truth",
             "door": self.door,
             "t": self.t,
             "direction": self.direction,
             "kind": self.kind,
         }
+        if self.who != "visitor":
+            out["who"] = self.who
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +156,31 @@ class Advance:
         return {"type": "advance", "now": self.now}
 
 
-Record = Tick | Truth | Advance
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """Ground truth of one simulated visit: in by `door_in` at `t_in`, out by `door_out` at
+    `t_out` (None: still inside when the trace ends), paid at a till at `purchase_t` (None:
+    bought nothing). No identifier: a visit line is its own record. Readers before visit
+    lines existed skip them as an unknown type."""
+
+    door_in: str
+    t_in: float
+    door_out: str | None
+    t_out: float | None
+    purchase_t: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "visit",
+            "door_in": self.door_in,
+            "t_in": self.t_in,
+            "door_out": self.door_out,
+            "t_out": self.t_out,
+            "purchase_t": self.purchase_t,
+        }
+
+
+Record = Tick | Truth | Advance | Visit
 
 MAX_NODE_US = 2**53
 """A node's clock since boot, exact as a float: 285 years of microseconds."""
@@ -241,7 +273,7 @@ def parse_header(obj: Any) -> TraceHeader:
     return TraceHeader(site, tuple(doors), extra)
 
 
-def parse_record(obj: Any) -> Record | None:  # noqa: PLR0912 - a decoder: one check per field
+def parse_record(obj: Any) -> Record | None:  # noqa: C901, PLR0912 - a decoder: one check per field
     """Validate a decoded tick or truth line; unknown line types return None (forward compat)."""
     if not isinstance(obj, dict):
         raise TraceError("a line must be a JSON object")
@@ -276,14 +308,39 @@ def parse_record(obj: Any) -> Record | None:  # noqa: PLR0912 - a decoder: one c
         label = obj.get("kind", "")
         if not isinstance(label, str):
             raise TraceError(f"truth 'kind' must be a string, got {label!r}")
-        return Truth(door, t, direction, label)
+        who = obj.get("who", "visitor")
+        if who not in WHO:
+            raise TraceError(f"truth 'who' must be one of {', '.join(WHO)}, got {who!r}")
+        return Truth(door, t, direction, label, who)
     if kind == "advance":
         return Advance(_finite(obj, "now", "advance"))
+    if kind == "visit":
+        return _visit(obj)
     if kind == "header":
         raise TraceError("a second header line")
     if not isinstance(kind, str):
         raise TraceError(f"line has no string 'type' (got {kind!r})")
     return None
+
+
+def _visit(obj: dict[str, Any]) -> Visit:
+    door_in = _nonempty_str(obj, "door_in", "visit")
+    t_in = _finite(obj, "t_in", "visit")
+    out = {}
+    for key in ("door_out", "t_out", "purchase_t"):
+        if key not in obj:
+            raise TraceError(f"visit has no '{key}'")
+        out[key] = obj[key]
+    door_out = None if out["door_out"] is None else _nonempty_str(obj, "door_out", "visit")
+    t_out = None if out["t_out"] is None else _finite(obj, "t_out", "visit")
+    paid = None if out["purchase_t"] is None else _finite(obj, "purchase_t", "visit")
+    if (door_out is None) != (t_out is None):
+        raise TraceError("visit 'door_out' and 't_out' must both be set or both null")
+    if t_out is not None and t_out < t_in:
+        raise TraceError(f"visit 't_out' {t_out} is before 't_in' {t_in}")
+    if paid is not None and (paid < t_in or (t_out is not None and paid > t_out)):
+        raise TraceError(f"visit 'purchase_t' {paid} is outside the visit")
+    return Visit(door_in, t_in, door_out, t_out, paid)
 
 
 @dataclass(slots=True)

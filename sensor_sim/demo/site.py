@@ -510,7 +510,9 @@ class DemoSite:
             ]
         elif pipeline is not None:
             self.board.nodes = [
-                NodeRow(name, n.door, n.connected, n.battery_pct, n.rssi, n.gaps, n.reconnects)
+                NodeRow(
+                    name, n.door, bool(n.connected), n.battery_pct, n.rssi, n.gaps, n.reconnects
+                )
                 for name, n in sorted(pipeline.nodes.items())
             ]
 

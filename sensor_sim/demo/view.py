@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gateway.core.events import Crossing, Event, Health
+from gateway.core.site import SiteLayout
 from gateway.evaluation.scoring import Counted, Score, score
 from gateway.protocol.trace import Truth
 
@@ -31,6 +32,8 @@ PROGRESS_S = 5.0
 class DoorView:
     entries: int = 0
     exits: int = 0
+    visitors: int = 0  # entries that were visitors' (docs/sites.md)
+    staff: int = 0  # entries that were staff's
     truth_in: int = 0
     truth_out: int = 0
 
@@ -66,10 +69,24 @@ class Board:
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=8))
     counted: list[Counted] = field(default_factory=list)
     truth: list[Truth] = field(default_factory=list)
+    layout: SiteLayout | None = None
+    """Who a crossing counts as; None: every door an entrance, always open."""
 
     @classmethod
-    def for_trace(cls, site: str, doors: Iterable[str], truths: Iterable[Truth]) -> Board:
-        return cls(site, {d: DoorView() for d in doors}, sorted(truths, key=lambda t: t.t))
+    def for_trace(
+        cls,
+        site: str,
+        doors: Iterable[str],
+        truths: Iterable[Truth],
+        layout: SiteLayout | None = None,
+    ) -> Board:
+        names = list(doors)
+        return cls(
+            site,
+            {d: DoorView() for d in names},
+            sorted(truths, key=lambda t: t.t),
+            layout=layout or SiteLayout.default(names),
+        )
 
     def reveal(self, until: float) -> None:
         """Show the simulator's truth up to trace time `until`."""
@@ -90,6 +107,9 @@ class Board:
                 view = self.doors[e.door]
                 if e.direction == "in":
                     view.entries += 1
+                    audience = (self.layout or SiteLayout.default(self.doors)).classify(e).audience
+                    view.visitors += audience == "visitor"
+                    view.staff += audience == "staff"
                 else:
                     view.exits += 1
                 self.counted.append(Counted(e.door, e.direction, e.t))
@@ -129,11 +149,23 @@ class LiveView:
     def _render(self) -> Group:
         b = self.board
         table = Table(title=f"site {b.site}: live counts vs simulator truth")
-        for col in ("door", "entries", "exits", "inside", "truth in", "truth out"):
+        columns = (
+            "door",
+            "visitors",
+            "staff",
+            "entries",
+            "exits",
+            "inside",
+            "truth in",
+            "truth out",
+        )
+        for col in columns:
             table.add_column(col, justify="left" if col == "door" else "right")
         for door, v in b.doors.items():
             table.add_row(
                 door,
+                str(v.visitors),
+                str(v.staff),
                 str(v.entries),
                 str(v.exits),
                 str(v.entries - v.exits),
@@ -147,6 +179,8 @@ class LiveView:
         truth_out = sum(v.truth_out for v in b.doors.values())
         table.add_row(
             "[bold]site",
+            f"[bold]{sum(v.visitors for v in b.doors.values())}",
+            f"[bold]{sum(v.staff for v in b.doors.values())}",
             f"[bold]{total_in}",
             f"[bold]{total_out}",
             f"[bold]{occupancy}",

@@ -44,11 +44,18 @@ def test_json_output_is_exactly_one_object_with_the_contract_keys(trace, capsys)
         "doors",
         "event_accuracy",
         "count_error",
+        "metrics",
         "ticks",
         "seconds",
         "skipped_lines",
         "quarantined_ticks",
         "warnings",
+    }
+    assert result["metrics"]["site"]["visitors_in"] == {
+        "truth": 5,
+        "counted": 5,
+        "error": 0,
+        "relative_error": 0.0,
     }
     assert result["doors"] == {
         "front": {

@@ -12,7 +12,12 @@ from gateway.cli import main
 from gateway.insight.report import ALL_DOORS, Report, ReportError
 from gateway.outputs.bridge.batch import BatchWriter, Message
 from gateway.outputs.bridge.store import LocalStore
-from gateway.outputs.mqtt.payloads import SiteOccupancyPayload, Topics
+from gateway.outputs.mqtt.payloads import (
+    SPLIT_FIELDS,
+    IntervalPayload,
+    SiteOccupancyPayload,
+    Topics,
+)
 from tests.support.bridge import interval as bridge_interval
 
 MON = 1_767_571_200  # Mon 2026-01-05 00:00 UTC
@@ -199,3 +204,46 @@ def test_summary_and_export_into_a_missing_folder_fail_first(
     assert captured.out == ""  # checked before any work
     assert f"folder {tmp_path}/missing does not exist (create it first)" in captured.err
     assert not (tmp_path / "missing").exists()
+
+
+def _split_interval(door: str, start: int, role: str, **split: int) -> Message:
+    entries = sum(v for k, v in split.items() if k.endswith("_in"))
+    exits = sum(v for k, v in split.items() if k.endswith("_out"))
+    payload = IntervalPayload(
+        site="Corner Shop",
+        door=door,
+        role=role,  # type: ignore[arg-type]
+        start=start,
+        seconds=60,
+        entries=entries,
+        exits=exits,
+        revision=0,
+        **{name: split.get(name, 0) for name in SPLIT_FIELDS},
+    )
+    return Message(SHOP.interval(door), payload.encode(), received=start + 61.0)
+
+
+def test_visitors_come_first_and_staff_and_out_of_hours_apart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = fill(
+        tmp_path / "split.sqlite",
+        [
+            _split_interval("Front", MON + 9 * H, "entrance", visitors_in=4, staff_in=1),
+            _split_interval("Front", MON + 20 * H, "entrance", out_of_hours_in=2),
+            _split_interval("Yard", MON + 8 * H, "staff", staff_in=3, staff_out=1),
+            interval("Front", MON + 10 * H, 5, 0),  # from a gateway before the split
+        ],
+    )
+    report = Report(LocalStore(path), ZoneInfo("UTC"))
+    daily = {
+        r.door: (r.visitors, r.staff, r.out_of_hours, r.entries)
+        for r in report.daily([date(2026, 1, 5)])
+    }
+    assert daily == {"Front": (9, 1, 2, 12), "Yard": (0, 3, 0, 3), ALL_DOORS: (9, 4, 2, 15)}
+    png = str(tmp_path / "day.png")
+    assert main(["report", "--store", str(path), "--day", "2026-01-05", "--png", png]) == 0
+    out = capsys.readouterr().out
+    assert "visitors" in out
+    assert "staff" in out
+    assert "off hours" in out

@@ -25,8 +25,10 @@ from gateway.outputs.mqtt.payloads import (
     DoorOccupancyPayload,
     IntervalPayload,
     NodeHealthPayload,
+    PayloadError,
     QualityPayload,
     SiteOccupancyPayload,
+    TransactionsPayload,
 )
 from tests.support.bridge import SHOP, T0, interval
 from tests.support.mqtt import Collector, Mosquitto
@@ -49,10 +51,41 @@ def lines(
 def test_interval_lines() -> None:
     assert lines(SHOP.interval("Front door"), interval(T0 + 9 * 3600, 3, 1, 2).payload) == [
         "door_interval,door=Front\\ door,site=Corner\\ Shop entries=3i,exits=1i,revision=2i,"
-        "seconds=60i 1767603600000000000",
+        'role="entrance",seconds=60i 1767603600000000000',
         "hour_of_week,door=Front\\ door,hour=09,site=Corner\\ Shop,weekday=1-Mon "
         "entries=3i,exits=1i 1767603600000000000",
     ]
+
+
+def till(count: int, revision: int = 0, zone: str | None = None) -> Message:
+    payload = TransactionsPayload(
+        site="Corner Shop",
+        till="Till 1",
+        zone=zone,
+        start=T0 + 9 * 3600,
+        seconds=3600,
+        transactions=count,
+        revision=revision,
+    )
+    return Message(SHOP.transactions("Till 1"), payload.encode(), received=T0)
+
+
+def test_transactions_lines() -> None:
+    assert lines(SHOP.transactions("Till 1"), till(12, zone="Food hall").payload) == [
+        "till_transactions,site=Corner\\ Shop,till=Till\\ 1,zone=Food\\ hall "
+        "revision=0i,seconds=3600i,transactions=12i 1767603600000000000",
+    ]
+    assert "zone=(site)" in lines(SHOP.transactions("Till 1"), till(3).payload)[0]
+    with pytest.raises(PayloadError, match="does not belong"):
+        lines(SHOP.transactions("Till 2"), till(3).payload)
+
+
+def test_transactions_corrections_replace_and_never_go_back(store: LocalStore) -> None:
+    writer = BatchWriter(store, prefix="doorcount", tz=UTC)
+    outcome = writer.process([till(12), till(12), till(14, revision=1), till(12)])
+    assert (outcome.stored, outcome.stale) == (1, 3)
+    assert writer.process([till(12)]).stale == 1
+    assert [p.fields["transactions"] for p in store.query("till_transactions")] == [14]
 
 
 def test_hour_of_week_uses_the_site_time_zone() -> None:
@@ -214,7 +247,7 @@ def test_unusable_messages_become_dead_letters_with_a_reason(store: LocalStore) 
     assert "online" in reasons["doorcount/corner_shop/gateway/status"]
     assert "not part of" in reasons["doorcount/corner_shop/x/y/z/w"]
     assert [p.fields for p in store.query("door_interval")] == [
-        {"entries": 3, "exits": 1, "revision": 0, "seconds": 60}
+        {"entries": 3, "exits": 1, "revision": 0, "role": "entrance", "seconds": 60}
     ]
 
 
@@ -289,8 +322,10 @@ def test_bad_settings_are_config_errors(overrides: dict[str, object], message: s
 
 def test_subscriptions_are_disjoint_and_shareable() -> None:
     plain = subscriptions(BridgeSettings())
-    assert len(plain) == len(set(plain)) == 7
+    assert len(plain) == len(set(plain)) == 9
     assert all(t.startswith("doorcount/") for t in plain)
+    # zone occupancy is one level deeper than a door's: it needs its own filter
+    assert "doorcount/+/zone/+/occupancy" in plain
     shared = subscriptions(BridgeSettings(share_group="bridges"))
     assert shared == [f"$share/bridges/{t}" for t in plain]
 

@@ -22,8 +22,11 @@ from gateway.outputs.mqtt.payloads import (
     IntervalPayload,
     NodeHealthPayload,
     QualityPayload,
+    Role,
     SiteOccupancyPayload,
     Topics,
+    TransactionsPayload,
+    ZoneOccupancyPayload,
 )
 from tests.support.tsdb import Influx1
 
@@ -96,7 +99,12 @@ def test_dashboard_structure(name: str) -> None:
             assert used <= set(variables) | {"timeFilter", "__interval"}, used
             assert "$timeFilter" in target["query"]
         for transformation in panel["transformations"]:
-            assert transformation["id"] in {"groupingToMatrix", "sortBy"}
+            assert transformation["id"] in {
+                "groupingToMatrix",
+                "sortBy",
+                "joinByField",
+                "calculateField",
+            }
 
 
 def test_alert_rules_structure() -> None:
@@ -130,10 +138,25 @@ def test_alert_rules_structure() -> None:
 
 
 def interval(
-    door: str, start: int, entries: int, exits: int, rev: int = 0, site: str = "Corner Shop"
+    door: str,
+    start: int,
+    entries: int,
+    exits: int,
+    rev: int = 0,
+    site: str = "Corner Shop",
+    role: Role = "entrance",
+    **split: int,
 ) -> tuple[str, bytes]:
     payload = IntervalPayload(
-        site=site, door=door, start=start, seconds=60, entries=entries, exits=exits, revision=rev
+        site=site,
+        door=door,
+        start=start,
+        seconds=60,
+        entries=entries,
+        exits=exits,
+        revision=rev,
+        role=role,
+        **split,
     )
     return Topics("doorcount", site).interval(door), payload.encode()
 
@@ -181,11 +204,33 @@ def site_occ(site: str, t: float, occupancy: int, corrected: int = 0) -> tuple[s
     return Topics("doorcount", site).site_occupancy(), payload.encode()
 
 
+def zone_occ(zone: str, t: float, occupancy: int) -> tuple[str, bytes]:
+    payload = ZoneOccupancyPayload(
+        site="Corner Shop",
+        zone=zone,
+        t=t,
+        occupancy=occupancy,
+        entries=occupancy,
+        exits=0,
+        corrected=0,
+        last_reset=None,
+        reset_reason=None,
+    )
+    return Topics("doorcount", "Corner Shop").zone_occupancy(zone), payload.encode()
+
+
 def door_occ(door: str, t: float, net: int) -> tuple[str, bytes]:
     payload = DoorOccupancyPayload(
         site="Corner Shop", door=door, t=t, entries=max(net, 0), exits=max(-net, 0), net=net
     )
     return Topics("doorcount", "Corner Shop").door_occupancy(door), payload.encode()
+
+
+def till(start: int, transactions: int, name: str = "Till 1") -> tuple[str, bytes]:
+    payload = TransactionsPayload(
+        site="Corner Shop", till=name, start=start, seconds=3600, transactions=transactions
+    )
+    return Topics("doorcount", "Corner Shop").transactions(name), payload.encode()
 
 
 def quality(t: float, duplicates: int) -> tuple[str, bytes]:
@@ -212,15 +257,33 @@ MESSAGES: list[tuple[tuple[str, bytes], float]] = [
     (interval("Back", MON + 9 * H, 1, 0), MON + 9 * H + 70),  # an outbox re-send
     (interval("Front door", MON + 9 * H, 6, 1, rev=1), MON + 9 * H + 300),  # late crossing
     (interval("Front door", MON + 17 * H + 1800, 0, 4), MON + 17 * H + 1870),
-    (interval("Back", MON + 23 * H + 1800, 3, 0), MON + 23 * H + 1870),  # Tue 00:30 in Berlin
-    (interval("Front door", MON + 34 * H, 7, 2), MON + 34 * H + 65),  # Tue 10:00
+    (
+        interval("Back", MON + 23 * H + 1800, 3, 0, out_of_hours_in=3),
+        MON + 23 * H + 1870,
+    ),  # Tue 00:30 in Berlin
+    (
+        interval("Front door", MON + 34 * H, 7, 2, visitors_in=5, staff_in=2, visitors_out=2),
+        MON + 34 * H + 65,
+    ),  # Tue 10:00
     (interval("Back", MON + 34 * H, 0, 5), MON + 34 * H + 65),
+    (  # the frontage beam: passers-by both ways, Tue 10:00
+        interval(
+            "Frontage", MON + 34 * H, 25, 25, passersby_in=25, passersby_out=25, role="perimeter"
+        ),
+        MON + 34 * H + 65,
+    ),
+    (till(MON + 34 * H, 2), MON + 35 * H),  # Tue: 2 sales, 5 visitor entries
+    (till(MON + 34 * H, 1, "Till 2"), MON + 35 * H),
+    (till(MON + 9 * H, 4), MON + 10 * H),  # Mon: sales but no visitor entry: no conversion
     (interval("North", MON + 12 * H, 10, 8, site="Mall"), MON + 12 * H + 65),
     (site_occ("Corner Shop", MON + 9 * H + 30, 5), MON + 9 * H + 31),
     (site_occ("Corner Shop", MON + 9 * H + 70, 4), MON + 9 * H + 71),
     (site_occ("Corner Shop", MON + 17 * H + 1830, 0, corrected=1), MON + 17 * H + 1831),
     (site_occ("Corner Shop", MON + 34 * H + 30, 5, corrected=1), MON + 34 * H + 31),
     (site_occ("Mall", MON + 12 * H + 30, 2), MON + 12 * H + 31),
+    (zone_occ("Ground floor", MON + 9 * H + 30, 4), MON + 9 * H + 31),
+    (zone_occ("Upstairs", MON + 9 * H + 40, 1), MON + 9 * H + 41),
+    (zone_occ("Upstairs", MON + 10 * H + 40, 0), MON + 10 * H + 41),
     (door_occ("Front door", MON + 9 * H + 30, 3), MON + 9 * H + 31),
     (door_occ("Front door", MON + 9 * H + 70, 2), MON + 9 * H + 71),
     (door_occ("Back", MON + 34 * H + 30, -1), MON + 34 * H + 31),
@@ -405,13 +468,14 @@ def check_door_ranking(db: Influx1, q: str) -> None:
     assert got == {
         ("Corner Shop", "Front door"): 15,
         ("Corner Shop", "Back"): 4,
+        ("Corner Shop", "Frontage"): 25,
         ("Mall", "North"): 10,
     }
 
 
 def check_site_ranking(db: Influx1, q: str) -> None:
     got = {k: (r[0]["entries"], r[0]["exits"]) for k, r in by_tags(run(db, q), "site").items()}
-    assert got == {("Corner Shop",): (19, 15), ("Mall",): (10, 8)}
+    assert got == {("Corner Shop",): (44, 40), ("Mall",): (10, 8)}
 
 
 def check_nodes(db: Influx1, q: str) -> None:
@@ -464,6 +528,20 @@ def check_imbalance(db: Influx1, q: str) -> None:
     assert got == {("Corner Shop",): {MON: (4,)}, ("Mall",): {MON: (2,)}}
 
 
+def check_audiences(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site")
+    rows = nonzero(got["",], "visitors", "staff", "out of hours")
+    assert rows == {MON + 23 * H: (0, 0, 3), MON + 34 * H: (5, 2, 0)}
+
+
+def check_zone_occupancy(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site", "zone")
+    ground = {r["time"]: r["occupancy"] for r in got["Corner Shop", "Ground floor"]}
+    upstairs = {r["time"]: r["occupancy"] for r in got["Corner Shop", "Upstairs"]}
+    assert (ground[MON + 9 * H], ground[MON + 12 * H]) == (4, 4)
+    assert (upstairs[MON + 9 * H], upstairs[MON + 10 * H], upstairs[MON + 11 * H]) == (1, 0, 0)
+
+
 def check_occupancy_corrections(db: Influx1, q: str) -> None:
     got = by_tags(run(db, q, interval="1h"), "site")
     assert nonzero(got["Corner Shop",], "corrected")[MON + 17 * H] == (1,)
@@ -511,14 +589,47 @@ def check_comparison(db: Influx1, q: str) -> None:
     assert row["days needed for 10%"] == 40
 
 
+def check_visitors_and_passers(db: Influx1, q: str) -> None:
+    (series,) = run(db, q, interval="1h")
+    rows = {t: v for t, v in series["values"] if v}
+    if "visitors_in" in q:  # entrance doors only: the frontage beam's crossings are not visits
+        assert rows == {MON + 34 * H: 5}
+    else:
+        assert rows == {MON + 34 * H: 50}
+
+
+def check_capture_rate(db: Influx1, q: str) -> None:
+    """The panel's two queries; Grafana joins them by day (inner) and divides."""
+    (series,) = run(db, q)
+    rows = dict(series["values"])
+    if "visitors_in" in q:
+        assert rows == {MON + 24 * H: 5}  # Monday's intervals predate the visitor split
+    else:  # Mon had no passers-by: no row, so no ratio (blank, not 0); Tue 5 / 50 = 10 %
+        assert rows == {MON + 24 * H: 50}
+
+
+def check_conversion(db: Influx1, q: str) -> None:
+    (series,) = run(db, q)
+    rows = dict(series["values"])
+    if "till_transactions" in q:
+        assert rows == {MON: 4, MON + 24 * H: 3}
+    else:  # Mon had no visitor entry: no row, no ratio; Tue 3 / 5 = 60 %
+        assert rows == {MON + 24 * H: 5}
+
+
 CHECKS: dict[str, Check] = {
     "Entries per hour: forecast and actual": check_forecast_overlay,
     "Entries per hour by door: forecast and actual": check_door_forecast_overlay,
     "Last four weeks against the four before": check_comparison,
+    "Visitors and passers-by": check_visitors_and_passers,
+    "Capture rate per day": check_capture_rate,
+    "Conversion per day": check_conversion,
     "Occupancy now": check_occupancy_now,
     "Net through each door": check_net_per_door,
     "Occupancy": check_occupancy,
     "Entries and exits per interval": check_entries_exits,
+    "Visitors, staff and out of hours": check_audiences,
+    "Zone occupancy": check_zone_occupancy,
     "Daily totals": check_daily_totals,
     "Busiest hours of the week": check_heatmap,
     "Doors ranked by entries": check_door_ranking,
@@ -560,7 +671,7 @@ def test_variable_queries_on_influxdb(db: Influx1) -> None:
     sites = run(db, variables["site"]["query"])[0]["values"]
     assert sorted(v for _, v in sites) == ["Corner Shop", "Mall"]
     doors = run(db, variables["door"]["query"], site=["Corner Shop"])[0]["values"]
-    assert sorted(v for _, v in doors) == ["Back", "Front door"]
+    assert sorted(v for _, v in doors) == ["Back", "Front door", "Frontage"]
 
 
 def evaluate(db: Influx1, rule: dict[str, Any]) -> set[tuple[tuple[str, str], ...]]:

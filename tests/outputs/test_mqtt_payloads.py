@@ -15,6 +15,7 @@ from gateway.outputs.mqtt.payloads import (
     PayloadError,
     TopicMatch,
     Topics,
+    TransactionsPayload,
     crossing_id,
     decode,
     parse_topic,
@@ -47,9 +48,13 @@ def test_topics_and_their_parsing_round_trip() -> None:
         topics.interval("Front Door"): TopicMatch("interval", "corner_shop", door="front_door"),
         topics.door_occupancy("Back"): TopicMatch("door_occupancy", "corner_shop", door="back"),
         topics.site_occupancy(): TopicMatch("site_occupancy", "corner_shop"),
+        topics.zone_occupancy("Show Room"): TopicMatch(
+            "zone_occupancy", "corner_shop", zone="show_room"
+        ),
         topics.node_health("N1"): TopicMatch("node_health", "corner_shop", node="n1"),
         topics.status(): TopicMatch("status", "corner_shop"),
         topics.quality(): TopicMatch("quality", "corner_shop"),
+        topics.transactions("Till 2"): TopicMatch("transactions", "corner_shop", till="till_2"),
     }
     assert topics.interval("Front Door") == "doorcount/corner_shop/front_door/interval"
     for topic, match in cases.items():
@@ -64,10 +69,24 @@ def test_payloads_are_compact_versioned_json_and_decode_back() -> None:
     )
     raw = p.encode()
     assert raw == (
-        b'{"v":1,"site":"Shop","door":"Front","start":1748944800,"seconds":60,'
+        b'{"v":1,"site":"Shop","door":"Front","role":"entrance","start":1748944800,"seconds":60,'
         b'"entries":3,"exits":1,"revision":0}'
     )
     assert decode("interval", raw) == p
+    split = p.model_copy(update={"visitors_in": 2, "staff_in": 1}).encode()
+    assert split.endswith(b'"revision":0,"visitors_in":2,"staff_in":1}')
+    assert decode("interval", split) == p.model_copy(update={"visitors_in": 2, "staff_in": 1})
+
+
+def test_payloads_from_before_the_visitor_split_still_decode() -> None:
+    old = (
+        b'{"v":1,"site":"Shop","door":"Front","start":1748944800,"seconds":60,'
+        b'"entries":3,"exits":1,"revision":0}'
+    )
+    p = decode("interval", old)
+    assert isinstance(p, IntervalPayload)
+    assert (p.role, p.entries, p.visitors_in, p.staff_in) == ("entrance", 3, None, None)
+    assert p.encode() == old.replace(b'"door":"Front",', b'"door":"Front","role":"entrance",')
 
 
 @pytest.mark.parametrize(
@@ -115,7 +134,7 @@ def test_docs_embed_the_current_json_schemas() -> None:
     assert schemas_markdown() in DOCS.read_text(encoding="utf-8"), (
         "docs/mqtt.md is stale: run `python -m gateway.outputs.mqtt.payloads docs/mqtt.md`"
     )
-    assert len(PAYLOADS) == 6
+    assert len(PAYLOADS) == 8
 
 
 def test_settings_defaults_and_derived_values() -> None:
@@ -160,3 +179,26 @@ def test_occupancy_settings() -> None:
         OccupancySettings(timezone="Mars/Base")
     with pytest.raises(ValidationError, match="idle_reset_hours"):
         OccupancySettings(idle_reset_hours=0)
+
+
+def test_transactions_payload_is_absolute_and_validated() -> None:
+    p = TransactionsPayload(
+        site="Shop", till="Till 1", start=1_748_944_800, seconds=3600, transactions=12
+    )
+    raw = p.encode()
+    assert raw == (
+        b'{"v":1,"site":"Shop","till":"Till 1","zone":null,"start":1748944800,'
+        b'"seconds":3600,"transactions":12,"revision":0}'
+    )
+    assert decode("transactions", raw) == p
+    assert Topics("doorcount", "Shop").transactions("Till 1") == (
+        "doorcount/shop/till/till_1/transactions"
+    )
+    bad = b'{"v":1,"site":"s","till":"t","start":0,"seconds":60,"transactions":-2}'
+    with pytest.raises(PayloadError, match="transactions payload: transactions"):
+        decode("transactions", bad)
+    personal = (
+        b'{"v":1,"site":"s","till":"t","start":0,"seconds":60,"transactions":1,"card":"4111"}'
+    )
+    with pytest.raises(PayloadError, match="transactions payload: card"):
+        decode("transactions", personal)

@@ -138,7 +138,54 @@ async def test_home_assistant_online_re_announces_and_removed_doors_are_deleted(
     time.sleep(0.2)
     retained = fresh.snapshot()
     assert all("doorcount_shop_back" not in m.topic for m in retained)
-    assert len(retained) == 3 + 4 + 2  # gateway, Front's counters, Front's dual node
+    assert len(retained) == 6 + 4 + 2  # gateway (visitors, staff, connectivity), Front, node
+    fresh.close()
+
+
+@pytest.mark.servers
+async def test_a_lost_outbox_still_clears_stale_entities_of_this_site_only(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The demo replaces its state dir: the next run cannot know from its outbox what it
+    announced before. It reads the retained configs of its site from the broker instead and
+    clears those it does not announce now; another site's are left alone."""
+    doors = [
+        DoorSpec("Front", BeamRef("n1", 0), BeamRef("n1", 1)),
+        DoorSpec("Back", BeamRef("n2", 0), BeamRef("n3", 0)),
+    ]
+    collector = Collector(mosquitto, "homeassistant/#")
+    for site, where in (("Shop", "a"), ("Shop 2", "c")):  # "shop_2" starts like "shop_"
+        source = QueueSource()
+        mqtt = _settings(mosquitto, tmp_path / where, client_id=f"gw-{where}")
+        task = asyncio.create_task(
+            Service(site=site, doors=doors, source=source, mqtt=mqtt).run(drain_timeout=10)
+        )
+        await asyncio.to_thread(
+            collector.wait_for,
+            lambda m, s=site: any(
+                f"doorcount_{s.lower().replace(' ', '_')}_back" in x.topic for x in m
+            ),
+        )
+        source.close()
+        await asyncio.wait_for(task, 30)
+
+    source = QueueSource()  # Shop again, with a new outbox and without the Back door
+    mqtt = _settings(mosquitto, tmp_path / "b", client_id="gw-a")
+    service = Service(site="Shop", doors=doors[:1], source=source, mqtt=mqtt)
+    task = asyncio.create_task(service.run(drain_timeout=10))
+    back = "homeassistant/sensor/doorcount_shop_back/entries/config"
+    await asyncio.to_thread(
+        collector.wait_for, lambda m: any(x.topic == back and x.payload == b"" for x in m)
+    )
+    source.close()
+    await asyncio.wait_for(task, 30)
+    collector.close()
+    fresh = Collector(mosquitto, "homeassistant/#", client_id="fresh")
+    retained = fresh.wait_for(lambda m: len(m) >= 12 + 20)  # Shop, Shop 2
+    topics = {m.topic for m in retained}
+    assert not any("doorcount_shop_back" in t for t in topics)
+    assert "homeassistant/sensor/doorcount_shop_2_back/entries/config" in topics
+    assert sum("doorcount_shop_2_" in t for t in topics) == 6 + 4 + 2 + 4 + 2 * 2
     fresh.close()
 
 

@@ -21,6 +21,7 @@ from gateway.outputs.bridge.points import Point
 from gateway.outputs.mqtt.discovery import discovery_configs
 from gateway.outputs.mqtt.payloads import (
     PAYLOADS,
+    SPLIT_FIELDS,
     CrossingPayload,
     DoorOccupancyPayload,
     IntervalPayload,
@@ -28,26 +29,35 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     Topics,
+    TransactionsPayload,
+    ZoneOccupancyPayload,
 )
 from gateway.protocol.trace import BeamRef, DoorSpec
 
 # -- published: MQTT payload models (gateway/outputs/mqtt/payloads.py) -------------------------
 
+# Counts of crossings by who they were (visitors, staff, out-of-hours, passers-by): numbers per
+# door, interval, zone or site, never about one person. Reviewed: they carry the word
+# "visitors" as a class, not an identifier (docs/privacy.md "Visitors and staff").
+AUDIENCE_COUNTS = {
+    "visitors_in",
+    "visitors_out",
+    "staff_in",
+    "staff_out",
+    "out_of_hours_in",
+    "out_of_hours_out",
+    "passersby_in",
+    "passersby_out",
+}
+OCCUPANCY = {"v", "site", "t", "occupancy", "entries", "exits", "corrected", "last_reset"}
+
 PUBLISHED: dict[str, set[str]] = {
-    "crossing": {"v", "site", "door", "direction", "t", "kind", "confidence", "id"},
-    "interval": {"v", "site", "door", "start", "seconds", "entries", "exits", "revision"},
-    "door_occupancy": {"v", "site", "door", "t", "entries", "exits", "net"},
-    "site_occupancy": {
-        "v",
-        "site",
-        "t",
-        "occupancy",
-        "entries",
-        "exits",
-        "corrected",
-        "last_reset",
-        "reset_reason",
-    },
+    "crossing": {"v", "site", "door", "direction", "t", "kind", "confidence", "id", "audience"},
+    "interval": {"v", "site", "door", "role", "start", "seconds", "entries", "exits", "revision"}
+    | AUDIENCE_COUNTS,
+    "door_occupancy": {"v", "site", "door", "role", "t", "entries", "exits", "net"},
+    "site_occupancy": OCCUPANCY | {"reset_reason"} | AUDIENCE_COUNTS,
+    "zone_occupancy": OCCUPANCY | {"zone", "reset_reason"} | AUDIENCE_COUNTS,
     "node_health": {
         "v",
         "site",
@@ -78,18 +88,32 @@ PUBLISHED: dict[str, set[str]] = {
         "outbox_dropped",
         "bad_frames",
     },
+    # Till counts from a POS system: how many sales, never who bought or what (docs/privacy.md).
+    "transactions": {"v", "site", "till", "zone", "start", "seconds", "transactions", "revision"},
 }
 
 # -- stored: InfluxDB measurements (gateway/outputs/bridge/schema.py) --------------------------
 
 STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
-    schema.DOOR_INTERVAL: ({"site", "door"}, {"entries", "exits", "seconds", "revision"}),
-    schema.HOUR_OF_WEEK: ({"site", "door", "weekday", "hour"}, {"entries", "exits"}),
+    schema.DOOR_INTERVAL: (
+        {"site", "door"},
+        {"entries", "exits", "seconds", "revision", "role"} | AUDIENCE_COUNTS,
+    ),
+    schema.HOUR_OF_WEEK: (
+        {"site", "door", "weekday", "hour"},
+        {"entries", "exits"} | AUDIENCE_COUNTS,
+    ),
     schema.CROSSING: ({"site", "door", "direction"}, {"count", "confidence", "kind"}),
     schema.DOOR_OCCUPANCY: ({"site", "door"}, {"entries", "exits", "net"}),
     schema.SITE_OCCUPANCY: (
         {"site"},
-        {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"},
+        {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"}
+        | AUDIENCE_COUNTS,
+    ),
+    schema.ZONE_OCCUPANCY: (
+        {"site", "zone"},
+        {"occupancy", "entries", "exits", "corrected", "last_reset", "reset_reason"}
+        | AUDIENCE_COUNTS,
     ),
     schema.NODE_HEALTH: (
         {"site", "node", "door", "position"},
@@ -127,6 +151,7 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
             "bad_frames",
         },
     ),
+    schema.TILL_TRANSACTIONS: ({"site", "till", "zone"}, {"transactions", "seconds", "revision"}),
 }
 
 # Names that would identify or describe a person or a visitor's device, matched against whole
@@ -230,13 +255,21 @@ def example_points() -> list[Point]:
         "days_needed": 60,
         "detect": 0.1,
     }
+    split = dict.fromkeys(SPLIT_FIELDS, 0)
     return [
         *schema.forecast_points(SITE, None, hours, level=0.8, made=int(T), model="profile"),
         *schema.forecast_points(SITE, DOOR, hours, level=0.8, made=int(T), model="profile"),
         schema.comparison_point(SITE, comparison, int(T)),
         *schema.interval_points(
             IntervalPayload(
-                site=SITE, door=DOOR, start=int(T), seconds=60, entries=1, exits=2, revision=0
+                site=SITE,
+                door=DOOR,
+                start=int(T),
+                seconds=60,
+                entries=1,
+                exits=2,
+                revision=0,
+                **split,
             ),
             tz,
         ),
@@ -264,6 +297,21 @@ def example_points() -> list[Point]:
                 corrected=0,
                 last_reset=T,
                 reset_reason="daily",
+                **split,
+            )
+        ),
+        schema.zone_occupancy_point(
+            ZoneOccupancyPayload(
+                site=SITE,
+                zone="upstairs",
+                t=T,
+                occupancy=1,
+                entries=1,
+                exits=0,
+                corrected=0,
+                last_reset=T,
+                reset_reason="daily",
+                **split,
             )
         ),
         schema.node_health_point(
@@ -302,6 +350,11 @@ def example_points() -> list[Point]:
         *schema.interpret(
             Topics("doorcount", SITE).status(), b"online", prefix="doorcount", received=T, tz=tz
         ).points,
+        schema.transactions_point(
+            TransactionsPayload(
+                site=SITE, till="Till 1", zone="Shop", start=int(T), seconds=3600, transactions=4
+            )
+        ),
     ]
 
 
@@ -318,7 +371,9 @@ def test_every_measurement_constant_is_on_the_allow_list() -> None:
     constants = {
         value
         for name, value in vars(schema).items()
-        if name.isupper() and isinstance(value, str) and name not in {"ONLINE", "OFFLINE"}
+        if name.isupper()
+        and isinstance(value, str)
+        and name not in {"ONLINE", "OFFLINE", "SITE_ZONE"}
     }
     assert constants == set(STORED)
 
@@ -332,7 +387,23 @@ def test_every_measurement_constant_is_on_the_allow_list() -> None:
     ),
 )
 def test_no_field_names_a_visitor_identifier(name: str) -> None:
+    if name in AUDIENCE_COUNTS:
+        return  # reviewed above: a count of a class of crossings
     assert not visitor_like(name), f"{name!r} looks like an identifier of a visitor"
+
+
+def test_audience_counts_are_only_counts() -> None:
+    """The reviewed exceptions stay what they were reviewed as: non-negative integers, and the
+    audience of a crossing is one of four classes, nothing about the person."""
+    assert set(SPLIT_FIELDS) == AUDIENCE_COUNTS
+    for model in PAYLOADS.values():
+        props = model.model_json_schema()["properties"]
+        for name in AUDIENCE_COUNTS & set(props):
+            kinds = {k.get("type") for k in props[name]["anyOf"]}
+            assert kinds == {"integer", "null"}, (model.__name__, name)
+            assert props[name]["anyOf"][0]["minimum"] == 0
+    audience = CrossingPayload.model_json_schema()["properties"]["audience"]
+    assert set(audience["enum"]) == {"visitor", "staff", "out_of_hours", "passerby"}
 
 
 def collect_keys(value: Any, out: set[str]) -> set[str]:

@@ -107,6 +107,33 @@ def traffic_panels() -> list[Panel]:
             field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
         ),
         Panel(
+            "Visitors, staff and out of hours",
+            "timeseries",
+            _q(
+                'SELECT sum("visitors_in") AS "visitors", sum("staff_in") AS "staff", '
+                'sum("out_of_hours_in") AS "out of hours" '
+                f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND {DOOR} AND $timeFilter '
+                "GROUP BY time($__interval) fill(0)"
+            ),
+            width=12,
+            interval="1m",
+            description="Entries split by who they were: visitors (the figure to report), "
+            "staff (staff doors and badges) and crossings outside opening hours.",
+            field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
+        ),
+        Panel(
+            "Zone occupancy",
+            "timeseries",
+            _q(
+                f'SELECT last("occupancy") AS "occupancy" FROM "{m.ZONE_OCCUPANCY}" '
+                f"WHERE {SITE} AND $timeFilter "
+                'GROUP BY time($__interval), "site", "zone" fill(previous)'
+            ),
+            width=12,
+            description="People inside each configured zone (never negative).",
+            field_config={"defaults": {"custom": {"lineInterpolation": "stepAfter"}}},
+        ),
+        Panel(
             "Daily totals",
             "timeseries",
             _q(
@@ -281,6 +308,87 @@ def insight_panels() -> list[Panel]:
                     }
                 ],
             },
+        ),
+    ]
+
+
+def _ratio(left: str, right: str, alias: str) -> tuple[Json, ...]:
+    """Grafana joins a panel's two daily series by time (inner: both must have the day) and
+    divides them; a query that drops its zero days keeps the ratio blank there."""
+    return (
+        {"id": "joinByField", "options": {"byField": "Time", "mode": "inner"}},
+        {
+            "id": "calculateField",
+            "options": {
+                "mode": "binary",
+                "binary": {"left": left, "operator": "/", "right": right},
+                "alias": alias,
+                "replaceFields": True,
+            },
+        },
+    )
+
+
+def visitor_panels() -> list[Panel]:
+    """Capture rate and conversion per day, visitors against passers-by and till counts.
+
+    Visitor entries are the `visitors_in` of entrance doors (visitors also cross internal
+    doors); passers-by are what perimeter beams count both ways. Ratios are computed per day
+    from summed parts, never averaged, and a day whose denominator is zero is blank, never 0:
+    the denominator's query leaves such days out, and the inner join leaves them undivided.
+    Visit length needs occupancy-seconds, which `doorcount report` computes (docs/visits.md).
+    """
+    m = schema
+    daily = "GROUP BY time(1d) fill(none) tz('$tz')"
+    visitors = (
+        f'SELECT sum("visitors_in") AS "visitors" FROM "{m.DOOR_INTERVAL}" '
+        f"WHERE {SITE} AND \"role\" = 'entrance' AND $timeFilter"
+    )
+    passers = (
+        'SELECT sum("passersby_in") + sum("passersby_out") AS "passers" '
+        f'FROM "{m.DOOR_INTERVAL}" WHERE {SITE} AND $timeFilter'
+    )
+    return [
+        Panel(
+            "Visitors and passers-by",
+            "timeseries",
+            (
+                Query(f"{visitors} GROUP BY time($__interval) fill(0)"),
+                Query(f"{passers} GROUP BY time($__interval) fill(0)"),
+            ),
+            width=24,
+            interval="1m",
+            description="Visitor entries (entrance doors) and people passing the perimeter "
+            "beams (both ways).",
+            field_config={"defaults": {"custom": {"drawStyle": "bars", "fillOpacity": 60}}},
+        ),
+        Panel(
+            "Capture rate per day",
+            "timeseries",
+            (
+                Query(f"{visitors} {daily}"),
+                Query(f'SELECT "passers" FROM ({passers} {daily}) WHERE "passers" > 0'),
+            ),
+            width=12,
+            description="Visitor entries / passers-by per day; blank on days without passers-by.",
+            transformations=_ratio("visitors", "passers", "capture rate"),
+            field_config={"defaults": {"unit": "percentunit"}},
+        ),
+        Panel(
+            "Conversion per day",
+            "timeseries",
+            (
+                Query(
+                    'SELECT sum("transactions") AS "transactions" '
+                    f'FROM "{m.TILL_TRANSACTIONS}" WHERE {SITE} AND $timeFilter {daily}'
+                ),
+                Query(f'SELECT "visitors" FROM ({visitors} {daily}) WHERE "visitors" > 0'),
+            ),
+            width=12,
+            description="Till transactions / visitor entries per day (POS import or the "
+            "transactions topic); blank on days without visitor entries.",
+            transformations=_ratio("transactions", "visitors", "conversion"),
+            field_config={"defaults": {"unit": "percentunit"}},
         ),
     ]
 
@@ -509,6 +617,9 @@ def dashboards() -> dict[str, Json]:
             "Doorcount: forecast and comparison",
             insight_panels(),
             ("now-2d", "now+2d"),
+        ),
+        "doorcount-visitors.json": dashboard(
+            "doorcount-visitors", "Doorcount: visitor KPIs", visitor_panels()
         ),
     }
 

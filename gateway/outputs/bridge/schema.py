@@ -17,6 +17,8 @@ from gateway.outputs.bridge.points import Point, seconds_to_ns
 from gateway.outputs.mqtt.payloads import (
     OFFLINE,
     ONLINE,
+    SPLIT_FIELDS,
+    AudienceSplit,
     CrossingPayload,
     DoorOccupancyPayload,
     IntervalPayload,
@@ -25,6 +27,8 @@ from gateway.outputs.mqtt.payloads import (
     QualityPayload,
     SiteOccupancyPayload,
     TopicMatch,
+    TransactionsPayload,
+    ZoneOccupancyPayload,
     decode,
     parse_topic,
     slug,
@@ -35,21 +39,29 @@ HOUR_OF_WEEK = "hour_of_week"
 CROSSING = "crossing"
 DOOR_OCCUPANCY = "door_occupancy"
 SITE_OCCUPANCY = "site_occupancy"
+ZONE_OCCUPANCY = "zone_occupancy"
 NODE_HEALTH = "node_health"
 GATEWAY_STATUS = "gateway_status"
 GATEWAY_QUALITY = "gateway_quality"
 SITE_FORECAST = "site_forecast"
 DOOR_FORECAST = "door_forecast"
 SITE_COMPARISON = "site_comparison"
+TILL_TRANSACTIONS = "till_transactions"
+
+SITE_ZONE = "(site)"
+"""Zone tag of a till that serves the whole site (tags cannot be empty)."""
 
 WEEKDAYS = ("1-Mon", "2-Tue", "3-Wed", "4-Thu", "5-Fri", "6-Sat", "7-Sun")
 
 
 @dataclass(frozen=True, slots=True)
 class IntervalKey:
+    """An interval's identity: a door's counts, or (`series` "till") a till's transactions."""
+
     site: str
     door: str
     start: int
+    series: str = "door"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +88,20 @@ def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: Z
             IntervalKey(model.site, model.door, model.start),
             model.revision,
         )
+    if isinstance(model, TransactionsPayload):
+        return Decoded(
+            (transactions_point(model),),
+            IntervalKey(model.site, model.till, model.start, "till"),
+            model.revision,
+        )
     if isinstance(model, CrossingPayload):
         return Decoded((crossing_point(model),))
     if isinstance(model, DoorOccupancyPayload):
         return Decoded((door_occupancy_point(model),))
     if isinstance(model, SiteOccupancyPayload):
         return Decoded((site_occupancy_point(model),))
+    if isinstance(model, ZoneOccupancyPayload):
+        return Decoded((zone_occupancy_point(model),))
     if isinstance(model, NodeHealthPayload):
         return Decoded((node_health_point(model, received),))
     if isinstance(model, QualityPayload):
@@ -101,6 +121,16 @@ def _check_names(match: TopicMatch, model: object) -> None:
         raise PayloadError(
             f"payload door {door!r} does not belong under topic level {match.door!r}"
         )
+    till = getattr(model, "till", None)
+    if match.till is not None and isinstance(till, str) and slug(till) != match.till:
+        raise PayloadError(
+            f"payload till {till!r} does not belong under topic level {match.till!r}"
+        )
+    zone = getattr(model, "zone", None)
+    if match.zone is not None and isinstance(zone, str) and slug(zone) != match.zone:
+        raise PayloadError(
+            f"payload zone {zone!r} does not belong under topic level {match.zone!r}"
+        )
     node = getattr(model, "node", None)
     if match.node is not None and isinstance(node, str) and slug(node) != match.node:
         raise PayloadError(
@@ -108,15 +138,26 @@ def _check_names(match: TopicMatch, model: object) -> None:
         )
 
 
+def split_fields(p: AudienceSplit) -> dict[str, int | float | str | bool | None]:
+    """visitors_in, staff_out, ...: who the counts were (fields, so a point's identity is
+    unchanged from before the split and a re-sent old payload overwrites its old point);
+    absent from the points of payloads from before the split."""
+    return {name: getattr(p, name) for name in SPLIT_FIELDS}
+
+
 def interval_points(p: IntervalPayload, tz: ZoneInfo) -> tuple[Point, ...]:
     stamp = p.start * 1_000_000_000
-    counts: dict[str, int | float | str | bool | None] = {"entries": p.entries, "exits": p.exits}
+    counts: dict[str, int | float | str | bool | None] = {
+        "entries": p.entries,
+        "exits": p.exits,
+        **split_fields(p),
+    }
     local = datetime.fromtimestamp(p.start, UTC).astimezone(tz)
     return (
         Point.make(
             DOOR_INTERVAL,
             {"site": p.site, "door": p.door},
-            {**counts, "seconds": p.seconds, "revision": p.revision},
+            {**counts, "seconds": p.seconds, "revision": p.revision, "role": p.role},
             stamp,
         ),
         Point.make(
@@ -130,6 +171,17 @@ def interval_points(p: IntervalPayload, tz: ZoneInfo) -> tuple[Point, ...]:
             counts,
             stamp,
         ),
+    )
+
+
+def transactions_point(p: TransactionsPayload) -> Point:
+    """Stamped with the interval start: a re-send or correction overwrites the same point.
+    The zone tag is `(site)` when the till serves the whole site (tags cannot be empty)."""
+    return Point.make(
+        TILL_TRANSACTIONS,
+        {"site": p.site, "till": p.till, "zone": p.zone or SITE_ZONE},
+        {"transactions": p.transactions, "seconds": p.seconds, "revision": p.revision},
+        p.start * 1_000_000_000,
     )
 
 
@@ -162,6 +214,24 @@ def site_occupancy_point(p: SiteOccupancyPayload) -> Point:
             "corrected": p.corrected,
             "last_reset": p.last_reset,
             "reset_reason": p.reset_reason,
+            **split_fields(p),
+        },
+        seconds_to_ns(p.t),
+    )
+
+
+def zone_occupancy_point(p: ZoneOccupancyPayload) -> Point:
+    return Point.make(
+        ZONE_OCCUPANCY,
+        {"site": p.site, "zone": p.zone},
+        {
+            "occupancy": p.occupancy,
+            "entries": p.entries,
+            "exits": p.exits,
+            "corrected": p.corrected,
+            "last_reset": p.last_reset,
+            "reset_reason": p.reset_reason,
+            **split_fields(p),
         },
         seconds_to_ns(p.t),
     )
@@ -172,7 +242,7 @@ def node_health_point(p: NodeHealthPayload, received: float) -> Point:
         NODE_HEALTH,
         {"site": p.site, "node": p.node, "door": p.door, "position": p.position},
         {
-            "connected": int(p.connected),
+            "connected": None if p.connected is None else int(p.connected),
             "rssi": p.rssi,
             "battery_pct": p.battery_pct,
             "battery_mv": p.battery_mv,

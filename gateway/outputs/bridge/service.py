@@ -35,9 +35,11 @@ _KINDS = (
     "+/+/interval",
     "+/+/occupancy",
     "+/occupancy",
+    "+/zone/+/occupancy",
     "+/node/+/health",
     "+/gateway/status",
     "+/gateway/quality",
+    "+/till/+/transactions",
 )
 
 

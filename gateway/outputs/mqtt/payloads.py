@@ -50,6 +50,45 @@ class _Payload(BaseModel):
         return self.model_dump_json().encode()
 
 
+Count = Annotated[int, Field(ge=0)]
+
+
+SPLIT_FIELDS = (
+    "visitors_in",
+    "visitors_out",
+    "staff_in",
+    "staff_out",
+    "out_of_hours_in",
+    "out_of_hours_out",
+    "passersby_in",
+    "passersby_out",
+)
+
+
+class AudienceSplit(_Payload):
+    """Who the counted crossings were (see `gateway.core.site`): visitors, staff (staff
+    doors), out-of-hours (outside opening hours), passers-by (perimeter beams).
+
+    The gateway always sends all eight. They are absent from payloads of gateways from before
+    the split (None here, left out of the JSON again): then every count was a visitor's."""
+
+    visitors_in: Count | None = None
+    visitors_out: Count | None = None
+    staff_in: Count | None = None
+    staff_out: Count | None = None
+    out_of_hours_in: Count | None = None
+    out_of_hours_out: Count | None = None
+    passersby_in: Count | None = None
+    passersby_out: Count | None = None
+
+    def encode(self) -> bytes:
+        absent = {name for name in SPLIT_FIELDS if getattr(self, name) is None}
+        return self.model_dump_json(exclude=absent).encode()
+
+
+Role = Literal["entrance", "staff", "perimeter", "internal"]
+
+
 class CrossingPayload(_Payload):
     """One person crossed a door. QoS 1, not retained; `id` identifies re-sends."""
 
@@ -60,13 +99,15 @@ class CrossingPayload(_Payload):
     kind: str = Field(description="how the engine decided it: single, split, cart, ...")
     confidence: float = Field(ge=0.0, le=1.0)
     id: str = Field(description="deterministic id of door + t + direction")
+    audience: Literal["visitor", "staff", "out_of_hours", "passerby"] = Field(
+        default="visitor", description="who the crossing counts as"
+    )
 
 
-class IntervalPayload(_Payload):
-    """ABSOLUTE counts of one door in one interval; a higher revision replaces a lower one."""
-
+class _Interval(_Payload):
     site: Name
     door: Name
+    role: Role = "entrance"
     start: UnixSecond = Field(description="interval start, Unix seconds")
     seconds: int = Field(gt=0, description="interval length")
     entries: int = Field(ge=0)
@@ -74,20 +115,26 @@ class IntervalPayload(_Payload):
     revision: int = Field(ge=0, description="0 first, +1 per correction (late ticks)")
 
 
+class IntervalPayload(AudienceSplit, _Interval):
+    """ABSOLUTE counts of one door in one interval; a higher revision replaces a lower one.
+
+    `entries`/`exits` count everyone; the split says who they were. For a perimeter door
+    they are passers-by in the two directions."""
+
+
 class DoorOccupancyPayload(_Payload):
     """Entries and exits through one door since the last occupancy reset. Retained."""
 
     site: Name
     door: Name
+    role: Role = "entrance"
     t: UnixTime
     entries: int = Field(ge=0)
     exits: int = Field(ge=0)
     net: int = Field(description="entries - exits; may be negative for one door")
 
 
-class SiteOccupancyPayload(_Payload):
-    """People inside the site, never negative. Retained."""
-
+class _SiteOccupancy(_Payload):
     site: Name
     t: UnixTime
     occupancy: int = Field(ge=0)
@@ -101,6 +148,31 @@ class SiteOccupancyPayload(_Payload):
     reset_reason: str | None = Field(description="daily, idle or null before the first reset")
 
 
+class SiteOccupancyPayload(AudienceSplit, _SiteOccupancy):
+    """People inside the site, never negative. Retained. The split counts crossings into and
+    out of the site (and along its perimeter) since the last reset."""
+
+
+class _ZoneOccupancy(_Payload):
+    site: Name
+    zone: Name
+    t: UnixTime
+    occupancy: int = Field(ge=0)
+    entries: int = Field(ge=0, description="since the last reset")
+    exits: int = Field(ge=0, description="since the last reset")
+    corrected: int = Field(
+        ge=0,
+        description="people the zero floor and the last reset had to correct since that reset",
+    )
+    last_reset: UnixTime | None
+    reset_reason: str | None = Field(description="daily, idle or null before the first reset")
+
+
+class ZoneOccupancyPayload(AudienceSplit, _ZoneOccupancy):
+    """People inside one zone of the site, never negative; published for configured zones.
+    Retained. The split counts crossings into and out of the zone since its last reset."""
+
+
 class NodeHealthPayload(_Payload):
     """Link and sensor state of one beam node. Retained."""
 
@@ -108,7 +180,9 @@ class NodeHealthPayload(_Payload):
     node: Name
     door: Name | None
     position: Literal["outer", "inner", "dual"] | None
-    connected: bool
+    connected: bool | None = Field(
+        description="null until the gateway's first connection attempt since its start ended"
+    )
     rssi: int | None
     battery_pct: int | None = Field(ge=0, le=100)
     battery_mv: int | None = Field(ge=0)
@@ -137,8 +211,32 @@ class QualityPayload(_Payload):
     bad_frames: int = Field(ge=0)
 
 
+class TransactionsPayload(_Payload):
+    """ABSOLUTE till transactions of one till in one interval, from a POS system: a count, no
+    customer data. Idempotent: a re-send replaces (same till + start); a late correction is a
+    re-send with the new count and a higher `revision`. QoS 1, not retained."""
+
+    site: Name
+    till: Name = Field(description="till, register or POS source within the site")
+    zone: Name | None = Field(
+        default=None, description="zone the till serves (conversion per zone); null = the site"
+    )
+    start: UnixSecond = Field(description="interval start, Unix seconds")
+    seconds: int = Field(gt=0, le=86400, description="interval length")
+    transactions: int = Field(ge=0, le=1_000_000, description="completed sales in the interval")
+    revision: int = Field(default=0, ge=0, description="a higher revision replaces a lower one")
+
+
 Kind = Literal[
-    "crossing", "interval", "door_occupancy", "site_occupancy", "node_health", "status", "quality"
+    "crossing",
+    "interval",
+    "door_occupancy",
+    "site_occupancy",
+    "zone_occupancy",
+    "node_health",
+    "status",
+    "quality",
+    "transactions",
 ]
 
 PAYLOADS: dict[Kind, type[_Payload]] = {
@@ -146,8 +244,10 @@ PAYLOADS: dict[Kind, type[_Payload]] = {
     "interval": IntervalPayload,
     "door_occupancy": DoorOccupancyPayload,
     "site_occupancy": SiteOccupancyPayload,
+    "zone_occupancy": ZoneOccupancyPayload,
     "node_health": NodeHealthPayload,
     "quality": QualityPayload,
+    "transactions": TransactionsPayload,
 }
 """JSON payload model per topic kind (`status` is the plain string online/offline)."""
 
@@ -161,6 +261,8 @@ class TopicMatch:
     site: Name
     door: Name | None = None
     node: Name | None = None
+    zone: Name | None = None
+    till: Name | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +288,9 @@ class Topics:
     def site_occupancy(self) -> str:
         return f"{self.base}/occupancy"
 
+    def zone_occupancy(self, zone: str) -> str:
+        return f"{self.base}/zone/{slug(zone)}/occupancy"
+
     def node_health(self, node: str) -> str:
         return f"{self.base}/node/{slug(node)}/health"
 
@@ -194,6 +299,9 @@ class Topics:
 
     def quality(self) -> str:
         return f"{self.base}/gateway/quality"
+
+    def transactions(self, till: str) -> str:
+        return f"{self.base}/till/{slug(till)}/transactions"
 
     def subscription(self) -> str:
         """Wildcard filter matching every topic of this site."""
@@ -213,8 +321,12 @@ def parse_topic(topic: str, prefix: str = "doorcount") -> TopicMatch | None:  # 
             return TopicMatch("status", site)
         case [site, "gateway", "quality"]:
             return TopicMatch("quality", site)
+        case [site, "zone", zone, "occupancy"]:
+            return TopicMatch("zone_occupancy", site, zone=zone)
         case [site, "node", node, "health"]:
             return TopicMatch("node_health", site, node=node)
+        case [site, "till", till, "transactions"]:
+            return TopicMatch("transactions", site, till=till)
         case [site, door, "crossing"]:
             return TopicMatch("crossing", site, door=door)
         case [site, door, "interval"]:

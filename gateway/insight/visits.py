@@ -1,0 +1,443 @@
+"""Visit length from anonymous counts: occupancy-seconds, Little's law and a FIFO estimate.
+
+No visitor is ever identified. Three figures come from entries and exits alone:
+
+- **occupancy-seconds** of an interval: the integral of people inside over it (person-seconds).
+  It is additive: the figure of a day is the sum of its intervals', a site's the sum of its
+  zones', a group's the sum of its sites'.
+- **mean visit length** over a period = occupancy-seconds / entries (Little's law, L = lambda W).
+  When the period starts and ends with nobody inside (a closed day), the sum of the visit
+  lengths IS the integral of occupancy, so the mean is exact; otherwise visits cut by the
+  period's edges bias it and `MeanVisit.exact` says so.
+- **median and 90th percentile** per day from a first-in-first-out pairing of the day's
+  entries with its exits (the k-th entry leaves with the k-th exit), as entry/exit dwell
+  counters do. The pairing keeps the total (its mean equals Little's) but not the spread: real
+  visitors overtake each other, FIFO never does, so it narrows the distribution -- the short
+  visits come out longer and the long ones shorter. README and `docs/visits.md` give the bias
+  measured against simulated truth (`benchmarks/visits_fifo.py`).
+
+Everything here is pure and deterministic (sans-IO), like the counting engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One counted crossing into (`in`) or out of (`out`) a zone at Unix time `t`."""
+
+    t: float
+    direction: Direction
+
+
+@dataclass(frozen=True, slots=True)
+class OccupancyInterval:
+    """One interval of one zone: counts, people inside at both edges, and person-seconds.
+
+    `corrected` counts exits that would have taken the zone below zero (a missed entry, or
+    someone who came in by an uncounted way): they are ignored, as the gateway's occupancy is
+    floored at zero, so `occupancy_s` is never negative.
+    """
+
+    start: int
+    seconds: int
+    entries: int
+    exits: int
+    inside_start: int
+    inside_end: int
+    occupancy_s: float
+    corrected: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.seconds
+
+
+def occupancy_intervals(
+    passages: Iterable[Passage],
+    start: int,
+    end: int,
+    seconds: int = 60,
+    inside: int = 0,
+) -> list[OccupancyInterval]:
+    """Integrate people inside over [start, end) in intervals of `seconds`.
+
+    `inside` is the level at `start`. Passages outside [start, end) are ignored; at equal
+    times entries are applied before exits (so nobody is floored away by a tie).
+    """
+    if seconds <= 0:
+        raise ValueError(f"interval seconds must be > 0, got {seconds}")
+    if end < start or (end - start) % seconds:
+        raise ValueError(f"[{start}, {end}) is not a whole number of {seconds} s intervals")
+    if inside < 0:
+        raise ValueError(f"people inside cannot be negative, got {inside}")
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    rows: list[OccupancyInterval] = []
+    i = 0
+    for left in range(start, end, seconds):
+        right = left + seconds
+        level, at = inside, float(left)
+        area = 0.0
+        entries = exits = corrected = 0
+        while i < len(ordered) and ordered[i].t < right:
+            p = ordered[i]
+            area += level * (p.t - at)
+            at = p.t
+            if p.direction == "in":
+                entries += 1
+                level += 1
+            elif level == 0:
+                exits += 1
+                corrected += 1
+            else:
+                exits += 1
+                level -= 1
+            i += 1
+        area += level * (right - at)
+        rows.append(
+            OccupancyInterval(left, seconds, entries, exits, inside, level, area, corrected)
+        )
+        inside = level
+    return rows
+
+
+def roll_up(rows: Sequence[OccupancyInterval]) -> OccupancyInterval:
+    """Several zones' intervals over the same span, or one zone's consecutive intervals, as one.
+
+    Counts and occupancy-seconds add. For consecutive intervals of one zone the edges are the
+    first's start level and the last's end level; for zones side by side they add too.
+    """
+    if not rows:
+        raise ValueError("nothing to roll up")
+    starts = {r.start for r in rows}
+    side_by_side = len(starts) == 1 and len({r.seconds for r in rows}) == 1
+    ordered = sorted(rows, key=lambda r: r.start)
+    if side_by_side:
+        inside_start = sum(r.inside_start for r in rows)
+        inside_end = sum(r.inside_end for r in rows)
+        seconds = rows[0].seconds
+    else:
+        for a, b in itertools.pairwise(ordered):
+            if a.end != b.start:
+                raise ValueError(f"intervals at {a.start} and {b.start} are not consecutive")
+        inside_start, inside_end = ordered[0].inside_start, ordered[-1].inside_end
+        seconds = ordered[-1].end - ordered[0].start
+    return OccupancyInterval(
+        ordered[0].start,
+        seconds,
+        sum(r.entries for r in rows),
+        sum(r.exits for r in rows),
+        inside_start,
+        inside_end,
+        math.fsum(r.occupancy_s for r in rows),
+        sum(r.corrected for r in rows),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MeanVisit:
+    """Little's-law mean visit length over [start, end); `mean_s` is None without entries."""
+
+    start: int
+    end: int
+    entries: int
+    occupancy_s: float
+    inside_start: int
+    inside_end: int
+    corrected: int
+    mean_s: float | None
+
+    @property
+    def exact(self) -> bool:
+        """Nobody inside at either edge and no floor corrections: the mean is exact."""
+        return self.inside_start == 0 and self.inside_end == 0 and self.corrected == 0
+
+    @property
+    def condition(self) -> str:
+        """Why the figure is exact, or what makes it an estimate, in one line."""
+        if self.mean_s is None:
+            return "no entries in the period: no visit length"
+        if self.exact:
+            return "exact: the period starts and ends empty (Little's law)"
+        reasons = []
+        if self.inside_start:
+            reasons.append(f"{self.inside_start} inside at the start")
+        if self.inside_end:
+            reasons.append(f"{self.inside_end} inside at the end")
+        if self.corrected:
+            reasons.append(f"{self.corrected} exits corrected at zero")
+        return "estimate: " + ", ".join(reasons)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "entries": self.entries,
+            "occupancy_s": self.occupancy_s,
+            "mean_visit_s": self.mean_s,
+            "exact": self.exact,
+            "condition": self.condition,
+        }
+
+
+def mean_visit(rows: Sequence[OccupancyInterval]) -> MeanVisit:
+    """Little's law over consecutive intervals of one zone (or zones rolled up per interval)."""
+    total = roll_up(rows)
+    mean = total.occupancy_s / total.entries if total.entries else None
+    return MeanVisit(
+        total.start,
+        total.end,
+        total.entries,
+        total.occupancy_s,
+        total.inside_start,
+        total.inside_end,
+        total.corrected,
+        mean,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FifoVisits:
+    """Visit lengths of one closed period from FIFO pairing, and what could not be paired."""
+
+    start: int
+    end: int
+    pairs: int
+    unpaired_entries: int  # still inside at the end: paired with nothing
+    unpaired_exits: int  # left before anyone counted in (floor corrections)
+    mean_s: float | None
+    median_s: float | None
+    p90_s: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "pairs": self.pairs,
+            "unpaired_entries": self.unpaired_entries,
+            "unpaired_exits": self.unpaired_exits,
+            "mean_visit_s": self.mean_s,
+            "median_visit_s": self.median_s,
+            "p90_visit_s": self.p90_s,
+            "method": "FIFO pairing of entries and exits (narrows the spread; see docs/visits.md)",
+        }
+
+
+def fifo_lengths(passages: Iterable[Passage], start: float, end: float) -> FifoVisits:
+    """Pair the k-th entry with the k-th exit in [start, end); an exit with nobody waiting
+    inside is unpaired (it cannot belong to a visit that started in the period)."""
+    queue: list[float] = []
+    head = 0
+    lengths: list[float] = []
+    unpaired_exits = 0
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    for p in ordered:
+        if p.direction == "in":
+            queue.append(p.t)
+        elif head < len(queue):
+            lengths.append(p.t - queue[head])
+            head += 1
+        else:
+            unpaired_exits += 1
+    values = np.asarray(lengths, dtype=np.float64)
+    some = values.size > 0
+    return FifoVisits(
+        math.floor(start),
+        math.ceil(end),
+        int(values.size),
+        len(queue) - head,
+        unpaired_exits,
+        float(np.mean(values)) if some else None,
+        float(np.median(values)) if some else None,
+        float(np.quantile(values, 0.9)) if some else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BalancedDay:
+    """Little's law on a day known to close empty, after spreading the counting residual.
+
+    A shop is empty before opening and after closing, so a counted day that ends with
+    `residual` = entries - exits != 0 reveals counting errors. They are assumed to happen in
+    proportion to traffic: the level after the k-th of n crossings is corrected by
+    residual * k / n, then floored at zero; visitors are (entries + exits) / 2.
+    """
+
+    start: int
+    end: int
+    entries: int
+    exits: int
+    residual: int
+    occupancy_s: float
+    mean_s: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "entries": self.entries,
+            "exits": self.exits,
+            "residual": self.residual,
+            "occupancy_s": self.occupancy_s,
+            "mean_visit_s": self.mean_s,
+            "condition": "closed day, counting residual spread over its crossings",
+        }
+
+
+def balanced_day(passages: Iterable[Passage], start: int, end: int) -> BalancedDay:
+    """The day's occupancy-seconds and mean visit with the closing residual removed."""
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    times = np.asarray([p.t for p in ordered], dtype=np.float64)
+    steps = np.asarray([1 if p.direction == "in" else -1 for p in ordered], dtype=np.int64)
+    entries = int(np.count_nonzero(steps == 1))
+    exits = len(ordered) - entries
+    residual = entries - exits
+    if not ordered:
+        return BalancedDay(start, end, 0, 0, 0, 0.0, None)
+    raw = np.cumsum(steps)  # level after each crossing
+    drift = residual * np.arange(1, len(ordered) + 1) / len(ordered)
+    level = np.maximum(raw - drift, 0.0)
+    spans = np.diff(np.append(times, float(end)))
+    area = math.fsum((level * spans).tolist())
+    visitors = (entries + exits) / 2
+    return BalancedDay(
+        start, end, entries, exits, residual, area, area / visitors if visitors else None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PairedVisits:
+    """Median and p90 visit length from the posterior over entry-exit pairings.
+
+    FIFO is one pairing out of many that the counts allow; the sampler weighs them all under
+    a lognormal visit length (the usual right-skewed shape of lengths of stay): it swaps the
+    exits of two visitors when the lognormal likes the swapped lengths better (Metropolis),
+    and redraws the lognormal's parameters from the current lengths (conjugate Gibbs step).
+    The mean it implies is pinned by the data (every pairing has the same total, Little's law);
+    the spread is what FIFO loses. The answer is as good as the lognormal assumption: see
+    docs/visits.md for the measured errors, also on visit lengths that are not lognormal.
+    Deterministic: a fixed seed.
+    """
+
+    start: int
+    end: int
+    pairs: int
+    sigma: float | None  # log-sd of the lognormal (posterior mean)
+    median_s: float | None
+    p90_s: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "pairs": self.pairs,
+            "sigma": self.sigma,
+            "median_visit_s": self.median_s,
+            "p90_visit_s": self.p90_s,
+            "method": "posterior over entry-exit pairings, lognormal lengths (docs/visits.md)",
+        }
+
+
+_Z90 = NormalDist().inv_cdf(0.9)
+
+
+def paired_lengths(
+    passages: Iterable[Passage],
+    start: float,
+    end: float,
+    *,
+    sweeps: int = 600,
+    chains: int = 4,
+    seed: int = 0,
+) -> PairedVisits:
+    """Median and p90 of the day's visit lengths; entries and exits FIFO leaves unpaired
+    (nobody inside to leave, still inside at the end) are left out. `chains` independent
+    chains of `sweeps` sweeps each start from FIFO; their second halves are pooled."""
+    ordered = sorted(
+        (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
+    )
+    ins: list[float] = []
+    outs: list[float] = []
+    waiting = 0
+    for p in ordered:  # keep the exits FIFO can pair, and the entries they pair with
+        if p.direction == "in":
+            ins.append(p.t)
+            waiting += 1
+        elif waiting:
+            outs.append(p.t)
+            waiting -= 1
+    ins = ins[: len(outs)]
+    lo, hi = math.floor(start), math.ceil(end)
+    n = len(outs)
+    if n < 2:
+        return PairedVisits(lo, hi, n, None, None, None)
+    entry = np.asarray(ins, dtype=np.float64)
+    drawn: list[tuple[float, float]] = []
+    for chain in range(chains):
+        drawn.extend(_chain(entry, np.asarray(outs, dtype=np.float64), sweeps, seed + chain))
+    ms = np.asarray(drawn, dtype=np.float64)
+    return PairedVisits(
+        lo,
+        hi,
+        n,
+        float(ms[:, 1].mean()),
+        float(np.exp(ms[:, 0]).mean()),
+        float(np.exp(ms[:, 0] + _Z90 * ms[:, 1]).mean()),
+    )
+
+
+def _chain(
+    entry: np.ndarray, exit_: np.ndarray, sweeps: int, seed: int
+) -> list[tuple[float, float]]:
+    """One Metropolis-within-Gibbs chain from the FIFO pairing; (log-median, log-sd) draws
+    of its second half."""
+    n = len(entry)
+    log_len = np.log(np.maximum(exit_ - entry, 1e-3))
+    rng = np.random.default_rng(seed)
+    mean_inside = float(np.sum(exit_ - entry)) / max(exit_[-1] - entry[0], 1.0)
+    window = int(min(n - 1, max(10, 4 * math.ceil(mean_inside))))
+    m, s = float(log_len.mean()), max(float(log_len.std()), 1e-3)
+    drawn: list[tuple[float, float]] = []
+    for sweep in range(sweeps):
+        first = rng.integers(0, n, n)
+        second = first + rng.integers(-window, window + 1, n)
+        chance = np.log(rng.random(n))
+        for i, j, u in zip(first.tolist(), second.tolist(), chance.tolist(), strict=True):
+            if j < 0 or j >= n or j == i:
+                continue
+            # exits are indexed by the entry they are paired with: swap exit_[i], exit_[j]
+            a = exit_[j] - entry[i]
+            b = exit_[i] - entry[j]
+            if a <= 0 or b <= 0:
+                continue
+            la, lb = math.log(a), math.log(b)
+            li, lj = log_len[i], log_len[j]
+            gain = (li + lj - la - lb) + (
+                (li - m) ** 2 + (lj - m) ** 2 - (la - m) ** 2 - (lb - m) ** 2
+            ) / (2 * s * s)
+            if gain >= 0 or u < gain:
+                exit_[i], exit_[j] = exit_[j], exit_[i]
+                log_len[i], log_len[j] = la, lb
+        centre, spread = float(log_len.mean()), float(log_len.std())
+        s = math.sqrt(spread * spread * n / rng.chisquare(n - 1))
+        m = float(rng.normal(centre, s / math.sqrt(n)))
+        if sweep >= sweeps // 2:
+            drawn.append((m, s))
+    return drawn
