@@ -35,6 +35,7 @@ from tests.support.mqtt import (
 
 
 def _settings(broker: Mosquitto, tmp_path: Path, **kw: object) -> MqttSettings:
+    tmp_path.mkdir(parents=True, exist_ok=True)  # the outbox never creates its folder
     values: dict[str, object] = {
         "host": broker.host,
         "port": broker.port,
