@@ -17,6 +17,7 @@ import math
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -245,7 +246,8 @@ def from_store(
     points = [
         p
         for p in store.query(schema.DOOR_INTERVAL)
-        if p.tags.get("site") == site and (door is None or p.tags.get("door") == door)
+        if p.tags.get("site") == site
+        and (p.tags.get("door") == door if door is not None else not _perimeter(p.fields))
     ]
     what = site + (f" / {door}" if door else "")
     if not points:
@@ -285,6 +287,7 @@ def from_influxql(
     if door is not None:
         where += f" AND \"door\" = '{quote(door)}'"
     what = site + (f" / {door}" if door else "")
+    skip = set() if door is not None else _perimeter_doors(url, database, where, token, timeout)
     text = (
         f'SELECT sum("{quote(field)}") AS "v", sum("seconds") AS "s" '  # noqa: S608
         f'FROM "{schema.DOOR_INTERVAL}" WHERE {where} AND time >= now() - {int(days)}d '
@@ -293,6 +296,7 @@ def from_influxql(
     data = influxql(url, database, text, token, timeout)
     if not data:
         raise SeriesError(f"no interval counts for {what} in the last {days} days", url)
+    data = [series for series in data if str(series["tags"]["door"]) not in skip]
     zone = ZoneInfo(tz)
     cells = [
         (
@@ -355,3 +359,24 @@ def _complete_hours(
 
 def quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
+
+
+def _perimeter(fields: Mapping[str, object]) -> bool:
+    """A perimeter beam counts passers-by, not the site's entries (docs/sites.md); intervals
+    from before door roles existed have no role and count as an entrance's."""
+    return fields.get("role") == "perimeter"
+
+
+def _perimeter_doors(url: str, database: str, where: str, token: str, timeout: float) -> set[str]:
+    """The doors of a site whose latest interval says they are perimeter beams."""
+    from gateway.outputs.bridge import schema
+
+    text = (
+        f'SELECT last("role") AS "role" FROM "{schema.DOOR_INTERVAL}" '  # noqa: S608
+        f'WHERE {where} GROUP BY "door"'
+    )
+    return {
+        str(series["tags"]["door"])
+        for series in influxql(url, database, text, token, timeout)
+        if _perimeter({"role": series["values"][0][1]})
+    }

@@ -140,7 +140,12 @@ def test_cli_prints_one_line_not_a_traceback(
 
 
 def _fill(
-    store: LocalStore, start: datetime, minutes: int, doors: tuple[str, ...], skip: int = -1
+    store: LocalStore,
+    start: datetime,
+    minutes: int,
+    doors: tuple[str, ...],
+    skip: int = -1,
+    role: str = "entrance",
 ) -> None:
     points: list[Point] = []
     base = int(start.timestamp())
@@ -156,6 +161,7 @@ def _fill(
                 entries=1,
                 exits=0,
                 revision=0,
+                role=role,
             )
             points += interval_points(payload, ZoneInfo("UTC"))
     store.write(points)
@@ -170,6 +176,17 @@ def test_store_hours_of_a_door_and_of_the_site(tmp_path: Path) -> None:
     assert door.data.index[0].hour == 9
     site = from_store(store, "Shop", UTC)
     assert list(site.data) == [120.0, 120.0]
+    store.close()
+
+
+def test_site_hours_leave_out_perimeter_beams(tmp_path: Path) -> None:
+    """A perimeter beam counts passers-by: not the site's entries (docs/sites.md)."""
+    store = LocalStore(tmp_path / "s.sqlite")
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    _fill(store, start, 120, ("North",))
+    _fill(store, start, 120, ("Frontage",), role="perimeter")
+    assert list(from_store(store, "Shop", UTC).data) == [60.0, 60.0]
+    assert list(from_store(store, "Shop", UTC, door="Frontage").data) == [60.0, 60.0]
     store.close()
 
 

@@ -246,7 +246,8 @@ def insight_panels() -> list[Panel]:
             (
                 Query(
                     f'SELECT sum("entries") AS "actual" FROM "{m.DOOR_INTERVAL}" '
-                    f'WHERE {SITE} AND $timeFilter GROUP BY time(1h), "site" fill(none)',
+                    f"WHERE {SITE} AND \"role\" != 'perimeter' AND $timeFilter "
+                    'GROUP BY time(1h), "site" fill(none)',
                     alias="$tag_site $col",
                 ),
                 Query(
