@@ -3,6 +3,8 @@
     python -m benchmarks.accuracy [--minutes M] [--seed S] [--markdown]
     python -m benchmarks.accuracy --target [--seeds 1 2 3 ...]   # the busy-door target, per seed
 
+Under the table it prints the summary of `python -m benchmarks.robustness` (skip: --no-sweep).
+
 Generates each preset with a fixed seed, replays it through the engine (pre-parsed ticks, so
 ticks/s is the engine alone) and through the DIY rule, and prints one table. The rows marked
 "(independent)" come from `benchmarks.cleanroom`, a generator written from the trace format
@@ -57,7 +59,7 @@ def _independent(name: str, duration: float, seed: int) -> tuple[TraceHeader, li
 INDEPENDENT = ("cr-single", "cr-busy", "cr-busy-dual", "cr-skew", "cr-mixed")
 
 
-def run(minutes: float, seed: int, markdown: bool) -> None:
+def run(minutes: float, seed: int, markdown: bool, robust: bool = True) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -122,13 +124,18 @@ def run(minutes: float, seed: int, markdown: bool) -> None:
         print("|" + "|".join("---" for _ in cols) + "|")
         for row in rows:
             print("| " + " | ".join(str(c) for c in row) + " |")
-        return
-    table = Table(title=f"doorcount engine ({build}) vs naive rule (seed {seed})")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "scenario" else "right")
-    for row in rows:
-        table.add_row(*(str(c) for c in row))
-    Console(width=180).print(table)
+    else:
+        table = Table(title=f"doorcount engine ({build}) vs naive rule (seed {seed})")
+        for col in cols:
+            table.add_column(col, justify="left" if col == "scenario" else "right")
+        for row in rows:
+            table.add_row(*(str(c) for c in row))
+        Console(width=180).print(table)
+    if robust:
+        from benchmarks import robustness
+
+        print()
+        robustness.main([])
 
 
 def target(minutes: float, seeds: list[int]) -> None:
@@ -182,11 +189,14 @@ def main() -> None:
         "--target", action="store_true", help="only the busy-door target traffic, per seed"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2026, 1, 2, 3, 4, 5])
+    parser.add_argument(
+        "--no-sweep", action="store_true", help="skip the robustness sweep under the table"
+    )
     args = parser.parse_args()
     if args.target:
         target(args.minutes, args.seeds)
     else:
-        run(args.minutes, args.seed, args.markdown)
+        run(args.minutes, args.seed, args.markdown, not args.no_sweep)
 
 
 if __name__ == "__main__":

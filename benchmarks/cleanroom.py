@@ -115,6 +115,24 @@ class Scenario:
     drift_ppm: float = 30.0
     skew: bool = False  # force large opposite drifts and very different boot ages
     reboots_per_hour: float = 0.0
+    # --- doorway hazards, each an independent knob (off by default; docs/simulator.md) ---
+    speed: tuple[float, float] = (0.0, 0.0)  # m/s cruise band, uniform; (0, 0): the usual mix
+    uturn_pause_s: tuple[float, float] = (0.0, 0.0)  # U-turners stand this long before turning
+    p_blip_ahead: float = 0.0  # per pass and beam: a hand/bag blip ahead of the torso
+    p_blip_behind: float = 0.0  # ... and behind it
+    blip_ahead_s: tuple[float, float] = (0.04, 0.14)  # blip start before the torso's break
+    blip_behind_s: tuple[float, float] = (0.02, 0.12)  # blip start after the torso clears
+    blip_len_s: tuple[float, float] = (0.012, 0.05)
+    blip_same: bool = False  # True: one draw per pass on both beams (walking order kept)
+    p_body_gap: float = 0.0  # per pass and beam: an arm-torso gap inside the torso's break
+    body_gap_s: tuple[float, float] = (0.010, 0.045)
+    p_reflective: float = 0.0  # per pass and beam: a shiny patch returns the beam mid-body
+    reflective_s: tuple[float, float] = (0.02, 0.12)
+    p_door_leaf: float = 0.0  # per pass: the door leaf sweeps through the inner beam
+    flicker_per_hour: float = 0.0  # per beam: bursts of sunlight/IR-interference flicker
+    slams_per_hour: float = 0.0  # door slams shaking both beams at once (3-25 ms dropouts)
+    leans_per_hour: float = 0.0  # someone leaning in the frame on one beam, 5-60 s, no crossing
+    p_child: float = 0.0  # share of walkers who are children (small, quick, no arm blips)
 
 
 BUSY: Final = Scenario(
@@ -308,6 +326,8 @@ def _draw_body(rng: random.Random, sc: Scenario, cart: bool) -> Body:
 
 
 def _draw_gait(rng: random.Random, sc: Scenario, v0: float | None = None) -> Gait:
+    if v0 is None and sc.speed[1] > 0:
+        v0 = rng.uniform(*sc.speed)
     if v0 is None:
         r = rng.random()
         if r < 0.05:
@@ -319,7 +339,7 @@ def _draw_gait(rng: random.Random, sc: Scenario, v0: float | None = None) -> Gai
     angle = min(math.radians(25.0), abs(rng.gauss(0.0, math.radians(10.0))))
     return Gait(
         v0=v0,
-        step=min(0.95, max(0.5, 0.7 * (v0 / 1.3) ** 0.4 * rng.uniform(0.9, 1.1))),
+        step=min(1.6, max(0.4, 0.7 * (v0 / 1.3) ** 0.4 * rng.uniform(0.9, 1.1))),
         surge=rng.uniform(0.03, 0.08),
         slow=rng.uniform(0.0, sc.door_slow),
         slow_len=rng.uniform(0.4, 1.0),
@@ -514,9 +534,17 @@ def _simulate(  # noqa: PLR0912, PLR0915 - one straight-line step of the indepen
         else:  # torso front past the inner beam
             stop = inner_u - d2 + rng.uniform(0.03, 0.15)
         a = _walk(g, start, stop, 0.0, False, True)
-        turn = _still(stop, 0.0, float(a.phase[-1]), rng.uniform(0.4, 1.0), rng, turn=True)
+        chain = [a]
+        if sc.uturn_pause_s[1] > 0:  # stand and think before turning back
+            chain.append(
+                _still(
+                    stop, 0.0, float(a.phase[-1]), rng.uniform(*sc.uturn_pause_s), rng, turn=False
+                )
+            )
+        u_now = float(chain[-1].u[-1])
+        turn = _still(u_now, 0.0, float(a.phase[-1]), rng.uniform(0.4, 1.0), rng, turn=True)
         b = _walk(g, float(turn.u[-1]), start, _s_end(a, g), True, False)
-        m = _chain([a, turn, b])
+        m = _chain([*chain, turn, b])
         direction, kind = "none", behaviour
     elif behaviour in ("linger", "linger-back"):
         stop = rng.uniform(outer_u - d2 + 0.03, inner_u + d2 - 0.03)
@@ -537,6 +565,17 @@ def _simulate(  # noqa: PLR0912, PLR0915 - one straight-line step of the indepen
         raise ValueError(behaviour)
     if body.cart is not None:
         kind = body.cart.kind
+    elif sc.p_child > 0 and rng.random() < sc.p_child:
+        # a child tall enough to break the beam: a small torso, arms below the beam
+        body = replace(
+            body,
+            height=max(h + 0.12, rng.uniform(1.05, 1.45)),
+            depth=rng.uniform(0.13, 0.20),
+            width=rng.uniform(0.22, 0.30),
+            backpack=0.0,
+            bag=None,
+        )
+        kind = "child"
     parts = _part_extents(body, g, m, h)
     seen: dict[str, list[Interval]] = {}
     solid: dict[str, list[Interval]] = {}
@@ -707,6 +746,131 @@ def _delay(p: Passage, dt: float) -> None:
             d[beam] = [(a + dt, b + dt) for a, b in d[beam]]
     if p.truth_t is not None:
         p.truth_t += dt
+
+
+# ---------------------------------------------------------------------------------------------
+# doorway hazards (docs/simulator.md has the sources): edges that no body crossing makes
+
+
+def _cut(intervals: list[Interval], a: float, b: float) -> list[Interval]:
+    """`intervals` with (a, b) made clear."""
+    out: list[Interval] = []
+    for lo, hi in intervals:
+        if hi <= a or lo >= b:
+            out.append((lo, hi))
+            continue
+        if lo < a:
+            out.append((lo, a))
+        if hi > b:
+            out.append((b, hi))
+    return out
+
+
+def _pass_hazards(rng: random.Random, sc: Scenario, p: Passage) -> None:
+    """Hand/bag blips ahead of and behind the torso, arm-torso gaps and reflective patches,
+    drawn per beam (a hand is somewhere else when the torso reaches the second beam)."""
+    shared: dict[str, tuple[bool, float, float]] = {}
+    for beam in ("outer", "inner"):
+        body = p.body[beam]
+        if not body:
+            continue
+        first, last = body[0][0], body[-1][1]
+        seen = list(p.seen[beam])
+        for where, prob, offs in (
+            ("ahead", sc.p_blip_ahead, sc.blip_ahead_s),
+            ("behind", sc.p_blip_behind, sc.blip_behind_s),
+        ):
+            if prob <= 0:
+                continue
+            if sc.blip_same and where in shared:
+                on, off, length = shared[where]
+            else:
+                on, off, length = (
+                    rng.random() < prob,
+                    rng.uniform(*offs),
+                    rng.uniform(*sc.blip_len_s),
+                )
+                shared[where] = (on, off, length)
+            if on:
+                a = first - off if where == "ahead" else last + off
+                seen.append((a, a + length))
+        longest = max(body, key=lambda iv: iv[1] - iv[0])
+        for prob, lengths in ((sc.p_body_gap, sc.body_gap_s), (sc.p_reflective, sc.reflective_s)):
+            if prob > 0 and rng.random() < prob:
+                g = rng.uniform(*lengths)
+                mid = longest[0] + rng.uniform(0.2, 0.8) * (longest[1] - longest[0])
+                seen = _cut(_union(seen), mid - g / 2, mid + g / 2)
+        p.seen[beam] = _union(seen)
+
+
+def _bursts(rng: random.Random, per_hour: float, duration: float) -> list[Interval]:
+    """Sunlight or another IR source on the receiver: 0.3-3 s of 1-15 ms dropouts."""
+    out: list[Interval] = []
+    t = 0.0
+    while per_hour > 0:
+        t += rng.expovariate(per_hour / 3600.0)
+        if t >= duration - 5.0:
+            break
+        end, x = t + rng.uniform(0.3, 3.0), t
+        while x < end:
+            dur = rng.uniform(0.001, 0.015)
+            out.append((x, x + dur))
+            x += dur + rng.uniform(0.008, 0.06)
+        t = end
+    return out
+
+
+def _door_hazards(  # noqa: PLR0912 - one branch per doorway hazard
+    rng: random.Random,
+    sc: Scenario,
+    duration: float,
+    plist: list[tuple[float, Passage]],
+    per_beam: dict[str, list[Interval]],
+) -> None:
+    """Door-level hazards on the physical beams: door leaf, flicker, slams, leaning."""
+    if sc.p_door_leaf > 0:
+        for shift, p in plist:
+            if p.direction == "none" or rng.random() >= sc.p_door_leaf:
+                continue
+            starts = [iv[0][0] for iv in p.seen.values() if iv]
+            ends = [iv[-1][1] for iv in p.seen.values() if iv]
+            if not starts:
+                continue
+            # opened ahead of the walker, swung shut by the closer after them
+            a = shift + min(starts) - rng.uniform(0.3, 1.0)
+            b = shift + max(ends) + rng.uniform(1.5, 4.0)
+            for at in (a, b):
+                per_beam["inner"].append((at, at + rng.uniform(0.08, 0.3)))
+    for beam in ("outer", "inner"):
+        per_beam[beam] += _bursts(rng, sc.flicker_per_hour, duration)
+    t = 0.0
+    while sc.slams_per_hour > 0:
+        t += rng.expovariate(sc.slams_per_hour / 3600.0)
+        if t >= duration - 5.0:
+            break
+        for beam in ("outer", "inner"):
+            a = t + rng.uniform(-0.003, 0.003)
+            per_beam[beam].append((a, a + rng.uniform(0.003, 0.025)))
+    t = 0.0
+    while sc.leans_per_hour > 0:
+        t += rng.expovariate(sc.leans_per_hour / 3600.0)
+        length = rng.uniform(5.0, 60.0)
+        if t + length >= duration - 5.0:
+            break
+        busy = any(
+            a < t + length + 2.0 and b > t - 2.0
+            for beam in ("outer", "inner")
+            for a, b in per_beam[beam]
+        )
+        if busy:
+            continue  # someone is passing: they lean in later
+        beam = "outer" if rng.random() < 0.5 else "inner"
+        x = t
+        while x < t + length:  # shifting weight now and then uncovers the beam briefly
+            hold = rng.uniform(1.0, 8.0)
+            per_beam[beam].append((x, min(t + length, x + hold)))
+            x += hold + rng.uniform(0.05, 0.4)
+        t += length
 
 
 # ---------------------------------------------------------------------------------------------
@@ -977,10 +1141,12 @@ def generate(  # noqa: C901, PLR0912, PLR0915 - one straight-line step of the in
             }
         )
         placed = _door_traffic(drng, sc, duration, spacing, h)
+        hz = random.Random(f"cleanroom:{family}:{seed}:door{k}:hazards")
         per_beam: dict[str, list[Interval]] = {"outer": [], "inner": []}
         plist: list[tuple[float, Passage]] = []
         for unit in placed:
             for p in unit.passages:
+                _pass_hazards(hz, sc, p)
                 plist.append((unit.shift, p))
                 # physical beams are fixed in the door: an "out" walker meets inner first
                 for own, beam in (("outer", "outer"), ("inner", "inner")):
@@ -990,6 +1156,7 @@ def generate(  # noqa: C901, PLR0912, PLR0915 - one straight-line step of the in
                     ]
                 if p.truth_t is not None:
                     truth.append((door, p.truth_t + unit.shift, p.direction, p.kind))
+        _door_hazards(hz, sc, duration, plist, per_beam)
         all_passages[door] = plist
         all_beams[door] = {b: _union(v) for b, v in per_beam.items()}
         for beam, (nd, ch) in refs.items():

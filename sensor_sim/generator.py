@@ -17,12 +17,12 @@ import numpy as np
 
 from gateway.errors import ConfigError
 from gateway.protocol.trace import BeamRef, DoorSpec, Record, Tick, TraceHeader, Truth, Visit
+from sensor_sim import hazards, shopday
 from sensor_sim import profile as profile_mod
-from sensor_sim import shopday
 from sensor_sim.clock import Boot, NodeClock
 from sensor_sim.delivery import Connection, Outage, Pending, deliver, merge_outages
 from sensor_sim.physics import occlusion
-from sensor_sim.scenarios import Scenario, Visits, preset, with_doors
+from sensor_sim.scenarios import Hazards, Scenario, Visits, preset, with_doors
 from sensor_sim.traffic import DoorTraffic, Geometry, Person, RateFn, Scripted
 from sensor_sim.twin import firmware_ticks
 from sensor_sim.visits import PlannedVisit
@@ -34,6 +34,7 @@ Progress = Callable[[str, float], None]  # (phase, fraction done 0..1)
 
 # Random stream purposes; never renumber (it would change every seeded trace).
 _DOOR, _LAYOUT, _TRAFFIC, _NODE, _LINK, _FAULT, _SCRIPT = 1, 2, 3, 4, 5, 6, 7
+_HAZARD, _CHILD = 8, 9
 
 Run = tuple[int, int]  # [first broken sample k, first clear sample k)
 
@@ -148,20 +149,47 @@ def _runs(broken: np.ndarray, k: np.ndarray) -> list[Run]:
     return [(int(kk[s]), int(kk[e])) for s, e in zip(starts, ends, strict=True)]
 
 
-def _sample_people(door: Door, people: list[Person]) -> None:
+def _sample_people(
+    door: Door,
+    people: list[Person],
+    hz: Hazards | None = None,
+    rng: np.random.Generator | None = None,
+    torsos: list[tuple[float, float]] | None = None,
+) -> None:
+    """Sample each person on both beams; with `hz`, add their pass hazards (blips, gaps)
+    and note each crossing's torso span in `torsos` (for the door-level hazards)."""
+    draws = [hazards.draw_pass(rng, hz) for _ in people] if hz is not None and rng else None
+    spans: list[list[float]] = [[math.inf, -math.inf] for _ in people]
     for inner, (node, beam) in ((False, door.outer), (True, door.inner)):
-        for person in people:
+        for j, person in enumerate(people):
             bx = door.geometry.beam_x(inner, person.lateral)
             span = person.traj.near(bx, person.body.reach + 0.01)
             if span is None:
                 continue
+            # the first beam this person meets, in their walking direction
+            first = inner == (person.traj.sign < 0)
+            blips: list[tuple[float, float]] = []
             for bi in node.boot_spans(*span):
                 k, ts = node.clock.samples(node.boots[bi], *span)
                 if len(k) == 0:
                     continue
-                broken, _ = occlusion(person.traj, person.body, bx, ts)
+                broken, torso = occlusion(person.traj, person.body, bx, ts)
+                if draws is not None:
+                    blips += hazards.apply_pass(draws[j][0 if first else 1], ts, broken, torso)
+                    idx = np.flatnonzero(torso)
+                    if len(idx):
+                        spans[j][0] = min(spans[j][0], float(ts[idx[0]]))
+                        spans[j][1] = max(spans[j][1], float(ts[idx[-1]]))
                 for run in _runs(broken, k):
                     node.add(beam, bi, run)
+            for a, b in blips:
+                _add_interval(node, beam, a, b)
+    if torsos is not None:
+        torsos.extend(
+            (lo, hi)
+            for (lo, hi), p in zip(spans, people, strict=True)
+            if p.direction != "none" and lo <= hi
+        )
 
 
 def _add_interval(node: Node, beam: int, t0: float, t1: float) -> None:
@@ -333,13 +361,25 @@ def generate(  # noqa: C901, PLR0912, PLR0915 - one branch per record kind
         if prof is not None:
             north_in = _rng(seed, _DOOR, 1000 + i).random() < 0.5
             rate = _profile_rate(prof, north_in, sc.traffic.rate_per_min / 60.0, start_dt)
-        planner = DoorTraffic(_rng(seed, _TRAFFIC, i), sc.traffic, door.geometry, duration_s)
+        planner = DoorTraffic(
+            _rng(seed, _TRAFFIC, i),
+            sc.traffic,
+            door.geometry,
+            duration_s,
+            children=(sc.hazards.child_share, _rng(seed, _CHILD, i)),
+        )
+        hz = sc.hazards if sc.hazards.any else None
+        hz_rng = _rng(seed, _HAZARD, i)
+        torsos: list[tuple[float, float]] = []
+        busy: list[tuple[float, float]] = []
         crossed: dict[tuple[int, str], float] = {}
         scripted = None if scripts is None else scripts[door.name]
         if door.name in scripted_visits:
             planner.visits = scripted_visits[door.name]
         for n, group in enumerate(planner.plan(rate, scripted)):
-            _sample_people(door, group)
+            _sample_people(door, group, hz, hz_rng, torsos)
+            if hz is not None:
+                busy.extend((p.traj.t0, p.traj.t1) for p in group)
             crossed.update(
                 {(p.visit, p.direction): p.truth_t for p in group if p.visit is not None}
             )
@@ -350,6 +390,11 @@ def generate(  # noqa: C901, PLR0912, PLR0915 - one branch per record kind
             if n % 200 == 0:
                 report("people", (i + group[0].traj.t0 / duration_s) / len(site_doors))
         visits.extend(_visits(door.name, planner, crossed, t_start, duration_s))
+        if hz is not None:
+            on_outer, on_inner = hazards.door_level(hz_rng, hz, duration_s, torsos, busy)
+            for (node, beam), hz_spans in ((door.outer, on_outer), (door.inner, on_inner)):
+                for lo, hi in hz_spans:
+                    _add_interval(node, beam, max(0.0, lo), min(duration_s, hi))
         notes.extend(_faults(door, i, sc, seed, duration_s))
         report("people", (i + 1) / len(site_doors))
 

@@ -214,6 +214,50 @@ class Faults:
 
 
 @dataclass(frozen=True, slots=True)
+class Hazards:
+    """What real doorways add to a clean passage, each an independent knob; off by default.
+
+    Sources and ranges are in docs/simulator.md. Blips and gaps are drawn per beam (a hand is
+    elsewhere by the time the torso reaches the second beam) unless `blip_same`.
+    """
+
+    blip_ahead_p: float = 0.0  # per pass and beam: a hand/bag blip ahead of the torso
+    blip_behind_p: float = 0.0  # ... and behind it
+    blip_ahead_s: tuple[float, float] = (0.04, 0.14)  # blip start before the torso's break
+    blip_behind_s: tuple[float, float] = (0.02, 0.12)  # blip start after the torso clears
+    blip_len_s: tuple[float, float] = (0.012, 0.05)
+    blip_same: bool = False  # one draw per pass for both beams (walking order kept)
+    body_gap_p: float = 0.0  # per pass and beam: an arm-torso gap inside the torso's break
+    body_gap_s: tuple[float, float] = (0.010, 0.045)
+    reflective_p: float = 0.0  # per pass and beam: a shiny patch returns the beam mid-body
+    reflective_s: tuple[float, float] = (0.02, 0.12)
+    door_leaf_p: float = 0.0  # per crossing: the door leaf sweeps through the inner beam
+    flicker_per_hour: float = 0.0  # per beam: 0.3-3 s bursts of sunlight/IR flicker
+    slams_per_hour: float = 0.0  # a door slam shakes both beams at once (3-25 ms dropouts)
+    leans_per_hour: float = 0.0  # someone leaning in the frame on one beam, 5-60 s
+    child_share: float = 0.0  # walkers who are children: small torso, hands below the beam
+
+    def __post_init__(self) -> None:
+        for name in (
+            "blip_ahead_p",
+            "blip_behind_p",
+            "body_gap_p",
+            "reflective_p",
+            "door_leaf_p",
+            "child_share",
+        ):
+            _check(0 <= getattr(self, name) <= 1, name, getattr(self, name))
+        for name in ("flicker_per_hour", "slams_per_hour", "leans_per_hour"):
+            _check(0 <= getattr(self, name) <= 3600, name, getattr(self, name))
+        for name in ("blip_ahead_s", "blip_behind_s", "blip_len_s", "body_gap_s", "reflective_s"):
+            _check_range(getattr(self, name), 0.0, 2.0, name)
+
+    @property
+    def any(self) -> bool:
+        return self != Hazards()
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     description: str
@@ -222,6 +266,7 @@ class Scenario:
     clocks: Clocks = field(default_factory=Clocks)
     link: Link = field(default_factory=Link)
     faults: Faults = field(default_factory=Faults)
+    hazards: Hazards = field(default_factory=Hazards)
     duration_s: float = 600.0  # default when the caller gives none
     plan: Literal["shop-day"] | None = None
     """A scripted site (`sensor_sim.shopday`): its doors, roles, zones, hours and people

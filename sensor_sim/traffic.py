@@ -97,9 +97,15 @@ class DoorTraffic:
     """Plans the people of one door over [0, duration)."""
 
     def __init__(
-        self, rng: np.random.Generator, traffic: Traffic, geometry: Geometry, duration: float
+        self,
+        rng: np.random.Generator,
+        traffic: Traffic,
+        geometry: Geometry,
+        duration: float,
+        children: tuple[float, np.random.Generator] | None = None,
     ) -> None:
         self.rng = rng
+        self._children = children  # (share, its own stream): turning it on moves nobody
         self.t = traffic
         self.geo = geometry
         self.duration = duration
@@ -203,6 +209,14 @@ class DoorTraffic:
             else:
                 bag_off = float(rng.uniform(-0.08, 0.08))
         backpack = float(rng.uniform(0.10, 0.22)) if rng.random() < t.backpack_share else 0.0
+        if not cart and self._children is not None and self._children[0] > 0:
+            share, crng = self._children
+            if crng.random() < share:
+                # a child tall enough to break the beam: a small torso, hands below it
+                depth = float(crng.uniform(0.13, 0.20))
+                width = float(crng.uniform(0.22, 0.30))
+                hand = amp = 0.0
+                bag_w = backpack = 0.0
         return Body(
             depth=depth,
             width=width,

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from gateway.config import load_engine_config, site_layout
     from gateway.errors import TraceError, check_output_path
     from gateway.evaluation.replay import replay, terminal_progress
-    from gateway.evaluation.scoring import Counted, score
+    from gateway.evaluation.scoring import Counted, reliability, score
 
     # Everything that can be checked is checked before the replay, not after it.
     if not math.isfinite(args.window) or args.window <= 0:
@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"doorcount eval: warning: {text}", file=sys.stderr)
     scored = sc.truth_total > 0
     if args.json:
+        confidences = [c.confidence for c in result.crossings]
+        pairs = list(zip(counted, confidences, strict=True))
+        bins = reliability(result.truth, pairs, window=args.window)
         print(
             json.dumps(
                 {
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
                     "metrics": figures,
                     "ticks": result.ticks,
                     "seconds": round(result.seconds, 3),
+                    "reliability": [b.to_json() for b in bins],
                     "skipped_lines": len(result.bad),
                     "quarantined_ticks": len(result.quarantined),
                     "warnings": warnings.to_json(),

@@ -55,6 +55,24 @@ LINGER_HALF_S = 0.125
 """Half a body's passing time at walking pace, until the door has learned its usual length."""
 LINGER_SWAY_S = 0.1
 """Time more on one side than the other that tells where a lingerer stood."""
+BODY_MIN_S = 0.055
+"""Shortest break a torso makes: 16 cm (a child's torso, docs/engine.md) at 3 m/s (running).
+A hand or bag is 5-10 cm across and makes 12-50 ms; when no break of an episode's beam is
+long enough to be a body by `blip_s`, the longest one at least this long is the body and the
+short ones next to it are what it carries or swings."""
+PIECE_MIN_S = 0.003
+"""Pulses shorter than this are receiver noise, not an object: left out of the lag estimate."""
+TURN_MIN_S = 0.45
+"""Shortest time a U-turner keeps both beams covered: a pause (>= 0.2 s) and a turn on the
+spot (a 180-degree turn takes a walking adult about 0.5-1 s; docs/engine.md)."""
+SHORT_RATIO = 0.25
+"""A walker's two breaks differ by a change of pace over a few centimetres: a break shorter
+than a body's (`blip_s`) and under this share of the other beam's, which lasted long enough
+for a stop and a turn (`TURN_MIN_S`), is a hand or bag reaching into the second beam while
+the body stood in the first and turned back: not one body on both beams."""
+AGREE = 0.25
+"""An edge's lag agrees with the bulk lag within this share of it: a walker's lag varies by
+less than that over the few centimetres between the beams (a change of pace of 25 %)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +179,10 @@ def split_intervals(
     return out
 
 
+def _duration(iv: Interval) -> float:
+    return iv.end - iv.start
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
     """A body's break on one beam: `core` without blips, `extent` with its blips."""
@@ -183,13 +205,18 @@ def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
     solid = [iv for iv in merged if iv.duration >= tuning.glitch_s]
     cores = [iv for iv in solid if iv.duration >= tuning.blip_s]
     if not cores:
-        return [Body(iv, iv) for iv in solid]
+        # A quick walker's torso can be shorter than `blip_s`: the longest break is the body
+        # if a body can make it; the rest are its hands and bags.
+        longest = max(solid, key=_duration, default=None)
+        if longest is None or longest.duration < BODY_MIN_S:
+            return [Body(iv, iv) for iv in solid]
+        cores = [longest]
     reach = tuning.blip_reach_s
     starts = [c.start for c in cores]
     ends = [c.end for c in cores]
     lone: list[Body] = []
     for iv in solid:
-        if iv.duration >= tuning.blip_s:
+        if iv.duration >= tuning.blip_s or iv is cores[0]:
             continue
         # The nearest body within reach carries this blip; a lone blip stays a candidate.
         best, best_gap = -1, reach
@@ -287,18 +314,94 @@ def _signs(o: Interval, i: Interval) -> Direction | None:
     return "in" if (sb or sc) > 0 else "out"
 
 
-def direction_of(o: Body, i: Body) -> Direction | None:
+def direction_of(  # noqa: PLR0911 - one return per body-pair case
+    o: Body,
+    i: Body,
+    raw_o: list[Interval] | None = None,
+    raw_i: list[Interval] | None = None,
+    blip_s: float = 0.12,
+) -> Direction | None:
     """in / out from which beam broke first and which cleared first; None for a U-turn.
 
     The first thing to touch the door (a hand swinging ahead) and the last to leave it (one
-    swinging behind) move the same way as the body, so the extents decide; a blip that merged
-    into the body's break on one beam only can skew the cores, not the extents. Where the
-    extents disagree, the cores get a say before it is called a U-turn.
+    swinging behind) move the same way as the body, so the extents decide; where they
+    disagree, the cores (blips set apart). Where the cores disagree too, either the person
+    turned back (the first beam broken is the last cleared, by a walking lag at each end) or
+    a hand, bag or arm gap moved one edge of one beam: a blip merged into the break, an arm
+    gap cut off its end. Those move one edge and leave the bulk of the body's blocked time
+    where it was, so the shift that best lines up the two beams' blocked time (`bulk_lag`)
+    still agrees with the other edge's lag; then that shift decides.
+    A turn moves both edges: the bulk lag is halfway between them and agrees with neither.
     """
     by_extent = _signs(o.extent, i.extent)
     if by_extent is not None:
         return by_extent
-    return _signs(o.core, i.core)
+    by_core = _signs(o.core, i.core)
+    if by_core is not None or raw_o is None or raw_i is None:
+        return by_core
+    # Turning back takes a stop and a turn with the body in both beams: the inner of the two
+    # breaks lasts at least that long. Only a shorter nesting can be a walker's appendage.
+    if min(o.core.duration, i.core.duration) >= TURN_MIN_S:
+        return None
+    lag = bulk_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
+    if lag is None or abs(lag) <= SIGN_EPS_S:
+        return None
+    front, back = i.core.start - o.core.start, i.core.end - o.core.end
+    tol = max(SIGN_EPS_S, AGREE * abs(lag))
+    if abs(front - lag) > tol and abs(back - lag) > tol:
+        return None  # halfway between the edges: a turn, or two people passing
+    moved = max(abs(front - lag), abs(back - lag))
+    if moved > blip_s and max(o.core.duration, i.core.duration) <= NEST_MAX_S:
+        # Short breaks at walking pace nested this way are also two people passing in a wide
+        # door; only an edge moved no further than a merged blip can move it says one walker.
+        return None
+    return "in" if lag > 0 else "out"
+
+
+def _within(raw: list[Interval], span: Interval) -> list[Interval]:
+    return [
+        iv
+        for iv in raw
+        if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S
+    ]
+
+
+def bulk_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
+    """The shift of the inner beam's blocked time that overlaps the outer beam's most.
+
+    Overlap as a function of the shift is piecewise linear, so its maximum lies on a
+    breakpoint (where an edge of one beam meets an edge of the other); a flat top (breaks of
+    different lengths) gives its middle. For one break per beam that is the mean of the front
+    and back lags; short pieces (blips, the tail cut off by an arm gap) barely move it.
+    """
+    if not outer or not inner:
+        return None
+    points: list[float] = []
+    for a in outer:
+        for b in inner:
+            points += (b.start - a.end, b.start - a.start, b.end - a.end, b.end - a.start)
+
+    def overlap(shift: float) -> float:
+        total = 0.0
+        for a in outer:
+            for b in inner:
+                lo = max(a.start + shift, b.start)
+                hi = min(a.end + shift, b.end)
+                if hi > lo:
+                    total += hi - lo
+        return total
+
+    best, best_pts = -1.0, [0.0]
+    for x in sorted(set(points)):
+        v = overlap(x)
+        if v > best + 1e-9:
+            best, best_pts = v, [x]
+        elif v > best - 1e-9:
+            best_pts.append(x)
+    if best <= 0:
+        return None
+    mid = (best_pts[0] + best_pts[-1]) / 2
+    return mid if overlap(mid) > best - 1e-9 else best_pts[0]
 
 
 Step = tuple[int, int, int, int, bool]
@@ -352,7 +455,7 @@ def _share(
     return 0.2 + SHARE_COST + 0.2 * spread, la, lb
 
 
-def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:
+def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
     """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len)."""
     m, n = len(outer), len(inner)
     inf = math.inf
@@ -421,7 +524,7 @@ def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | N
     return steps
 
 
-def decide(
+def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     edges: list[tuple[float, int, bool]],
     tuning: Limits,
     typical_length: float | None,
@@ -458,7 +561,7 @@ def decide(
             ob, ib = outer[a], inner[b]
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
-        direction = direction_of(ob, ib)
+        direction = direction_of(ob, ib, raw_outer, raw_inner, tuning.blip_s)
         if direction is None:
             if tuning.passing and p == q == 1 and _crossed_over(ob.core, ib.core):
                 t = (min(ob.core.start, ib.core.start) + max(ob.core.end, ib.core.end)) / 2
@@ -468,6 +571,10 @@ def decide(
             rejected += 1
             continue
         o, i = ob.core, ib.core
+        short, long_ = sorted((o.duration, i.duration))
+        if short < tuning.blip_s and short < SHORT_RATIO * long_ and long_ >= TURN_MIN_S:
+            rejected += 1
+            continue
         cost = _pair_cost(o, i, p + q - 2, tuning) or 0.0
         confidence = round(1.0 / (1.0 + 2.0 * max(0.0, cost - 0.1)), 3)
         lag = (abs(i.start - o.start) + abs(i.end - o.end)) / 2

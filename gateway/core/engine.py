@@ -23,6 +23,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from typing import Any, Self
 
 from gateway.core.clock import ClockModel
+from gateway.core.confidence import calibrated
 from gateway.core.decide import INNER, OUTER, Limits, decide
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
 from gateway.core.tuning import DoorTuning, EngineConfig
@@ -734,6 +735,7 @@ class Engine:
             else:
                 door.exits += 1
                 self.stats.exits += 1
-            events.append(Crossing(name, c.direction, c.t, c.kind, c.confidence, now))
+            confidence = calibrated(c.kind, c.confidence)
+            events.append(Crossing(name, c.direction, c.t, c.kind, confidence, now))
         if outcome.crossings:
             events.append(DoorOccupancy(name, now, door.entries, door.exits))

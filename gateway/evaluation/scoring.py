@@ -124,3 +124,68 @@ def score(
             matched, missed, false = _match(tt, cc, window)
             cells[door][direction] = Cell(len(tt), len(cc), matched, missed, false, tt, cc)
     return Score(cells)
+
+
+RELIABILITY_EDGES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """Counted crossings whose confidence fell in [lo, hi) ([lo, 1] for the last), and how
+    many of them matched a true crossing."""
+
+    lo: float
+    hi: float
+    crossings: int
+    right: int
+
+    @property
+    def share_right(self) -> float | None:
+        return self.right / self.crossings if self.crossings else None
+
+    def to_json(self) -> dict[str, Any]:
+        share = self.share_right
+        return {
+            "confidence": f"{self.lo:g}-{self.hi:g}",
+            "crossings": self.crossings,
+            "share_right": None if share is None else round(share, 4),
+        }
+
+
+def reliability(
+    truth: Iterable[Truth],
+    counted: Iterable[tuple[Counted, float]],
+    window: float = 1.0,
+    edges: Sequence[float] = RELIABILITY_EDGES,
+) -> list[ReliabilityBin]:
+    """Per confidence bin: counted crossings and how many were right, matched to the truth
+    exactly as `score` matches them (same door and direction, within `window`)."""
+    t_times: dict[tuple[str, str], list[float]] = {}
+    for tr in truth:
+        if tr.direction in DIRECTIONS:
+            t_times.setdefault((tr.door, tr.direction), []).append(tr.t)
+    by_key: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for c, conf in counted:
+        by_key.setdefault((c.door, c.direction), []).append((c.t, conf))
+    n = len(edges) - 1
+    total, right = [0] * n, [0] * n
+
+    def slot(conf: float) -> int:
+        for k in range(n - 1, -1, -1):
+            if conf >= edges[k]:
+                return k
+        return 0
+
+    for key, cs in by_key.items():
+        cs.sort()
+        tt = sorted(t_times.get(key, []))
+        i = 0
+        for t, conf in cs:
+            k = slot(conf)
+            total[k] += 1
+            while i < len(tt) and t - tt[i] > window:
+                i += 1  # a truth no later crossing can reach: missed
+            if i < len(tt) and abs(t - tt[i]) <= window:
+                right[k] += 1
+                i += 1
+    return [ReliabilityBin(edges[k], edges[k + 1], total[k], right[k]) for k in range(n)]

@@ -145,7 +145,8 @@ def test_overrides_change_one_factor_and_keep_the_rest() -> None:
 @pytest.mark.parametrize(
     ("item", "named"),
     [
-        ("speed=2", "FIELD=VALUE"),
+        ("pace=2", "FIELD=VALUE"),
+        ("speed=2", "takes 2 numbers"),
         ("disconnect_s=5", "takes 2 numbers"),
         ("dual=1", "True or False"),
         ("p_cart='many'", "is a number"),

@@ -47,6 +47,7 @@ def test_json_output_is_exactly_one_object_with_the_contract_keys(trace, capsys)
         "metrics",
         "ticks",
         "seconds",
+        "reliability",
         "skipped_lines",
         "quarantined_ticks",
         "warnings",
@@ -57,6 +58,10 @@ def test_json_output_is_exactly_one_object_with_the_contract_keys(trace, capsys)
         "error": 0,
         "relative_error": 0.0,
     }
+    bins = result["reliability"]
+    assert [b["confidence"] for b in bins][-1] == "0.95-1"
+    assert sum(b["crossings"] for b in bins) == 10
+    assert all(b["share_right"] in (None, 1.0) for b in bins)
     assert result["doors"] == {
         "front": {
             "in": {"truth": 5, "counted": 5, "matched": 5},
