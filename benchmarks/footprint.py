@@ -255,7 +255,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> int:
+def main() -> int:  # noqa: PLR0915 - a benchmark script: one linear sequence of steps
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--doors", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=5.0, help="simulated = real minutes")

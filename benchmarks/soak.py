@@ -567,7 +567,7 @@ def schedule(config: SoakConfig) -> list[tuple[float, str]]:
     return [(span * (k + 1) / (count + 1), KINDS[k % len(KINDS)]) for k in range(count)]
 
 
-def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = print) -> SoakResult:
+def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = print) -> SoakResult:  # noqa: PLR0915 - the soak script: one linear sequence of steps
     from gateway.config import Pairing, save_pairings
 
     began = time.monotonic()

@@ -17,11 +17,25 @@ import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from gateway.core.hours import WEEKDAY_NAMES, OpeningHours, parse_span, weekly
 from gateway.core.site import DEFAULT_ZONE, OUTSIDE, DoorPlan, Role, SiteLayout, check
@@ -173,16 +187,53 @@ class BleConfig(BaseModel):
         return value
 
 
-class SourceConfig(BaseModel):
-    """Where `doorcount run` gets ticks: paired BLE nodes, wired serial nodes, or a trace."""
+class BleSourceConfig(BaseModel):
+    """`kind = "ble"`: the paired nodes (`doorcount pair`), over the `[ble]` backend."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["ble", "serial", "trace"] = "ble"
-    trace: Path | None = Field(default=None, description="kind trace: the file to replay")
-    speed: float = Field(default=0.0, ge=0.0, description="kind trace: 0 = as fast as possible")
-    backoff_min_s: float = Field(default=0.2, gt=0, description="kind serial: port reopen")
+    kind: Literal["ble"]
+
+
+class SerialSourceConfig(BaseModel):
+    """`kind = "serial"`: the wired `[[nodes]]` with a `serial` spec."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["serial"]
+    backoff_min_s: float = Field(default=0.2, gt=0, description="port reopen, first wait")
     backoff_max_s: float = Field(default=10.0, gt=0)
+
+
+class TraceSourceConfig(BaseModel):
+    """`kind = "trace"` (the default): replay a recorded or simulated trace."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["trace"] = "trace"
+    trace: Path | None = Field(default=None, description="the file to replay")
+    speed: float = Field(default=0.0, ge=0.0, description="0 = as fast as possible")
+
+
+def _source_kind(value: Any) -> str | None:
+    """The `[source]` table's kind; without one it is a trace replay."""
+    if isinstance(value, dict):
+        kind = value.get("kind", "trace")
+        return kind if isinstance(kind, str) else None
+    return getattr(value, "kind", None)
+
+
+SourceConfig = Annotated[
+    Annotated[BleSourceConfig, Tag("ble")]
+    | Annotated[SerialSourceConfig, Tag("serial")]
+    | Annotated[TraceSourceConfig, Tag("trace")],
+    Discriminator(
+        _source_kind,
+        custom_error_type="source_kind",
+        custom_error_message="kind must be one of 'ble', 'serial', 'trace' (lower case)",
+    ),
+]
+"""Where `doorcount run` gets ticks: paired BLE nodes, wired serial nodes, or a trace."""
 
 
 class Pairing(BaseModel):
@@ -198,6 +249,14 @@ class Pairing(BaseModel):
     paired_at: float
 
 
+class PairingRegistry(BaseModel):
+    """The file `doorcount pair` keeps: `{"pairings": [...]}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pairings: list[Pairing] = Field(default_factory=list)
+
+
 class GatewayConfig(BaseSettings):
     """The whole gateway configuration."""
 
@@ -205,7 +264,9 @@ class GatewayConfig(BaseSettings):
         env_prefix="DOORCOUNT_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    site: str = Field(min_length=1, max_length=64)
+    site: str | None = Field(
+        default=None, min_length=1, max_length=64, description="a trace brings its own"
+    )
     state_dir: Path = Path("/var/lib/doorcount")
     doors: list[DoorConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(
@@ -213,7 +274,7 @@ class GatewayConfig(BaseSettings):
     )
     hours: HoursConfig | None = None
     nodes: list[NodeConfig] = Field(default_factory=list)
-    source: SourceConfig = SourceConfig()
+    source: SourceConfig = TraceSourceConfig()
     ble: BleConfig = BleConfig()
     engine: EngineConfig = EngineConfig()
     mqtt: MqttSettings = MqttSettings()
@@ -235,6 +296,8 @@ class GatewayConfig(BaseSettings):
     @model_validator(mode="after")
     def _cross_check(self) -> Self:
         problems: list[str] = []
+        if self.site is None and (self.source.kind != "trace" or self.doors or self.nodes):
+            problems.append("site: Field required (only a trace replay brings its own site)")
         names = [d.name for d in self.doors]
         for name in {n for n in names if names.count(n) > 1}:
             problems.append(f"door {name!r} is listed twice")
@@ -244,6 +307,12 @@ class GatewayConfig(BaseSettings):
         known = set(ids)
         used: dict[tuple[str, int], str] = {}
         for door in self.doors:
+            if door.outer is not None and door.outer == door.inner:
+                problems.append(
+                    f"door {door.name!r}: outer and inner are the same beam "
+                    f"{door.outer.node}/{door.outer.beam}"
+                )
+                continue
             for where, beam in (("outer", door.outer), ("inner", door.inner)):
                 if beam is None:
                     continue
@@ -390,26 +459,78 @@ def site_layout(raw: Mapping[str, Any], doors: Sequence[str] = ()) -> SiteLayout
 
 
 def load_config(path: str | Path, **overrides: Any) -> GatewayConfig:
-    """Read and validate the TOML file; every problem is named, with its key path."""
+    """THE way every command reads the gateway config: the TOML file, then the environment
+    (`DOORCOUNT_<SECTION>__<KEY>` overrides the file), validated as a whole; every problem is
+    named with its key path. Relative paths in the file (`state_dir`, `mqtt.outbox_path`,
+    `source.trace`) are relative to the file's folder."""
+    path = Path(path)
+    data = _read_toml(path)
+    data.update(overrides)
+    try:
+        config = GatewayConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"config {path}: {describe(exc)}") from None
+    except SettingsError as exc:  # an environment override that is not valid JSON
+        raise ConfigError(f"config {path}: {_env_problem(exc)}") from None
+    return _anchored(config, path.parent)
+
+
+def load_engine_config(path: str | Path) -> EngineConfig:
+    """Engine tuning for `doorcount eval --config`: a gateway config file's `[engine]` table,
+    or a file that is only that table."""
+    data = _read_toml(Path(path))
+    try:
+        return EngineConfig.model_validate(data.get("engine", data))
+    except ValidationError as exc:
+        problems = "; ".join(f"engine.{part}" for part in describe(exc).split("; "))
+        raise ConfigError(f"config {path}: {problems}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
-    data.update(overrides)
-    try:
-        return GatewayConfig(**data)
-    except ValidationError as exc:
-        raise ConfigError(f"config {path}: {describe(exc)}") from None
+
+
+def _env_problem(exc: SettingsError) -> str:
+    """pydantic-settings names the field, not the variable: say which variable to fix."""
+    message = str(exc)
+    field = message.split('"')[1] if message.count('"') >= 2 else ""
+    if field:
+        return (
+            f"environment variable DOORCOUNT_{field.upper()} is not valid JSON "
+            "(list and table values are given as JSON)"
+        )
+    return message
+
+
+def _anchored(config: GatewayConfig, base: Path) -> GatewayConfig:
+    """Relative paths resolved against the config file's folder, not the working directory."""
+    update: dict[str, Any] = {}
+    if not config.state_dir.is_absolute():
+        update["state_dir"] = base / config.state_dir
+    if not config.mqtt.outbox_path.is_absolute():
+        update["mqtt"] = config.mqtt.model_copy(
+            update={"outbox_path": base / config.mqtt.outbox_path}
+        )
+    source = config.source
+    if isinstance(source, TraceSourceConfig) and source.trace and not source.trace.is_absolute():
+        update["source"] = source.model_copy(update={"trace": base / source.trace})
+    return config.model_copy(update=update) if update else config
 
 
 def describe(exc: ValidationError) -> str:
     """One line per problem, with the key path a person would look for in the file."""
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
+        loc = list(err["loc"])
+        if loc[:1] == ["source"] and len(loc) > 2:
+            del loc[1]  # source.trace.speed -> source.speed
+        where = ".".join(str(p) for p in loc)
         msg = err["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
@@ -424,18 +545,19 @@ def load_pairings(path: Path) -> list[Pairing]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"pairing registry {path} is unreadable: {exc}") from None
     try:
-        return [Pairing.model_validate(item) for item in raw.get("pairings", [])]
-    except (ValidationError, AttributeError) as exc:
-        raise ConfigError(f"pairing registry {path} is malformed: {exc}") from None
+        return PairingRegistry.model_validate(raw).pairings
+    except ValidationError as exc:
+        raise ConfigError(
+            f"pairing registry {path} is malformed ({describe(exc)}); fix it, or move it away "
+            "and pair the nodes again"
+        ) from None
 
 
 def save_pairings(path: Path, pairings: list[Pairing]) -> None:
     """Atomically replace the registry (write, fsync, rename); readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps(
-        {"pairings": [p.model_dump() for p in sorted(pairings, key=lambda p: p.node)]},
-        indent=2,
-    )
+    registry = PairingRegistry(pairings=sorted(pairings, key=lambda p: p.node))
+    body = json.dumps(registry.model_dump(), indent=2)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pairings-", suffix=".json")
     try:
         os.fchmod(fd, 0o600)

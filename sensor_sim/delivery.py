@@ -88,7 +88,7 @@ def merge_outages(outages: list[Outage]) -> list[Outage]:
     return merged
 
 
-def deliver(
+def deliver(  # noqa: PLR0912 - one branch per delivery fault
     rng: np.random.Generator,
     link: Link,
     conn: Connection,

@@ -250,7 +250,7 @@ def _faults(
     return notes
 
 
-def _edges(node: Node) -> list[Pending]:
+def _edges(node: Node) -> list[Pending]:  # noqa: PLR0912 - one branch per edge kind in the node's event merge
     """Union the runs per beam and boot; emit edges in node order with seq numbers."""
     p = node.clock.sample_us
     out: list[Pending] = []
@@ -326,7 +326,7 @@ def resolve(scenario: str | Scenario, doors: int | None = None) -> Scenario:
     return with_doors(sc, doors)
 
 
-def generate(
+def generate(  # noqa: C901, PLR0912, PLR0915 - one branch per record kind
     scenario: str | Scenario,
     duration_s: float,
     seed: int,

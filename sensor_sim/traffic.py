@@ -321,7 +321,7 @@ class DoorTraffic:
         traj = w.build()
         return Person(traj, body, self._lateral(), "none", "linger", traj.closest_time(), True)
 
-    def _event(self, sign: int, kind: str | None = None) -> list[list[Person]]:
+    def _event(self, sign: int, kind: str | None = None) -> list[list[Person]]:  # noqa: PLR0911 - one return per crowd event kind
         """One arrival's parties (of `kind`, else drawn from the mix): each moves as one."""
         rng, t = self.rng, self.t
         if kind is None:

@@ -39,12 +39,13 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from gateway.errors import ConfigError
+    from gateway.errors import ConfigError, check_output_path
     from gateway.insight.export import as_series, counts_table, write_table
     from gateway.outputs.bridge.settings import load_settings
     from gateway.outputs.bridge.store import LocalStore
 
     settings = load_settings()
+    check_output_path(args.out, "export")  # before any work: the folder is never created
     path: Path = args.store or settings.store_path
     if not path.exists():
         raise ConfigError(f"no local store at {path} (run the bridge without an InfluxDB first)")

@@ -173,7 +173,7 @@ def run(work: Coroutine[Any, Any, int], args: argparse.Namespace | None = None) 
         message = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError) and not str(exc):
             message = "the node did not answer in time"
-        return fail(message, next_step_for(exc))
+        return fail(message, getattr(exc, "next_step", None) or next_step_for(exc))
 
 
 def say(*lines: str) -> None:
@@ -256,6 +256,11 @@ async def pair(args: argparse.Namespace) -> int:
         node, passkey = parse_label(node)
     pairing_flow.check_beams_free(site, node, args.door, args.position, args.beam)
     if passkey is None:
+        if args.passkey is None and not _has_terminal():  # a script, a pipe, systemd
+            raise StepError(
+                "no passkey given and no terminal to ask for it on",
+                "pass the 6 digits on the node's label: --passkey 042913",
+            )
         text = (
             args.passkey
             if args.passkey is not None
@@ -415,6 +420,18 @@ async def walktest(args: argparse.Namespace) -> int:
             f"swap them with doorcount walktest --door {args.door} --yes, or swap the heads",
         )
     return 1
+
+
+def _has_terminal() -> bool:
+    """Whether getpass has a terminal to ask on (it reads /dev/tty, else stdin)."""
+    import os
+    import sys
+
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return sys.stdin.isatty()
+    return True
 
 
 def confirm(question: str) -> bool:

@@ -51,6 +51,14 @@ def run(args: argparse.Namespace) -> int:
     from gateway.outputs.bridge.settings import load_settings
     from gateway.outputs.bridge.store import LocalStore
 
+    if not args.no_png:
+        from gateway.evaluation.plot import check_image_path
+
+        check_image_path(args.png, "--png")  # before any work: the folder is never created
+    if args.summary is not None:
+        from gateway.errors import check_output_path
+
+        check_output_path(args.summary, "--summary")
     settings = load_settings()
     path: Path = args.store or settings.store_path
     if not path.exists():

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
     from gateway.sources.tracefile import TraceReplay
 
 
@@ -49,82 +50,49 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """Read the TOML file; unknown tables are left to their owners."""
-    import tomllib
-
-    from gateway.errors import ConfigError
-
-    try:
-        with open(path, "rb") as raw:
-            return tomllib.load(raw)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
-
-
-def _model(cls: Any, raw: Any, table: str) -> Any:
-    from pydantic import ValidationError
-
-    from gateway.errors import ConfigError
-
-    try:
-        return cls.model_validate(raw or {})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{table}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            if e["loc"]
-            else f"[{table}]: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"invalid config: {problems}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
     import signal
 
-    from gateway.config import site_layout
-    from gateway.outputs.mqtt.settings import MqttSettings, OccupancySettings
+    from gateway.config import load_config, site_layout
+    from gateway.errors import check_output_path
     from gateway.pipeline.service import Service
     from gateway.sources.base import TickSource
 
     log = logging.getLogger("gateway.run")
     config = load_config(args.config)
-    mqtt: MqttSettings = _model(MqttSettings, config.get("mqtt"), "mqtt")
-    occupancy: OccupancySettings = _model(OccupancySettings, config.get("occupancy"), "occupancy")
-    source_cfg = dict(config.get("source") or {})
-    if not mqtt.outbox_path.is_absolute():
-        mqtt = mqtt.model_copy(update={"outbox_path": args.config.parent / mqtt.outbox_path})
+    mqtt = config.mqtt
     source: TickSource
-    layout_raw: dict[str, Any] = config
-    if source_cfg.get("kind") == "serial" and args.trace is None:
+    layout_raw: dict[str, Any] = config.model_dump(include={"zones", "hours", "doors"})
+    if args.record is not None:
+        check_output_path(args.record, "--record")
+    if config.source.kind == "serial" and args.trace is None:
         from gateway.sources.serial import serial_from_config
 
         site, doors, source = serial_from_config(config)
-    elif source_cfg.get("kind") == "ble" and args.trace is None:
+    elif config.source.kind == "ble" and args.trace is None:
         from gateway.sources.ble.source import ble_from_config
 
         site, doors, source = ble_from_config(config)
     else:
-        replay = source = _trace_source(args, source_cfg)
+        replay = source = _trace_source(args, config)
         site, doors = replay.header.site, list(replay.header.doors)
         described = replay.header.extra.get("layout")
         if isinstance(described, dict) and not _describes_site(config):
             layout_raw = described  # the trace's own site (e.g. shop-day) when the file has none
     layout = site_layout(layout_raw, [d.door for d in doors])
+    check_output_path(mqtt.outbox_path, "mqtt.outbox_path")
     from gateway.pipeline.corrections import load_corrections
 
     # Accepted audits (`doorcount audit`) correct the published counts; raw ones stay beside.
-    corrections = load_corrections(Path(config.get("state_dir", "/var/lib/doorcount")))
+    corrections = load_corrections(config.state_dir)
     service = Service(
         site=site,
         doors=doors,
         source=source,
         mqtt=mqtt,
-        occupancy=occupancy,
+        occupancy=config.occupancy,
         record=args.record,
         layout=layout,
         corrections=corrections,
@@ -152,12 +120,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describes_site(config: dict[str, Any]) -> bool:
+def _describes_site(config: GatewayConfig) -> bool:
     """Whether the file configures zones, hours or door roles (else a trace's layout applies)."""
-    doors = config.get("doors") or []
     keys = {"role", "outer_zone", "inner_zone"}
-    return bool(config.get("zones") or config.get("hours")) or any(
-        isinstance(d, dict) and keys & set(d) for d in doors
+    return bool(config.zones or config.hours) or any(
+        keys & d.model_fields_set for d in config.doors
     )
 
 
@@ -171,23 +138,22 @@ async def _print_status(service: Any, every: float) -> None:
         print(status_line(service), flush=True)
 
 
-def _trace_source(args: argparse.Namespace, source_cfg: dict[str, Any]) -> TraceReplay:
+def _trace_source(args: argparse.Namespace, config: GatewayConfig) -> TraceReplay:
+    from gateway.config import TraceSourceConfig
     from gateway.errors import ConfigError
     from gateway.sources.tracefile import TraceReplay
 
-    trace = args.trace or source_cfg.pop("trace", None)
-    speed = args.speed if args.speed is not None else source_cfg.pop("speed", 0)
+    table = config.source if isinstance(config.source, TraceSourceConfig) else None
+    trace = args.trace or (table.trace if table is not None else None)
+    speed = args.speed if args.speed is not None else (table.speed if table is not None else 0)
     if trace is None:
         raise ConfigError(
             'no tick source: set [source] kind = "ble" (paired nodes), kind = "serial" '
             '(wired [[nodes]] serial = ...), or trace = "..."; or pass --trace'
         )
-    if not isinstance(speed, int | float) or speed < 0:
-        raise ConfigError(f"source.speed must be a number >= 0, got {speed!r}")
-    trace_path = Path(trace)
-    if not trace_path.is_absolute() and args.trace is None:
-        trace_path = args.config.parent / trace_path
-    if not trace_path.is_file():
+    if not speed >= 0:  # also NaN
+        raise ConfigError(f"--speed must be a number >= 0, got {speed!r}")
+    if not trace.is_file():
         where = "--trace" if args.trace is not None else "source.trace"
-        raise ConfigError(f"{where}: no such trace file: {trace_path}")
-    return TraceReplay(trace_path, speed=speed or None)
+        raise ConfigError(f"{where}: no such trace file: {trace}")
+    return TraceReplay(trace, speed=speed or None)

@@ -3,9 +3,9 @@ in tests.
 
 `engine` (de-duplication, per-node clock alignment, episodes, stuck beams, checkpoints) feeds
 `decide` (the direction of each episode) with `clock` (the node-clock fit); `tuning` holds the
-per-door thresholds and `events` what the engine emits. Depends only on `gateway.protocol.trace`
-(the tick record) and `gateway.errors`. `clock`, `decide` and `engine` are compiled with mypyc
-when the build has a C compiler (`setup.py`).
+per-door thresholds and `events` what the engine emits. Depends only on `gateway.protocol`
+(the tick record, the sequence window) and `gateway.errors`. `clock`, `decide` and `engine`
+are compiled with mypyc when the build has a C compiler (`setup.py`).
 """
 
 from __future__ import annotations

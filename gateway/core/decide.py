@@ -314,7 +314,7 @@ def _signs(o: Interval, i: Interval) -> Direction | None:
     return "in" if (sb or sc) > 0 else "out"
 
 
-def direction_of(
+def direction_of(  # noqa: PLR0911 - one return per body-pair case
     o: Body,
     i: Body,
     raw_o: list[Interval] | None = None,
@@ -455,7 +455,7 @@ def _share(
     return 0.2 + SHARE_COST + 0.2 * spread, la, lb
 
 
-def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:
+def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
     """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len)."""
     m, n = len(outer), len(inner)
     inf = math.inf
@@ -524,7 +524,7 @@ def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | N
     return steps
 
 
-def decide(
+def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     edges: list[tuple[float, int, bool]],
     tuning: Limits,
     typical_length: float | None,

@@ -27,6 +27,7 @@ from gateway.core.confidence import calibrated
 from gateway.core.decide import INNER, OUTER, Limits, decide
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
 from gateway.core.tuning import DoorTuning, EngineConfig
+from gateway.protocol.seqwindow import fill, give_up_below
 from gateway.protocol.trace import DoorSpec, Tick
 
 INF = float("inf")
@@ -345,7 +346,7 @@ class Engine:
         door = next(iter(known.beams.values()))[0]
         return door.spec.door, found.clock.to_gateway(node_us * 1e-6)
 
-    def feed_many(self, ticks: Iterable[Tick]) -> list[Event]:
+    def feed_many(self, ticks: Iterable[Tick]) -> list[Event]:  # noqa: PLR0912 - feed() inlined for the replay hot loop (mypyc)
         """`feed` for a batch (replay): the same events, with the loop's state kept local."""
         events: list[Event] = []
         stats = self.stats
@@ -482,11 +483,8 @@ class Engine:
         if seq == boot.next_seq:
             boot.next_seq = seq + 1
             if boot.ahead:
-                ahead = boot.ahead
-                while boot.next_seq in ahead:
-                    ahead.remove(boot.next_seq)
-                    boot.next_seq += 1
-                if not ahead:
+                boot.next_seq = fill(boot.next_seq, boot.ahead)
+                if not boot.ahead:
                     boot.gap_since = INF
                     boot.gap_from_t = INF
         else:
@@ -511,12 +509,8 @@ class Engine:
                 detail=f"boot {boot.boot}: seq {boot.next_seq}..{first - 1} never arrived",
             )
         )
-        boot.next_seq = first
-        ahead = boot.ahead
-        while boot.next_seq in ahead:
-            ahead.remove(boot.next_seq)
-            boot.next_seq += 1
-        if ahead:
+        boot.next_seq, _ = give_up_below(boot.next_seq, boot.ahead, first)
+        if boot.ahead:
             boot.gap_since = now
             boot.gap_from_t = boot.last_t
         else:
@@ -525,7 +519,7 @@ class Engine:
 
     # -- episodes --------------------------------------------------------------------------
 
-    def _file(self, door: _Door, edge: _Edge, rx: float, events: list[Event]) -> None:
+    def _file(self, door: _Door, edge: _Edge, rx: float, events: list[Event]) -> None:  # noqa: PLR0912 - the per-door beam state machine
         t, role, broken = edge[0], edge[1], edge[2]
         stuck = door.stuck
         if stuck[0] or stuck[1]:

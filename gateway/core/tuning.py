@@ -7,13 +7,9 @@ walking people at 0.6-2.0 m/s; override per door only with a reason.
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from gateway.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DoorTuning(BaseModel):
@@ -149,27 +145,3 @@ class EngineConfig(BaseModel):
 
     def for_door(self, door: str) -> DoorTuning:
         return self.doors.get(door, self.default)
-
-
-def load_engine_config(path: str | Path) -> EngineConfig:
-    """Read engine tuning from a TOML file's `[engine]` table (or a file that is only that)."""
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    table = data.get("engine", data)
-    try:
-        return EngineConfig.model_validate(table)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top)"
-        parts.append(f"engine.{where}: {err['msg']}")
-    return "; ".join(parts)

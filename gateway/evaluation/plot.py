@@ -9,6 +9,25 @@ from gateway.evaluation.scoring import Score
 from gateway.protocol.trace import Direction
 
 
+def check_image_path(path: Path, what: str) -> None:
+    """Before any work: the folder exists and matplotlib can write this image type."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from gateway.errors import OutputPathError, check_output_path
+
+    check_output_path(path, what)
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise OutputPathError(
+            f"{what} {path}: unknown image type {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join('.' + k for k in sorted(kinds))}"
+        )
+
+
 def _bins(times: list[float], start: float, width: float, n: int) -> list[int]:
     out = [0] * n
     for t in times:

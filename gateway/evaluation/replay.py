@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -14,10 +15,12 @@ from gateway.core.badges import BadgeEpisode
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing, Event, Health
 from gateway.core.tuning import EngineConfig
+from gateway.pipeline.recording import feed_records
 from gateway.protocol.trace import (
     Advance,
     BadgeHeard,
     BadLine,
+    Tick,
     TraceHeader,
     TraceReader,
     Truth,
@@ -39,6 +42,7 @@ class ReplayResult:
     """Wall-clock seconds spent reading and counting."""
     engine: Engine
     bad: list[BadLine] = field(default_factory=list)
+    quarantined: list[BadLine] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     """Simulated visit truth (`visit` lines), for the visitor KPIs' scores."""
     badges: list[BadgeEpisode] = field(default_factory=list)
@@ -73,8 +77,6 @@ def replay(
         truth: list[Truth] = []
         visits: list[Visit] = []
         badges: list[BadgeEpisode] = []
-        ticks = 0
-        feed = engine.feed
 
         def take(events: list[Event]) -> None:
             for e in events:
@@ -83,24 +85,22 @@ def replay(
                 elif isinstance(e, Health):
                     health.append(e)
 
-        for record in reader:
-            if isinstance(record, Truth):
-                truth.append(record)
-                continue
-            if isinstance(record, Visit):
-                visits.append(record)
-                continue
-            if isinstance(record, BadgeHeard):
-                where = engine.locate(record.node, record.boot, record.node_us)
-                if where is not None:
-                    door, t0 = where
-                    badges.append(BadgeEpisode(door, t0, t0 + record.duration_us * 1e-6))
-                continue
-            if isinstance(record, Advance):
-                events = engine.advance(record.now)
-            else:
-                ticks += 1
-                events = feed(record)
+        def records() -> Iterator[Tick | Advance]:
+            for record in reader:
+                if isinstance(record, Truth):
+                    truth.append(record)
+                elif isinstance(record, Visit):
+                    visits.append(record)
+                elif isinstance(record, BadgeHeard):
+                    # located by the clock fitted so far, as the live gateway does
+                    where = engine.locate(record.node, record.boot, record.node_us)
+                    if where is not None:
+                        door, t0 = where
+                        badges.append(BadgeEpisode(door, t0, t0 + record.duration_us * 1e-6))
+                elif isinstance(record, Tick | Advance):
+                    yield record
+
+        for events in feed_records(engine, records()):
             if events:
                 take(events)
         take(engine.finish())
@@ -110,19 +110,28 @@ def replay(
         crossings,
         health,
         truth,
-        ticks,
+        engine.stats.ticks,
         time.perf_counter() - started,
         engine,
         reader.bad,
+        reader.quarantined,
         visits,
         badges,
     )
 
 
-def terminal_progress(path: str | Path, label: str) -> tuple[ProgressFn | None, Callable[[], None]]:
-    """A rich progress bar on a terminal (stderr); nothing when not a TTY."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
+@contextmanager
+def terminal_progress(
+    path: str | Path, label: str, *, show: bool = True
+) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on a terminal (stderr) while the block runs; nothing when not a TTY.
+
+    The terminal is given back (cursor shown) however the block ends, Ctrl-C and SIGTERM
+    included (`doorcount eval` turns SIGTERM into KeyboardInterrupt).
+    """
+    if not show or not sys.stderr.isatty():
+        yield None
+        return
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     total = os.path.getsize(path)
@@ -134,5 +143,8 @@ def terminal_progress(path: str | Path, label: str) -> tuple[ProgressFn | None, 
         transient=True,
     )
     task = bar.add_task(label, total=total)
-    bar.start()
-    return (lambda done: bar.update(task, completed=done)), bar.stop
+    try:
+        bar.start()
+        yield lambda done: bar.update(task, completed=done)
+    finally:
+        bar.stop()

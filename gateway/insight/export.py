@@ -88,7 +88,6 @@ def write_table(table: pd.DataFrame, path: Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ExportError(f"export writes .csv or .parquet files, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
         table.to_parquet(path, engine="pyarrow", index=False)
         return path

@@ -187,7 +187,6 @@ def write_kpi_chart(report: KpiReport, day: date, path: Path) -> Path:
     bottom.set_title(f"{report.site}: transactions and conversion")
     figure.suptitle(f"{report.site}, {day.strftime('%A %Y-%m-%d')}")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100)  # next to --png, whose folder the command checked
     plt.close(figure)
     return path

@@ -346,7 +346,6 @@ def write_chart(report: Report, day: date, path: Path) -> Path:
     site.set_xlabel(f"time ({report.tz.key})")
     figure.suptitle(f"{report.site}, {day.strftime('%A %Y-%m-%d')}", fontsize=14)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path

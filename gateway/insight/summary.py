@@ -173,7 +173,6 @@ def write_summary(summary: Summary, path: Path) -> Path:
     if path.suffix.lower() not in (".png", ".pdf"):
         raise SummaryError(f"the summary is a .png or .pdf file, got {path.name!r}")
     figure = draw_summary(summary)
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     return path
 

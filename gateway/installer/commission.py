@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.errors import ConfigError
 from gateway.installer.audit import AuditResult, load_audits
 from gateway.installer.doors import doors as look
 from gateway.installer.records import load_walktests
@@ -70,7 +71,7 @@ async def gather(site: Site, *, offline: bool, seconds: float) -> Commissioning:
                 )
             )
     return Commissioning(
-        site.config.site,
+        _site_name(site),
         time.time(),
         doors,
         report.health,
@@ -266,6 +267,12 @@ def render(c: Commissioning) -> str:
     return "\n".join(parts)
 
 
+def _site_name(site: Site) -> str:
+    if site.config.site is None:
+        raise ConfigError(f"a commissioning report names its site: add site = ... to {site.path}")
+    return site.config.site
+
+
 def default_path(site: Site) -> Path:
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in site.config.site)
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in _site_name(site))
     return site.config.state_dir / f"commissioning-{safe}.html"

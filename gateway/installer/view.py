@@ -53,7 +53,7 @@ def warn(message: str, next_step: str, err: TextIO | None = None) -> None:
     print(f"next:  {next_step}", file=out)
 
 
-def next_step_for(exc: BaseException) -> str:
+def next_step_for(exc: BaseException) -> str:  # noqa: PLR0911 - one next step per error kind
     """The installer's next step for an error that did not come with one."""
     if isinstance(exc, StepError):
         return exc.next_step

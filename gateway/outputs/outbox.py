@@ -119,8 +119,12 @@ class Outbox:
         self.path = Path(path)
         self.max_rows = max_rows
         self.policy = policy
+        if not self.path.parent.is_dir():  # never created: a typo must not make folders at /
+            raise OutboxError(
+                f"cannot open the outbox {self.path}: folder {self.path.parent} does not exist "
+                "(create it first)"
+            )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Created private before SQLite opens it; SQLite gives -wal/-shm the same mode.
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=True)

@@ -17,20 +17,25 @@ engine had been fed, so the recording of a session with restarts still replays e
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from gateway.core.engine import Engine
 from gateway.core.events import Event
 from gateway.core.tuning import EngineConfig
-from gateway.errors import ConfigError, TraceError
-from gateway.protocol.trace import BadgeHeard, Tick, TraceHeader, TraceReader, dumps, parse_record
-
-ADVANCE = "advance"
+from gateway.errors import ConfigError
+from gateway.protocol.trace import (
+    Advance,
+    BadgeHeard,
+    Record,
+    Tick,
+    TraceHeader,
+    dumps,
+    open_trace,
+)
 
 
 class TraceRecorder:
@@ -52,7 +57,7 @@ class TraceRecorder:
         self._out.write(dumps(badge) + "\n")
 
     def advance(self, now: float) -> None:
-        self._out.write(json.dumps({"type": ADVANCE, "now": now}, separators=(",", ":")) + "\n")
+        self._out.write(dumps(Advance(now)) + "\n")
 
     def flush(self) -> None:
         self._out.flush()
@@ -110,35 +115,31 @@ def record_to(path: str | Path, header: TraceHeader) -> Iterator[TraceRecorder]:
         yield recorder
 
 
+def feed_records(engine: Engine, records: Iterable[Record]) -> Iterator[list[Event]]:
+    """Feed a trace's records to `engine` (ticks, and recorded `advance` calls at their
+    place); yields each call's events. Truth lines are the caller's (see `Truth`)."""
+    feed, advance = engine.feed, engine.advance
+    for record in records:
+        if isinstance(record, Tick):
+            yield feed(record)
+        elif isinstance(record, Advance):
+            yield advance(record.now)
+
+
 def replay_recording(
     path: str | Path, config: EngineConfig | None = None, *, finish: bool = True
 ) -> tuple[TraceHeader, list[Event]]:
     """Feed a recorded trace to a fresh engine, honouring its advance lines; all events.
 
     `finish=False` leaves undecided episodes undecided, as a gateway that was stopped (rather
-    than reaching the end of its source) left them.
+    than reaching the end of its source) left them. Nothing is quarantined: the replay is
+    exactly what the live engine was fed.
     """
-    with open(path, "rb") as raw:
-        lines = iter(raw)
-        reader = TraceReader(lines)
+    with open_trace(path, quarantine=False) as reader:
         engine = Engine(reader.header.doors, config)
         events: list[Event] = []
-        for number, line in enumerate(lines, start=reader.lines + 1):
-            if not line.strip():
-                continue
-            obj: Any = json.loads(line)
-            if isinstance(obj, dict) and obj.get("type") == ADVANCE:
-                now = obj.get("now")
-                if not isinstance(now, int | float) or isinstance(now, bool):
-                    raise TraceError("advance 'now' must be a number", number)
-                events.extend(engine.advance(float(now)))
-                continue
-            try:
-                record = parse_record(obj)
-            except TraceError as exc:
-                raise TraceError(exc.reason, number) from None
-            if isinstance(record, Tick):
-                events.extend(engine.feed(record))
+        for step in feed_records(engine, reader):
+            events.extend(step)
         if finish:
             events.extend(engine.finish())
     return reader.header, events

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from gateway.core.badges import BadgeEpisode, BadgeMatcher
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
 from gateway.core.site import COUNT_NAMES, Classified, SiteLayout
+from gateway.errors import DoorcountError, ServiceError
 from gateway.outputs.mqtt.payloads import (
     CrossingPayload,
     DoorOccupancyPayload,
@@ -623,6 +624,7 @@ class Service:
         self.idle_advance = idle_advance
         self.record = record
         self._stop = asyncio.Event()
+        self._failure: ServiceError | None = None
         self.pipeline: Pipeline | None = None
         self.link: MqttLink | None = None
         self._announced: set[str] = set()
@@ -673,9 +675,14 @@ class Service:
                 if self.mqtt.discovery:
                     self._queue_discovery(batch, outbox)
             link_task = asyncio.create_task(link.run(), name="mqtt-link")
+            link_task.add_done_callback(self._on_link_done)
             try:
                 await self._pump(pipeline, link)
-                if drain_timeout > 0 and not await link.drained(drain_timeout):
+                if (
+                    not self._stop.is_set()  # stopped (SIGTERM, a failed link): no drain
+                    and drain_timeout > 0
+                    and not await link.drained(drain_timeout)
+                ):
                     log.warning(
                         "MQTT: %d messages still queued after %.0f s; they stay in %s",
                         outbox.depth,
@@ -684,9 +691,29 @@ class Service:
                     )
             finally:
                 await link.stop()
-                await link_task
+                await asyncio.gather(link_task, return_exceptions=True)
         finally:
             outbox.close()
+        if self._failure is not None:
+            raise self._failure
+
+    def _on_link_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._fail("the MQTT link", task.exception())
+
+    def _fail(self, what: str, exc: BaseException | None, *, stop: bool = True) -> None:
+        """Remember the first failure (`run` raises it once state is committed) and stop
+        now, or (`stop=False`, a failed source) once what came before it is counted."""
+        if self._failure is None and exc is not None:
+            log.debug("%s failed", what, exc_info=exc)
+            cause = str(exc) if isinstance(exc, DoorcountError) else f"{type(exc).__name__}: {exc}"
+            next_step = getattr(exc, "next_step", None)
+            if next_step:
+                cause += f"; next: {next_step}"
+            self._failure = ServiceError(f"{what} failed: {cause}")
+            self._failure.__cause__ = exc
+        if stop:
+            self._stop.set()
 
     async def _pump(self, pipeline: Pipeline, link: MqttLink) -> None:
         snapshot = pipeline.outbox.get_blob("engine")
@@ -729,7 +756,7 @@ class Service:
                 batch.set_state("recording", {"path": path, "bytes": pipeline.recorded[1]})
         return recording
 
-    async def _feed(
+    async def _feed(  # noqa: C901, PLR0912, PLR0915 - the main loop: batch, idle advance, end and failure
         self,
         pipeline: Pipeline,
         link: MqttLink,
@@ -751,6 +778,8 @@ class Service:
             try:
                 async for item in self.source.stream(resume):
                     await queue.put(item)
+            except Exception as exc:  # any failure of the source stops the service with it
+                self._fail("the tick source", exc, stop=False)
             finally:
                 await queue.put(None)
 
@@ -795,10 +824,10 @@ class Service:
                         pipeline.on_badge(engine, item)
                     else:
                         pipeline.on_status(item)
-                if ended:
+                if ended and self._failure is None:  # a failed source has not ended
                     pipeline.on_events(engine.finish())
                 checkpoint()
-                pipeline.commit(flush=ended)
+                pipeline.commit(flush=ended and self._failure is None)
                 link.notify()
                 if pipeline.outbox.dropped != dropped:
                     log.warning(

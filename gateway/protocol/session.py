@@ -11,8 +11,9 @@ reconnect. Duplicates pass through with their raw fields intact: de-duplication 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from gateway.protocol.seqwindow import SeqWindow
 from gateway.protocol.trace import BadgeHeard, Tick
 from gateway.protocol.wire import (
     U16,
@@ -32,7 +33,6 @@ from gateway.protocol.wire import (
 SEQ_MOD = U16 + 1
 CLOCK_MOD = U32 + 1
 BOOTS_KEPT = 4  # late frames of this many recent boots still unwrap with their own state
-MAX_OUT_OF_ORDER = 4096  # sequence numbers held above a gap before the gap is given up
 
 
 def unwrap(value: int, ref: int, modulus: int) -> int:
@@ -75,8 +75,7 @@ class _Boot:
     boot_id: int
     seq_ref: int | None = None  # highest full seq known to be assigned
     anchored: bool = False  # seq_ref came from a STATUS (exact), not a guessed wrap count
-    received_to: int | None = None  # every seq below was received, given up or not ours
-    above: set[int] = field(default_factory=set)  # received seqs beyond a gap
+    window: SeqWindow | None = None  # None until the boot's position is known
     resume_from: int | None = None  # an outstanding RESUME, answered by the next batch
     clock_ref: int | None = None  # latest full node clock seen
 
@@ -91,38 +90,17 @@ class _Boot:
 
     def receive(self, seq: int) -> bool:
         """Record one received seq; returns True for a duplicate."""
-        if self.received_to is None:
-            self.received_to = seq  # first sight: what came before was sent before our time
-        if seq < self.received_to or seq in self.above:
-            return True
-        if seq == self.received_to:
-            self.received_to += 1
-            self._advance()
-        else:
-            self.above.add(seq)
-        return False
+        if self.window is None:  # first sight: what came before was sent before our time
+            self.window = SeqWindow(seq)
+        return not self.window.take(seq)
 
     def give_up_below(self, seq: int) -> int:
         """Stop waiting for anything below `seq`; returns how many seqs were given up."""
-        if self.received_to is None or seq <= self.received_to:
-            return 0
-        held = {s for s in self.above if s < seq}
-        skipped = seq - self.received_to - len(held)
-        self.above -= held
-        self.received_to = seq
-        self._advance()
-        return skipped
-
-    def _advance(self) -> None:
-        assert self.received_to is not None
-        while self.received_to in self.above:
-            self.above.remove(self.received_to)
-            self.received_to += 1
+        return 0 if self.window is None else self.window.give_up_below(seq)
 
     def rebase(self, shift: int) -> None:
-        if self.received_to is not None:
-            self.received_to += shift
-        self.above = {s + shift for s in self.above}
+        if self.window is not None:
+            self.window.shift(shift)
         if self.resume_from is not None:
             self.resume_from += shift
 
@@ -168,10 +146,10 @@ class NodeSession:
                 self.stats.status_rx = rx
                 state.saw_clock(frame.clock_us)
                 self._anchor_seq(state, frame.next_seq - 1)
-                if state.received_to is None:
+                if state.window is None:
                     # First sight of this boot: ticks it already sent went to someone else
                     # (an earlier gateway run); asking for them again would count them twice.
-                    state.received_to = frame.next_seq - frame.ticks_buffered
+                    state.window = SeqWindow(frame.next_seq - frame.ticks_buffered)
             case TimeEcho():
                 node_us = (
                     None
@@ -204,7 +182,7 @@ class NodeSession:
         """After a gateway restart: the consumer already has every tick of `boot_id` below
         `seq` (its restored resume point), so resume this boot from there."""
         state = self._state(boot_id)
-        state.received_to = seq
+        state.window = SeqWindow(seq)
         state.seq_ref = seq if state.seq_ref is None else max(state.seq_ref, seq)
 
     def resume_request(self, boot_id: int) -> Resume | None:
@@ -215,10 +193,10 @@ class NodeSession:
         None while the session knows nothing of this boot's position: wait for its STATUS.
         """
         state = self._state(boot_id)
-        if state.received_to is None:
+        if state.window is None:
             return None
-        state.resume_from = state.received_to
-        return Resume(boot_id, state.received_to & U16)
+        state.resume_from = state.window.next_seq
+        return Resume(boot_id, state.window.next_seq & U16)
 
     def unwrap_clock(self, boot_id: int, node_us: int) -> int | None:
         """Full node clock for a u32 reading of `boot_id`, near the latest seen; None if none."""
@@ -285,7 +263,7 @@ class NodeSession:
                 )
             )
         state.saw_clock(ticks[-1].node_us)
-        if len(state.above) > MAX_OUT_OF_ORDER:
-            self.stats.skipped_seqs += state.give_up_below(min(state.above))
+        if state.window is not None:
+            self.stats.skipped_seqs += state.window.give_up_overflow()
         self.stats.ticks += len(ticks)
         return ticks

@@ -212,6 +212,13 @@ class BadgeHeard:
 
 Record = Tick | Truth | Advance | Visit | BadgeHeard
 
+MAX_NODE_US = 2**53
+"""A node's clock since boot, exact as a float: 285 years of microseconds."""
+MAX_RX_JUMP_S = 86400.0
+"""A tick whose `rx` is this far from the ticks around it is quarantined (see TraceReader)."""
+RX_CONFIRM = 3
+"""This many consistent ticks in a row after a jump confirm it (the gateway was down a while)."""
+
 
 def _need(obj: dict[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
     if key not in obj:
@@ -296,7 +303,7 @@ def parse_header(obj: Any) -> TraceHeader:
     return TraceHeader(site, tuple(doors), extra)
 
 
-def parse_record(obj: Any) -> Record | None:
+def parse_record(obj: Any) -> Record | None:  # noqa: C901, PLR0912 - a decoder: one check per field
     """Validate a decoded tick or truth line; unknown line types return None (forward compat)."""
     if not isinstance(obj, dict):
         raise TraceError("a line must be a JSON object")
@@ -317,8 +324,8 @@ def parse_record(obj: Any) -> Record | None:
         rx = _finite(obj, "rx", "tick")
         if seq < 0:
             raise TraceError(f"tick 'seq' must be >= 0, got {seq}")
-        if node_us < 0:
-            raise TraceError(f"tick 'node_us' must be >= 0, got {node_us}")
+        if not 0 <= node_us <= MAX_NODE_US:
+            raise TraceError(f"tick 'node_us' must be 0..2**53 (285 years), got {node_us}")
         if not 0 <= beam <= 255:
             raise TraceError(f"tick 'beam' must be 0..255, got {beam}")
         return Tick(node, boot, seq, node_us, beam, broken, rx)
@@ -397,14 +404,23 @@ class TraceReader:
     """Streams a trace: `header` first, then records; collects bad lines if `skip_bad`.
 
     Takes lines as bytes (from a binary file) or str; a line that is not UTF-8 is a bad line.
+    A well-formed tick whose `rx` is more than a day away from the ticks before it (a
+    hand-edited or corrupted line, e.g. `rx` 0) would wreck the clock fit of its node for
+    minutes; it is quarantined: not yielded, listed in `quarantined`. A jump that the next
+    `RX_CONFIRM - 1` ticks confirm (a gateway that was down for days) is taken, and only the
+    ticks before the confirmation are quarantined.
     """
 
     source: Iterable[bytes | str]
     skip_bad: bool = False
+    quarantine: bool = True
     header: TraceHeader = field(init=False)
     bad: list[BadLine] = field(default_factory=list, init=False)
+    quarantined: list[BadLine] = field(default_factory=list, init=False)
     lines: int = field(default=0, init=False)
     _it: Iterator[tuple[int, bytes | str]] = field(init=False)
+    _rx: float | None = field(default=None, init=False)
+    _held: list[tuple[int, Tick]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self._it = enumerate(self.source, start=1)
@@ -431,8 +447,47 @@ class TraceReader:
                     raise TraceError(exc.reason, number) from None
                 self.bad.append(BadLine(number, exc.reason))
                 continue
+            if (
+                isinstance(record, Tick)
+                and self.quarantine
+                and not self._rx_plausible(number, record)
+            ):
+                continue
             if record is not None:
                 yield record
+        for line, held in self._held:  # a jump nothing confirmed
+            self._quarantine(line, held)
+        self._held.clear()
+
+    def _rx_plausible(self, number: int, tick: Tick) -> bool:
+        """False for a tick to quarantine (see the class docstring)."""
+        if self._rx is None or abs(tick.rx - self._rx) <= MAX_RX_JUMP_S:
+            self._rx = tick.rx
+            for line, held in self._held:
+                self._quarantine(line, held)
+            self._held.clear()
+            return True
+        if self._held and abs(tick.rx - self._held[-1][1].rx) > MAX_RX_JUMP_S:
+            for line, held in self._held:
+                self._quarantine(line, held)
+            self._held.clear()
+        self._held.append((number, tick))
+        if len(self._held) < RX_CONFIRM:
+            return False
+        self._rx = tick.rx  # confirmed: the earlier ones were quarantined, this one counts
+        for line, held in self._held[:-1]:
+            self._quarantine(line, held)
+        self._held.clear()
+        return True
+
+    def _quarantine(self, line: int, tick: Tick) -> None:
+        self.quarantined.append(
+            BadLine(
+                line,
+                f"tick rx {tick.rx} is more than {MAX_RX_JUMP_S:.0f} s from the ticks around "
+                "it: quarantined",
+            )
+        )
 
 
 def _loads(text: bytes | str) -> Any:
@@ -444,13 +499,20 @@ def _loads(text: bytes | str) -> Any:
         raise TraceError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise TraceError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise TraceError("JSON nested too deeply") from None
+    except ValueError as exc:  # a number longer than Python converts (4300 digits)
+        digits = str(exc).split(";")[0].split(": ")[-1]
+        raise TraceError(f"a number has too many digits ({digits})") from None
 
 
 @contextmanager
-def open_trace(path: str | Path, *, skip_bad: bool = False) -> Iterator[TraceReader]:
+def open_trace(
+    path: str | Path, *, skip_bad: bool = False, quarantine: bool = True
+) -> Iterator[TraceReader]:
     """Open a trace file for reading; use as a context manager."""
     with open(path, "rb") as raw:
-        yield TraceReader(raw, skip_bad=skip_bad)
+        yield TraceReader(raw, skip_bad=skip_bad, quarantine=quarantine)
 
 
 def dumps(obj: TraceHeader | Record) -> str:

@@ -27,12 +27,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Self
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Self
 
 from gateway.errors import DoorcountError
 from gateway.protocol.framing import FrameReader, encode_packet
+from gateway.protocol.seqwindow import SeqWindow
 from gateway.protocol.session import NodeSession
 from gateway.protocol.trace import DoorSpec, Tick
 from gateway.protocol.wire import (
@@ -52,11 +53,12 @@ from gateway.sources.base import NodeStatus, ResumePoints, SourceItem
 if TYPE_CHECKING:
     import serial
 
+    from gateway.config import GatewayConfig
+
 log = logging.getLogger(__name__)
 
 SCHEME = "serial"
 DEFAULT_BAUD = 115_200
-MAX_OUT_OF_ORDER = 4096  # as nodelink: sequence numbers held above a gap before giving up
 BOOTS_KEPT = 4  # boots per node whose delivered sequence numbers are remembered
 _READ_SIZE = 4096
 BAD_BYTES_LOG_S = 10.0
@@ -160,53 +162,15 @@ class PortHealth:
 
 
 @dataclass(slots=True)
-class _Delivered:
+class _Delivered(SeqWindow):
     """Sequence numbers of one boot handed to the service, so each tick goes out once.
 
-    `below` is set when the first RESUME for the boot is sent (what comes before it was
+    `next_seq` is set when the first RESUME for the boot is sent (what comes before it was
     consumed by an earlier run, or sent before our time); a hole is kept open, and asked for
     at every RESUME, until `MAX_OUT_OF_ORDER` later ticks arrived or the node rebooted.
     """
 
-    below: int
-    above: set[int] = field(default_factory=set)
-    highest: int = -1  # the highest seq delivered
     asked: int | None = None  # a RESUME from here is outstanding
-
-    def take(self, seq: int) -> bool:
-        """True if `seq` is new (and now delivered)."""
-        if seq < self.below or seq in self.above:
-            return False
-        self.highest = max(self.highest, seq)
-        if seq == self.below:
-            self.below += 1
-            self._advance()
-        else:
-            self.above.add(seq)
-        return True
-
-    def give_up_below(self, seq: int) -> int:
-        """Stop waiting for what is below `seq`; returns how many seqs were never delivered."""
-        if seq <= self.below:
-            return 0
-        held = {s for s in self.above if s < seq}
-        skipped = seq - self.below - len(held)
-        self.above -= held
-        self.below = seq
-        self._advance()
-        return skipped
-
-    def give_up_all(self) -> int:
-        return self.give_up_below(max(self.above) + 1) if self.above else 0
-
-    @property
-    def missing(self) -> bool:
-        return bool(self.above)
-
-    def _advance(self) -> None:
-        while self.below in self.above:
-            self.above.remove(self.below)
-            self.below += 1
 
 
 class _Link:
@@ -428,7 +392,7 @@ class SerialSource:
 
     # -- frames ------------------------------------------------------------------------
 
-    def _on_frame(self, link: _Link, frame: Frame, rx: float) -> None:
+    def _on_frame(self, link: _Link, frame: Frame, rx: float) -> None:  # noqa: PLR0912 - one branch per frame kind
         health = link.health
         if isinstance(frame, ControlFrame):
             link.foreign += 1
@@ -509,7 +473,7 @@ class SerialSource:
         """The first sequence number of `boot` the service still needs, if known."""
         delivered = self._delivered.get((node, boot))
         if delivered is not None:
-            return delivered.below
+            return delivered.next_seq
         point = self._resume.get(node)
         if point is not None and point[0] == boot:
             return point[1]  # the boot the service stopped in: resend from its checkpoint
@@ -576,8 +540,8 @@ class SerialSource:
                 self._queue.put_nowait(tick)
             else:
                 health.duplicates += 1
-        if len(delivered.above) > MAX_OUT_OF_ORDER:
-            skipped = delivered.give_up_below(min(delivered.above))
+        skipped = delivered.give_up_overflow()
+        if skipped:
             health.gaps += skipped
             log.warning(
                 "%s: node %s boot %d: %d ticks never arrived, given up",
@@ -597,13 +561,13 @@ class SerialSource:
         if delivered is None:
             return
         sent = status.next_seq - status.ticks_buffered
-        if delivered.missing or delivered.below < sent:
+        if delivered.missing or delivered.next_seq < sent:
             self._ask(link, status.boot_id, delivered)
 
     def _ask(self, link: _Link, boot: int, delivered: _Delivered) -> None:
-        delivered.asked = delivered.below
+        delivered.asked = delivered.next_seq
         link.health.resends += 1
-        self._write(link, ResumeFrame(boot, delivered.below & U16))
+        self._write(link, ResumeFrame(boot, delivered.next_seq & U16))
 
     def _status(self, link: _Link, *, connected: bool) -> None:
         if link.node is None:
@@ -637,31 +601,19 @@ class SerialSource:
         return True
 
 
-def serial_from_config(config: Mapping[str, Any]) -> tuple[str, list[DoorSpec], SerialSource]:
+def serial_from_config(gateway: GatewayConfig) -> tuple[str, list[DoorSpec], SerialSource]:
     """Site, doors and a serial source for `doorcount run` with `[source] kind = "serial"`.
 
     The wired nodes are the `[[nodes]]` with a `serial` spec, the doors are `[[doors]]` (and
-    the pairing registry), as in the gateway config (`gateway.config`); `[source]` may set
-    `backoff_min_s` / `backoff_max_s` for reopening a lost port.
+    the pairing registry); `[source]` may set `backoff_min_s` / `backoff_max_s` for reopening
+    a lost port.
     """
-    from pydantic import ValidationError
-
-    from gateway.config import GatewayConfig, describe
+    from gateway.config import SerialSourceConfig
     from gateway.errors import ConfigError
 
-    table = dict(config.get("source") or {})
-    table.pop("kind", None)
-    backoff_min = table.pop("backoff_min_s", 0.2)
-    backoff_max = table.pop("backoff_max_s", 10.0)
-    if table:
-        raise ConfigError(f"[source] of kind serial does not know {', '.join(sorted(table))}")
-    for name, value in (("backoff_min_s", backoff_min), ("backoff_max_s", backoff_max)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"source.{name} must be a number > 0, got {value!r}")
-    try:
-        gateway = GatewayConfig(**{k: v for k, v in config.items() if k != "source"})
-    except ValidationError as exc:
-        raise ConfigError(f"invalid config: {describe(exc)}") from None
+    table = gateway.source
+    assert isinstance(table, SerialSourceConfig)
+    assert gateway.site is not None
     ports = []
     for node in gateway.nodes:
         if node.serial is not None:
@@ -676,5 +628,5 @@ def serial_from_config(config: Mapping[str, Any]) -> tuple[str, list[DoorSpec], 
     doors = gateway.door_specs()
     if not doors:
         raise ConfigError("no door has both beams: add [[doors]] with outer and inner")
-    source = SerialSource(ports, backoff_min=float(backoff_min), backoff_max=float(backoff_max))
+    source = SerialSource(ports, backoff_min=table.backoff_min_s, backoff_max=table.backoff_max_s)
     return gateway.site, doors, source

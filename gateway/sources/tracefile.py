@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from gateway.errors import TraceError
 from gateway.protocol.trace import Tick, open_trace
 from gateway.sources.base import ResumePoints, SourceItem
 
@@ -35,6 +36,14 @@ class TraceReplay:
         return self._last_rx if self._last_rx is not None else self.header_start
 
     async def stream(self, resume: ResumePoints) -> AsyncIterator[SourceItem]:
+        try:
+            async for record in self._records(resume):
+                yield record
+        except TraceError as exc:
+            where = f"line {exc.line}: " if exc.line is not None else ""
+            raise TraceError(f"trace {self.path} {where}{exc.reason}") from None
+
+    async def _records(self, resume: ResumePoints) -> AsyncIterator[Tick]:
         at_boot: set[str] = set()
         count = 0
         with open_trace(self.path) as reader:

@@ -129,7 +129,7 @@ class Console:
         except ConsoleError as exc:
             return f"error: {exc}"
 
-    async def _run(self, verb: str, args: list[str]) -> str:
+    async def _run(self, verb: str, args: list[str]) -> str:  # noqa: PLR0911 - one reply per console verb
         if verb == "help":
             return HELP
         if verb == "press" and 1 <= len(args) <= 2:

@@ -405,7 +405,7 @@ class SimNode:
             return self.status_interval
         return self.twin.config.status_interval_s * 1e6 / self.rate
 
-    async def _run(self) -> None:
+    async def _run(self) -> None:  # noqa: PLR0912 - the firmware's session loop, kept as ble.py has it
         """ble.py's session loop: greet, stream what is due, STATUS on its period, sleep.
 
         Node time is read afresh for every core call: an edge may come in at any await.

@@ -36,10 +36,12 @@ def parse_start(text: str) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gateway.errors import check_output_path
     from gateway.protocol.trace import write_trace
     from sensor_sim.generator import generate, resolve
     from sensor_sim.scenarios import parse_duration
 
+    check_output_path(args.output, "--output")  # before the simulation, not after it
     scenario = resolve(args.scenario, args.doors)
     duration = parse_duration(args.duration) if args.duration else scenario.duration_s
     start = parse_start(args.start) if args.start else None

@@ -29,7 +29,8 @@ from gateway.errors import DoorcountError
 from gateway.pipeline.occupancy import Occupancy
 from gateway.pipeline.service import EngineLike, Service, default_engine
 from gateway.protocol.trace import DoorSpec, Record, Tick, TraceHeader, Truth, node_places
-from gateway.sources.base import NodeStatus, QueueSource
+from gateway.sources.base import QueueSource
+from gateway.sources.ble.source import node_statuses
 from sensor_sim.demo.view import Board, NodeRow, SiteKpis
 
 if TYPE_CHECKING:
@@ -474,20 +475,8 @@ class DemoSite:
     def _put_statuses(self, ble: _Ble) -> None:
         if not self._ticked:
             return  # the Service takes its first time from the first tick, not a status
-        now = self.clock()
-        for h in ble.ingest.health():
-            self._source.put(
-                NodeStatus(
-                    h.node,
-                    now,
-                    h.connected,
-                    rssi=h.rssi,
-                    battery_pct=h.battery_pct,
-                    reconnects=h.reconnects,
-                    duplicates=h.duplicates,
-                    bad_frames=h.malformed,
-                )
-            )
+        for status in node_statuses(ble.ingest, self.clock()):
+            self._source.put(status)
 
     async def _watch(self, done: asyncio.Event) -> None:
         """Keep the board's node health and occupancy current."""

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.cli import main
 from gateway.evaluation.scoring import Counted, score
-from gateway.protocol.trace import Truth, write_trace
+from gateway.protocol.trace import Direction, Tick, Truth, write_trace
 from tests.support.enginekit import T0, two_node_door, warm_up
 
 
@@ -18,7 +18,7 @@ def trace(tmp_path):
     warm_up(site, people=10)
     truth = []
     for k in range(10):
-        direction = "in" if k % 2 == 0 else "out"
+        direction: Direction = "in" if k % 2 == 0 else "out"
         site.walk(0, -400.0 + 20.0 * k, direction)
         truth.append(Truth("front", T0 - 400.0 + 20.0 * k, direction, "single"))
     site.breaks.clear()
@@ -28,7 +28,8 @@ def trace(tmp_path):
     from gateway.protocol.trace import TraceHeader
 
     header = TraceHeader("lab", tuple(site.doors))
-    records = sorted([*site.ticks(), *truth], key=lambda r: r.rx if hasattr(r, "rx") else r.t)
+    mixed: list[Tick | Truth] = [*site.ticks(), *truth]
+    records = sorted(mixed, key=lambda r: r.rx if isinstance(r, Tick) else r.t)
     path = tmp_path / "lab.jsonl"
     write_trace(path, header, records)
     return path
@@ -47,6 +48,9 @@ def test_json_output_is_exactly_one_object_with_the_contract_keys(trace, capsys)
         "ticks",
         "seconds",
         "reliability",
+        "skipped_lines",
+        "quarantined_ticks",
+        "warnings",
     }
     assert result["metrics"]["site"]["visitors_in"] == {
         "truth": 5,

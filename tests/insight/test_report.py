@@ -123,6 +123,7 @@ def test_days_follow_the_time_zone(small: Path) -> None:
 def test_cli_prints_tables_and_writes_a_png(
     small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "out").mkdir()
     png = tmp_path / "out" / "day.png"
     assert main(["report", "--store", str(small), "--day", "2026-01-05", "--png", str(png)]) == 0
     out = capsys.readouterr().out
@@ -162,6 +163,47 @@ def test_cli_without_a_store(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     empty.close()
     with pytest.raises(ReportError, match="no interval counts"):
         Report(LocalStore(tmp_path / "empty.sqlite"), ZoneInfo("UTC"))
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("missing/deeper/r.png", "folder {dir}/missing/deeper does not exist"),
+        (".", "is a folder; give a file name"),
+        ("r.pgn", "unknown image type '.pgn'"),
+    ],
+)
+def test_cli_png_into_a_missing_folder_or_of_an_unknown_type_fails_first(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, says: str
+) -> None:
+    """Before: the folders were created (at / when run as root with a typo) or the chart
+    failed after the tables were printed."""
+    png = tmp_path / name
+    assert main(["report", "--store", str(small), "--day", "2026-01-05", "--png", str(png)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # checked before any work
+    assert captured.err.startswith("doorcount report: --png ")
+    assert says.format(dir=tmp_path) in captured.err
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["report", "--no-png", "--day", "2026-01-05", "--summary", "{out}/missing/week.png"],
+        ["export", "{out}/missing/counts.csv"],
+    ],
+    ids=["report-summary", "export"],
+)
+def test_summary_and_export_into_a_missing_folder_fail_first(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    args = [a.format(out=tmp_path) for a in command]
+    assert main([*args, "--store", str(small)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # checked before any work
+    assert f"folder {tmp_path}/missing does not exist (create it first)" in captured.err
+    assert not (tmp_path / "missing").exists()
 
 
 def _split_interval(door: str, start: int, role: str, **split: int) -> Message:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from gateway.installer.walktest import (
     NotCounted,
     Prompt,
     WalkResult,
+    WalkStatus,
     WalkTest,
     judge,
     swap_door,
@@ -49,7 +50,7 @@ def run(test: WalkTest, ticks: Sequence[Tick], end: float) -> list[object]:
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
-def test_walks_in_the_right_way_pass(make: type[Site]) -> None:
+def test_walks_in_the_right_way_pass(make: Callable[[], Site]) -> None:
     site = make()
     test, seen = play(site, site.doors[0])
     assert test.done
@@ -73,7 +74,9 @@ def test_walks_in_the_right_way_pass(make: type[Site]) -> None:
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
-def test_a_door_wired_backwards_is_found_swapped_in_both_directions(make: type[Site]) -> None:
+def test_a_door_wired_backwards_is_found_swapped_in_both_directions(
+    make: Callable[[], Site],
+) -> None:
     site = make()
     test, _ = play(site, swapped(site))  # the gateway was told outer and inner the wrong way
     verdict = test.verdict()
@@ -88,7 +91,7 @@ def test_a_door_wired_backwards_is_found_swapped_in_both_directions(make: type[S
 @pytest.mark.parametrize("seed", range(50))
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_background_traffic_never_makes_a_good_door_look_swapped(
-    make: type[Site], seed: int
+    make: Callable[[], Site], seed: int
 ) -> None:
     site = make()
     site.seed = seed
@@ -105,7 +108,7 @@ def test_background_traffic_never_makes_a_good_door_look_swapped(
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
-def test_a_swapped_door_is_still_found_with_background_traffic(make: type[Site]) -> None:
+def test_a_swapped_door_is_still_found_with_background_traffic(make: Callable[[], Site]) -> None:
     found = 0
     for seed in range(40):
         site = make()
@@ -145,11 +148,15 @@ def test_one_direction_alone_never_proposes_a_swap() -> None:
 
 
 def test_one_wrong_walk_is_mixed_not_swapped() -> None:
+    walks: list[tuple[Direction, WalkStatus]] = [
+        ("in", "ok"),
+        ("out", "wrong"),
+        ("in", "wrong"),
+        ("out", "wrong"),
+    ]
     results = tuple(
         WalkResult(k, d, s, T0, (Crossing("front", d, T0, "single", 0.9, T0),))
-        for k, (d, s) in enumerate(
-            [("in", "ok"), ("out", "wrong"), ("in", "wrong"), ("out", "wrong")]
-        )
+        for k, (d, s) in enumerate(walks)
     )
     plan: tuple[Direction, ...] = ("in", "out", "in", "out")
     verdict = judge("front", plan, results, {"outer": 4, "inner": 4}, 0)

@@ -80,7 +80,7 @@ async def read_until(proc: asyncio.subprocess.Process, pattern: str, seen: list[
             return line
 
 
-async def test_try_it_without_hardware(tmp_path: Path) -> None:
+async def test_try_it_without_hardware(tmp_path: Path) -> None:  # noqa: C901 - one test walks the whole documented session
     lines = steps()
     shell = Shell(tmp_path, free_port())
     serve: subprocess.Popen[bytes] | None = None
@@ -161,13 +161,13 @@ async def test_try_it_without_hardware(tmp_path: Path) -> None:
                 assert re.search(r"IN  hand    3  device    3  count ratio 100.0%", text), text
                 assert "correction for door door1" in text
             else:
-                out = await shell.run(step)
+                printed = await shell.run(step)
                 if step.startswith("doorcount pair"):
-                    assert out.startswith("paired n0")
+                    assert printed.startswith("paired n0")
                 if step.startswith("doorcount doors"):
-                    assert "door1: ready" in out
+                    assert "door1: ready" in printed
                 if step.startswith("doorcount commission report"):
-                    assert "wrote " in out
+                    assert "wrote " in printed
     finally:
         if serve is not None:
             serve.send_signal(signal.SIGINT)

@@ -157,7 +157,9 @@ def test_an_unreadable_engine_snapshot_starts_afresh_instead_of_crash_looping(
     from gateway.pipeline.service import default_engine
 
     good = Engine(DOORS)
-    assert default_engine(DOORS, good.snapshot()).doors == DOORS
+    restored = default_engine(DOORS, good.snapshot())
+    assert isinstance(restored, Engine)
+    assert restored.doors == DOORS
     # A snapshot another version wrote (or a damaged one) must not stop the gateway for good.
     engine = default_engine(DOORS, b"\x80\x05not a pickle")
     assert isinstance(engine, Engine)

@@ -7,21 +7,27 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from gateway.errors import ServiceError
 from gateway.outputs.mqtt.settings import MqttSettings
+from gateway.outputs.outbox import Outbox
 from gateway.pipeline.service import Service
-from gateway.protocol.trace import BeamRef, DoorSpec
-from gateway.sources.base import QueueSource
+from gateway.protocol.trace import BeamRef, DoorSpec, Tick
+from gateway.sources.base import QueueSource, ResumePoints, SourceItem
 from gateway.sources.tracefile import TraceReplay
 from tests.support.mqtt import (
     Collector,
     Mosquitto,
     eval_intervals,
     final_intervals,
+    free_port,
     start_gateway,
     write_run_config,
     write_trace_file,
@@ -29,6 +35,7 @@ from tests.support.mqtt import (
 
 
 def _settings(broker: Mosquitto, tmp_path: Path, **kw: object) -> MqttSettings:
+    tmp_path.mkdir(parents=True, exist_ok=True)  # the outbox never creates its folder
     values: dict[str, object] = {
         "host": broker.host,
         "port": broker.port,
@@ -230,3 +237,59 @@ def test_fault_soak_three_kills_on_a_busy_multi_door_trace(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     _fault_run(mosquitto, tmp_path, "mall", 3600, speed=120, kills=3)
+
+
+# -- fail loudly: a failing source or link stops the service with its cause ---------------------
+
+
+@pytest.mark.servers
+def test_run_over_a_trace_with_a_bad_line_exits_non_zero_naming_the_line(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Before: the replay stopped at the bad line and `doorcount run` exited 0, silently.
+    Now it exits 1 with one line naming the trace and the line; what was counted before the
+    bad line is committed and delivered (nothing committed is lost)."""
+    trace = write_trace_file(tmp_path / "t.jsonl", "busy", 300)
+    lines = trace.read_text().splitlines()
+    bad = len(lines) // 2
+    lines.insert(bad - 1, '{"type": "tick", "node": "n1", "boot": 1, "seq": "x"}')
+    trace.write_text("\n".join(lines) + "\n")
+    config = write_run_config(tmp_path, mosquitto, trace)
+    collector = Collector(mosquitto, "#")
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run", "-c", str(config), "--drain-timeout", "20"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 1, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("doorcount run: the tick source failed: trace "), run.stderr
+    assert f"line {bad}: tick 'seq' must be an integer" in last
+    snap = collector.wait_for(lambda m: any(x.payload == b"offline" for x in m))
+    collector.close()
+    assert any(m.topic.endswith("/crossing") for m in snap)  # the part before it was counted
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    try:
+        assert outbox.checkpoint()  # the engine checkpoint up to the failure is committed
+    finally:
+        outbox.close()
+
+
+class _FailingSource(QueueSource):
+    async def stream(self, resume: ResumePoints) -> AsyncIterator[SourceItem]:
+        yield Tick("n1", 1, 0, 0, 0, True, 1.0)
+        raise OSError(5, "Input/output error")
+
+
+async def test_a_failing_source_stops_the_service_with_its_cause(tmp_path: Path) -> None:
+    """No broker needed: the failure ends `run` with a ServiceError, not a clean return."""
+    doors = [DoorSpec("Front", BeamRef("n1", 0), BeamRef("n1", 1))]
+    mqtt = MqttSettings.model_validate(
+        {"host": "127.0.0.1", "port": free_port(), "outbox_path": tmp_path / "o.db"}
+    )
+    service = Service(site="Shop", doors=doors, source=_FailingSource(), mqtt=mqtt)
+    with pytest.raises(ServiceError, match=r"the tick source failed: OSError: \[Errno 5\]"):
+        await asyncio.wait_for(service.run(drain_timeout=0), 30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -55,7 +56,7 @@ def _latest(p: Pipeline, topic_end: str) -> dict[str, object]:
     return dict(json.loads(rows[-1].payload))
 
 
-def _all(p: Pipeline, topic_end: str) -> list[dict[str, object]]:
+def _all(p: Pipeline, topic_end: str) -> list[dict[str, Any]]:
     rows = p.outbox.pending(limit=10**6)
     return [json.loads(r.payload) for r in rows if r.topic.endswith(topic_end)]
 

@@ -87,7 +87,7 @@ def test_bluez_agent_exports_agent1_with_bluez_signatures() -> None:
     interface = _Agent1({}).introspect()
     assert interface.name == "org.bluez.Agent1"
     methods = {
-        m.name: [(a.direction.value, a.signature) for a in m.in_args + m.out_args]
+        m.name: [(a.direction and a.direction.value, a.signature) for a in m.in_args + m.out_args]
         for m in interface.methods
     }
     assert methods["RequestPasskey"] == [("in", "o"), ("out", "u")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.protocol.session import MAX_OUT_OF_ORDER, NodeSession, unwrap
+from gateway.protocol.seqwindow import MAX_OUT_OF_ORDER
+from gateway.protocol.session import NodeSession, unwrap
 from gateway.protocol.trace import Tick
 from gateway.protocol.wire import (
     U16,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from gateway.errors import TraceError
 from gateway.protocol.trace import (
     BeamRef,
     DoorSpec,
+    Record,
     Tick,
     TraceHeader,
     TraceReader,
@@ -19,7 +21,7 @@ from gateway.protocol.trace import (
     write_trace,
 )
 
-HEADER = {
+HEADER: dict[str, Any] = {
     "type": "header",
     "format": "doorcount-trace",
     "version": 1,
@@ -136,7 +138,10 @@ def test_write_then_read_round_trips(tmp_path):
     header = TraceHeader(
         "lab", (DoorSpec("front", BeamRef("n1", 0), BeamRef("n1", 1)),), {"seed": 3}
     )
-    records = [Tick("n1", 7, 0, 12, 1, False, 1.5), Truth("front", 1.25, "none", "uturn")]
+    records: list[Record] = [
+        Tick("n1", 7, 0, 12, 1, False, 1.5),
+        Truth("front", 1.25, "none", "uturn"),
+    ]
     path = tmp_path / "t.jsonl"
     write_trace(path, header, records)
     with open_trace(path) as reader:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gateway.errors import ConfigError, DoorcountError
-from gateway.protocol.trace import TraceReader, Truth, dumps, open_trace, write_trace
+from gateway.protocol.trace import Tick, TraceReader, Truth, dumps, open_trace, write_trace
 from sensor_sim.generator import generate
 from sensor_sim.physics import Body, Walker, occlusion
 from sensor_sim.scenarios import PRESETS, Mix, Traffic, parse_duration, preset
@@ -275,7 +275,7 @@ def test_truth_lines_are_valid_and_interleaved_in_time() -> None:
         if isinstance(r, Truth):
             assert r.direction in ("in", "out", "none")
             assert r.t >= last_tick - 1.0
-        else:
+        elif isinstance(r, Tick):
             last_tick = r.rx
     text = io.StringIO("\n".join(dumps(r) for r in records))
     with pytest.raises(DoorcountError):

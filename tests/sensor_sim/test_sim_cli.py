@@ -76,3 +76,17 @@ def test_bad_arguments_exit_1_with_a_clear_message(
     assert err.startswith("sensor-sim generate: ")
     assert message in err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("missing/t.jsonl", "folder {dir}/missing does not exist"), (".", "is a folder")],
+)
+def test_generate_into_a_missing_folder_or_onto_a_folder_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, says: str
+) -> None:
+    assert _generate(tmp_path / name) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sensor-sim generate: --output ")
+    assert says.format(dir=tmp_path) in err
+    assert err.count("\n") == 1

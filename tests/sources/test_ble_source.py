@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.protocol.trace import Tick
 from gateway.sources.ble.ingest import IngestConfig
@@ -58,6 +60,6 @@ async def test_ticks_flow_and_a_restart_resumes_from_the_engine_point(tmp_path: 
 def test_config_without_pairings_says_what_to_do(tmp_path: Path) -> None:
     config = {"site": "shop", "state_dir": str(tmp_path), "source": {"kind": "ble"}}
     with pytest.raises(ConfigError, match="doorcount pair NODE --door NAME"):
-        ble_from_config(config)
-    with pytest.raises(ConfigError, match="does not know colour"):
-        ble_from_config({**config, "source": {"kind": "ble", "colour": 1}})
+        ble_from_config(GatewayConfig.model_validate(config))
+    with pytest.raises(ValidationError, match="colour\n  Extra inputs are not permitted"):
+        GatewayConfig.model_validate({**config, "source": {"kind": "ble", "colour": 1}})

@@ -15,7 +15,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from gateway.config import GatewayConfig
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing
 from gateway.errors import ConfigError
@@ -105,16 +107,20 @@ def test_run_config_builds_doors_and_ports_from_nodes_with_serial(tmp_path: Path
             }
         ],
     }
-    site, doors, source = serial_from_config(config)
+    site, doors, source = serial_from_config(GatewayConfig.model_validate(config))
     assert site == "Shop"
     assert [d.door for d in doors] == ["front"]
     assert [(h.port, h.node) for h in source.health()] == [("serial:/dev/ttyUSB0,230400", "n01")]
-    with pytest.raises(ConfigError, match="does not know speed"):
-        serial_from_config({**config, "source": {"kind": "serial", "speed": 2}})
+    with pytest.raises(ValidationError, match="speed\n  Extra inputs are not permitted"):
+        GatewayConfig.model_validate({**config, "source": {"kind": "serial", "speed": 2}})
     with pytest.raises(ConfigError, match="needs \\[\\[nodes\\]\\] with serial"):
-        serial_from_config({**config, "nodes": [{"id": "n01"}]})
+        serial_from_config(GatewayConfig.model_validate({**config, "nodes": [{"id": "n01"}]}))
     with pytest.raises(ConfigError, match="must look like"):
-        serial_from_config({**config, "nodes": [{"id": "n01", "serial": "/dev/ttyUSB0"}]})
+        serial_from_config(
+            GatewayConfig.model_validate(
+                {**config, "nodes": [{"id": "n01", "serial": "/dev/ttyUSB0"}]}
+            )
+        )
 
 
 # -- over a pty ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO, cast
 
 from bumble.controller import Controller
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
@@ -61,6 +61,14 @@ class Result:
         return self.out + self.err
 
 
+class _TcpServerSink(Protocol):
+    transport: asyncio.Transport | None
+
+
+class _TcpServerTransport(Protocol):
+    server: asyncio.Server
+
+
 @contextlib.asynccontextmanager
 async def dongle(radio: RadioLink) -> AsyncIterator[str]:
     """A bumble controller on `radio`, served over TCP; yields the backend spec to reach it."""
@@ -76,11 +84,14 @@ async def dongle(radio: RadioLink) -> AsyncIterator[str]:
     try:
         yield f"bumble:tcp-client:127.0.0.1:{port}"
     finally:
-        # bumble's TCP server transport closes neither its listener nor the accepted socket.
-        if transport.sink.transport is not None:
-            transport.sink.transport.close()
-        transport.server.close()
-        await transport.server.wait_closed()
+        # bumble's TCP server transport closes neither its listener nor the accepted socket;
+        # both are attributes of its private classes, typed here for what is used.
+        sink = cast("_TcpServerSink", transport.sink)
+        if sink.transport is not None:
+            sink.transport.close()
+        server = cast("_TcpServerTransport", transport).server
+        server.close()
+        await server.wait_closed()
         await transport.close()
         if controller in radio.controllers:
             radio.remove_controller(controller)

@@ -77,7 +77,7 @@ class Bench:
         async for item in self.source.stream(resume):
             if isinstance(item, Tick):
                 self.ticks.append(item)
-            else:
+            elif isinstance(item, NodeStatus):
                 self.statuses.append(item)
 
     async def until(self, condition: Callable[[], bool], what: str) -> None:

@@ -147,6 +147,7 @@ async def test_real_home_assistant_creates_every_entity_named_with_the_site(
         source.close()
         await asyncio.wait_for(task, 30)
         source = QueueSource()
+        (tmp_path / "new").mkdir()  # the outbox never creates its folder
         mqtt = mqtt.model_copy(update={"outbox_path": tmp_path / "new" / "o.db"})
         service = Service(
             site="Corner Shop", doors=DOORS[:1], source=source, mqtt=mqtt, layout=LAYOUT

@@ -62,6 +62,7 @@ def umask(value: int) -> Iterator[None]:
 
 def test_outbox_and_its_wal_are_private_under_umask_000(tmp_path: Path) -> None:
     with umask(0):
+        (tmp_path / "state").mkdir()
         box = Outbox(tmp_path / "state" / "outbox.db")
         with box.batch() as b:
             b.set_state("k", 1)
@@ -206,9 +207,9 @@ def test_bridge_never_logs_or_publishes_its_password_or_token(
     assert any(r.levelno == logging.DEBUG for r in caplog.records)
     assert MQTT_PASSWORD not in text
     assert INFLUX_TOKEN not in text
-    for m in dead:
-        assert MQTT_PASSWORD.encode() not in m.payload
-        assert INFLUX_TOKEN.encode() not in m.payload
+    for letter in dead:
+        assert MQTT_PASSWORD.encode() not in letter.payload
+        assert INFLUX_TOKEN.encode() not in letter.payload
 
 
 def test_a_bad_bridge_setting_names_the_key_not_the_secret(

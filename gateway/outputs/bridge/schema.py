@@ -76,7 +76,7 @@ class Decoded:
     revision: int = 0
 
 
-def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: ZoneInfo) -> Decoded:
+def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: ZoneInfo) -> Decoded:  # noqa: PLR0911 - one decoder per topic kind
     """Turn one MQTT message into points; PayloadError says why a message is unusable."""
     match = parse_topic(topic, prefix)
     if match is None:

@@ -109,6 +109,8 @@ class MqttLink:
         self._stopping = False
         self._acked: list[int] = []
         self._reset_backoff = False
+        self._connecting: asyncio.Future[Any] | None = None
+        """The connect step being waited for (TCP connect, then CONNACK): `stop()` ends it."""
         self._tls = _TrackedContext(_ssl_context(settings)) if settings.tls else None
 
     @property
@@ -149,6 +151,9 @@ class MqttLink:
             await self.drained(drain_timeout)
         self._stopping = True
         self._wake.set()
+        if self._connecting is not None and not self._connecting.done():
+            # A broker that drops packets holds a TCP connect for a long while: do not wait.
+            self._connecting.set_exception(MqttConnectError("stopped while connecting"))
 
     async def drained(self, timeout: float) -> bool:
         """Wait until every queued message was acknowledged; False on timeout."""
@@ -200,7 +205,34 @@ class MqttLink:
         else:
             client.connect(s.host, s.broker_port, s.keepalive)
 
-    async def _session(self) -> None:
+    def _connect_in_thread(self, client: paho.Client) -> asyncio.Future[None]:
+        """paho's blocking connect on a daemon thread: `stop()` need not wait for it, and
+        neither does the process exit (the default executor would hold both)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(exc: BaseException | None) -> None:
+            if done.done():
+                return
+            if exc is None:
+                done.set_result(None)
+            else:
+                done.set_exception(exc)
+
+        def work() -> None:
+            outcome: BaseException | None = None
+            try:
+                self._blocking_connect(client)
+            except BaseException as exc:  # handed to the loop, which owns the error
+                outcome = exc
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(settle, outcome)
+
+        threading.Thread(target=work, name="mqtt-connect", daemon=True).start()
+        self._connecting = done
+        return done
+
+    async def _session(self) -> None:  # noqa: C901, PLR0912, PLR0915 - one session: paho's callbacks and the connect steps
         loop = asyncio.get_running_loop()
         client = self._make_client()
         connack: asyncio.Future[tuple[Any, Any]] = loop.create_future()
@@ -267,10 +299,9 @@ class MqttLink:
         misc: asyncio.Task[None] | None = None
         try:
             try:
-                await asyncio.wait_for(
-                    loop.run_in_executor(None, self._blocking_connect, client),
-                    self.settings.keepalive,
-                )
+                await asyncio.wait_for(self._connect_in_thread(client), self.settings.keepalive)
+            except MqttConnectError:
+                raise
             except ssl.SSLError as exc:
                 if self._tls is not None:
                     self._tls.close_all()
@@ -281,7 +312,10 @@ class MqttLink:
                 raise MqttConnectError(f"broker {self.where} unreachable: {exc}") from None
             misc = asyncio.create_task(self._misc(client))
             try:
+                self._connecting = connack
                 rc, props = await asyncio.wait_for(asyncio.shield(connack), self.settings.keepalive)
+            except MqttConnectError:
+                raise
             except TimeoutError:
                 raise MqttConnectError(f"broker {self.where} sent no CONNACK") from None
             if rc.is_failure:

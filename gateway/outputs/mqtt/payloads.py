@@ -394,7 +394,7 @@ class Topics:
         return f"{self.base}/#"
 
 
-def parse_topic(topic: str, prefix: str = "doorcount") -> TopicMatch | None:
+def parse_topic(topic: str, prefix: str = "doorcount") -> TopicMatch | None:  # noqa: PLR0911 - one return per topic kind
     """Classify a topic of the tree; None for topics outside it. Levels are the slugged names."""
     head = prefix.rstrip("/") + "/"
     if not topic.startswith(head):

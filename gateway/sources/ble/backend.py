@@ -12,11 +12,13 @@ a `PasskeyAgent`; bumble and dbus-fast are imported only when their backend is o
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.errors import ConfigError
+from gateway.errors import BleStackError, ConfigError
 
 if TYPE_CHECKING:
     from bleak.backends.client import BaseBleakClient
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
     from gateway.sources.ble.central import BumbleCentral, VirtualRadio
 
 DEFAULT_BACKEND = "os"
+SYSTEM_BUS = "/run/dbus/system_bus_socket"
+"""Where BlueZ is reached on Linux (D-Bus system bus) unless DBUS_SYSTEM_BUS_ADDRESS says."""
+USE_BUMBLE = (
+    'or use a bumble backend on a Bluetooth controller of its own: ble.backend = "bumble:usb:0" '
+    "(or DOORCOUNT_BLE__BACKEND=bumble:usb:0)"
+)
 
 
 class PasskeyAgent(Protocol):
@@ -99,6 +107,7 @@ async def open_backend(
     if isinstance(spec, str):
         kind, transport = parse_spec(spec)
         if kind == DEFAULT_BACKEND:
+            _check_bluez()
             return Backend(DEFAULT_BACKEND)
         radio: str | VirtualRadio = transport
         label = spec
@@ -109,6 +118,24 @@ async def open_backend(
     from gateway.sources.ble.bumblebackend import BumbleClient, BumbleScanner
 
     central = central_mod.BumbleCentral(radio, keystore=keystore, address=address)
-    await central.start()
+    await central.start()  # a transport it cannot open: BleStackError
     central_mod.install(central)
     return Backend(label, BumbleScanner, BumbleClient, central)
+
+
+def _check_bluez() -> None:
+    """The OS backend needs BlueZ over the D-Bus system bus: say so before bleak fails with a
+    bare `[Errno 2]` on the missing socket."""
+    if not sys.platform.startswith("linux"):
+        return
+    address = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={SYSTEM_BUS}")
+    path = next(
+        (p.removeprefix("unix:path=").split(",")[0] for p in address.split(";") if "path=" in p),
+        None,
+    )
+    if path is not None and not os.path.exists(path):
+        raise BleStackError(
+            f"no Bluetooth stack: BlueZ is not reachable (no D-Bus system bus at {path})",
+            "install and start BlueZ (apt install bluez dbus; systemctl start bluetooth) "
+            + USE_BUMBLE,
+        )

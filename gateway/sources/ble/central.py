@@ -30,7 +30,7 @@ from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport import open_transport
 from bumble.transport.common import AsyncPipeSink, Transport
 
-from gateway.errors import BleError
+from gateway.errors import BleError, BleStackError
 from gateway.protocol.gatt import MTU
 
 logger = logging.getLogger(__name__)
@@ -151,8 +151,11 @@ class BumbleCentral:
             try:
                 self._transport = await open_transport(self._transport_spec)
             except Exception as exc:
-                raise BleError(
-                    f"cannot open bumble transport {self._transport_spec!r}: {exc}"
+                raise BleStackError(
+                    f"cannot open bumble transport {self._transport_spec!r}: {exc}",
+                    "check the controller is plugged in and the transport is right, e.g. "
+                    '"bumble:usb:0" or "bumble:serial:/dev/ttyACM0,1000000"; '
+                    "no node is involved yet",
                 ) from exc
             device = Device.with_hci(
                 self._name, address, self._transport.source, self._transport.sink

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from gateway.config import GatewayConfig, describe, load_pairings
+from gateway.config import GatewayConfig, load_pairings
 from gateway.errors import ConfigError
 from gateway.protocol.trace import BadgeHeard, DoorSpec, Tick
 from gateway.sources.base import NodeStatus, QueueSource, ResumePoints, SourceItem
@@ -39,7 +39,7 @@ class BleSource:
         ingest_config: IngestConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._spec = backend_spec
+        self.backend_spec = backend_spec
         self._keystore = keystore
         self._nodes = nodes
         self._ingest_config = ingest_config
@@ -55,7 +55,7 @@ class BleSource:
         self._queue.close()
 
     async def stream(self, resume: ResumePoints) -> AsyncIterator[SourceItem]:
-        backend = await open_backend(self._spec, keystore=self._keystore)
+        backend = await open_backend(self.backend_spec, keystore=self._keystore)
         queue = self._queue
 
         def on_ticks(ticks: list[Tick]) -> None:
@@ -91,34 +91,30 @@ class BleSource:
     async def _health(self, ingest: Ingest) -> None:
         while True:
             await asyncio.sleep(HEALTH_EVERY_S)
-            now = self._clock()
-            for h in ingest.health():
-                self._queue.put(
-                    NodeStatus(
-                        h.node,
-                        now,
-                        h.connected,
-                        rssi=h.rssi,
-                        battery_pct=h.battery_pct,
-                        reconnects=h.reconnects,
-                        duplicates=h.duplicates,
-                        bad_frames=h.malformed,
-                    )
-                )
+            for status in node_statuses(ingest, self._clock()):
+                self._queue.put(status)
 
 
-def ble_from_config(config: Mapping[str, Any]) -> tuple[str, list[DoorSpec], BleSource]:
+def node_statuses(ingest: Ingest, now: float) -> list[NodeStatus]:
+    """The ingest's link health of every node, as the service takes it."""
+    return [
+        NodeStatus(
+            h.node,
+            now,
+            h.connected,
+            rssi=h.rssi,
+            battery_pct=h.battery_pct,
+            reconnects=h.reconnects,
+            duplicates=h.duplicates,
+            bad_frames=h.malformed,
+        )
+        for h in ingest.health()
+    ]
+
+
+def ble_from_config(gateway: GatewayConfig) -> tuple[str, list[DoorSpec], BleSource]:
     """Site, doors and the BLE source for `doorcount run` with `[source] kind = "ble"`."""
-    from pydantic import ValidationError
-
-    table = dict(config.get("source") or {})
-    table.pop("kind", None)
-    if table:
-        raise ConfigError(f"[source] of kind ble does not know {', '.join(sorted(table))}")
-    try:
-        gateway = GatewayConfig(**{k: v for k, v in config.items() if k != "source"})
-    except ValidationError as exc:
-        raise ConfigError(f"invalid config: {describe(exc)}") from None
+    assert gateway.site is not None  # the config requires it for a BLE source
     pairings = load_pairings(gateway.registry_path)
     doors = gateway.door_specs(pairings)
     if not pairings:
