@@ -10,8 +10,12 @@ written. With the bumble backend the gateway's bonds are kept in `<state_dir>/bl
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -155,7 +159,6 @@ def run(work: Coroutine[Any, Any, int], args: argparse.Namespace | None = None) 
     Library log lines (bumble's warnings on a failed pairing, say) reach the terminal only
     with -v: the installer reads our `error:`/`next:` lines, not the stack's.
     """
-    import asyncio
     import logging
 
     from bleak.exc import BleakError
@@ -309,20 +312,26 @@ async def doors(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
-async def live(args: argparse.Namespace) -> int:
-    import asyncio
-    import contextlib
-    import signal
-
-    from gateway.installer.live import run_live
-    from gateway.installer.site import Site
-
-    site = Site(args.config)
+@contextlib.contextmanager
+def _ctrl_c() -> Iterator[asyncio.Event]:
+    """An event Ctrl-C sets, so a session the installer ends still closes its links cleanly."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
         loop.add_signal_handler(signal.SIGINT, stop.set)  # main thread only
     try:
+        yield stop
+    finally:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def live(args: argparse.Namespace) -> int:
+    from gateway.installer.live import run_live
+    from gateway.installer.site import Site
+
+    site = Site(args.config)
+    with _ctrl_c() as stop:
         await run_live(
             site,
             args.door,
@@ -332,9 +341,6 @@ async def live(args: argparse.Namespace) -> int:
             say=say,
             stop=stop,
         )
-    finally:
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.remove_signal_handler(signal.SIGINT)
     return 0
 
 
@@ -367,10 +373,6 @@ async def audit(args: argparse.Namespace) -> int:
 
 
 async def walktest(args: argparse.Namespace) -> int:
-    import asyncio
-    import contextlib
-    import signal
-
     from gateway.errors import ConfigError
     from gateway.installer.records import save_walktest
     from gateway.installer.site import Site
@@ -379,11 +381,7 @@ async def walktest(args: argparse.Namespace) -> int:
     from gateway.installer.walktest import swap_door
 
     site = Site(args.config)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-        loop.add_signal_handler(signal.SIGINT, stop.set)  # main thread only
-    try:
+    with _ctrl_c() as stop:
         verdict = await run_walktest(
             site,
             args.door,
@@ -394,9 +392,6 @@ async def walktest(args: argparse.Namespace) -> int:
             say=say,
             stop=stop,
         )
-    finally:
-        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-            loop.remove_signal_handler(signal.SIGINT)
     save_walktest(site.config.state_dir, verdict)  # for the commissioning report
     say(*verdict_lines(verdict))
     if verdict.ok:

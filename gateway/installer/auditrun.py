@@ -17,9 +17,8 @@ from gateway.installer.audit import AuditResult, Tap, audit_taps, audit_totals
 from gateway.installer.live import LiveDoors
 from gateway.installer.site import Site
 from gateway.installer.view import StepError
-from gateway.installer.walkrun import door_nodes, next_for_links
+from gateway.installer.walkrun import door_ingest, door_nodes, not_connected
 from gateway.protocol.trace import Direction, Tick
-from gateway.sources.ble.ingest import Ingest, IngestConfig
 
 SETTLE_S = 3.0
 """After the period, wait this long for the last crossings to be decided."""
@@ -72,33 +71,16 @@ async def run_audit(  # noqa: PLR0915 - the audit session is one prompt loop a p
         for tick in ticks:
             live.feed(tick)
 
-    ble = site.config.ble
     backend = await site.open_backend()
     loop = asyncio.get_running_loop()
     try:
-        ingest = Ingest(
-            backend,
-            nodes,
-            on_ticks,
-            config=IngestConfig(
-                connect_timeout=ble.connect_timeout_s,
-                silence_s=ble.silent_after_s,
-                backoff_min=0.2,
-                backoff_max=2.0,
-                scan_timeout=5.0,
-            ),
-        )
+        ingest = door_ingest(site, backend, nodes, on_ticks)
         await ingest.start()
         try:
             try:
                 await asyncio.wait_for(ingest.wait_connected(), connect_timeout)
             except TimeoutError:
-                missing = {h.node: h.last_error or "" for h in ingest.health() if not h.connected}
-                raise StepError(
-                    "not connected to "
-                    + ", ".join(f"{n} ({e or 'not heard'})" for n, e in missing.items()),
-                    next_for_links(site, missing),
-                ) from None
+                raise not_connected(site, ingest) from None
             start = time.time()
             taps: list[Tap] = []
             if totals:

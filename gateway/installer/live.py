@@ -18,10 +18,10 @@ from gateway.core.events import Crossing, Health
 from gateway.core.tuning import EngineConfig
 from gateway.installer.site import Site
 from gateway.installer.view import StepError, clock, health_line
-from gateway.installer.walkrun import door_nodes, next_for_links
+from gateway.installer.walkrun import door_ingest, door_nodes, not_connected
 from gateway.installer.walktest import walk_tuning
 from gateway.protocol.trace import DoorSpec, Tick
-from gateway.sources.ble.ingest import Ingest, IngestConfig, NodeHealth, PairedNode, Report
+from gateway.sources.ble.ingest import NodeHealth, PairedNode, Report
 
 
 def signal_quality(health: NodeHealth) -> str:
@@ -149,34 +149,16 @@ async def run_live(
             detail = f": {report.detail}" if report.detail else ""
             say(f"{clock(report.t)}  {report.node} {report.kind.replace('_', ' ')}{detail}")
 
-    ble = site.config.ble
     loop = asyncio.get_running_loop()
     backend = await site.open_backend()
     try:
-        ingest = Ingest(
-            backend,
-            list(nodes.values()),
-            on_ticks,
-            config=IngestConfig(
-                connect_timeout=ble.connect_timeout_s,
-                silence_s=ble.silent_after_s,
-                backoff_min=0.2,
-                backoff_max=2.0,
-                scan_timeout=5.0,
-            ),
-            on_report=on_report,
-        )
+        ingest = door_ingest(site, backend, list(nodes.values()), on_ticks, on_report)
         await ingest.start()
         try:
             try:
                 await asyncio.wait_for(ingest.wait_connected(), connect_timeout)
             except TimeoutError:
-                missing = {h.node: h.last_error or "" for h in ingest.health() if not h.connected}
-                raise StepError(
-                    "not connected to "
-                    + ", ".join(f"{n} ({e or 'not heard'})" for n, e in missing.items()),
-                    next_for_links(site, missing),
-                ) from None
+                raise not_connected(site, ingest) from None
             say(
                 f"watching {', '.join(s.door for s in specs)}: beams as they change, each "
                 "crossing as it is decided (Ctrl-C to stop)"

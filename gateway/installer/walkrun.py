@@ -16,6 +16,7 @@ from gateway.installer.site import Site
 from gateway.installer.view import StepError, observation_line, walk_intro
 from gateway.installer.walktest import Observation, Plan, Verdict, WalkTest, walk_plan
 from gateway.protocol.trace import Tick
+from gateway.sources.ble.backend import Backend
 from gateway.sources.ble.ingest import Ingest, IngestConfig, PairedNode, Report
 
 
@@ -52,7 +53,40 @@ def next_for_links(site: Site, failed: dict[str, str]) -> str:
     )
 
 
-async def run_walktest(  # noqa: PLR0915 - the walk test is one prompt loop a person steps through
+def door_ingest(
+    site: Site,
+    backend: Backend,
+    nodes: list[PairedNode],
+    on_ticks: Callable[[list[Tick]], None],
+    on_report: Callable[[Report], None] | None = None,
+) -> Ingest:
+    """An ingest of these nodes for an installer session: quick retries, the site's timeouts."""
+    ble = site.config.ble
+    return Ingest(
+        backend,
+        nodes,
+        on_ticks,
+        config=IngestConfig(
+            connect_timeout=ble.connect_timeout_s,
+            silence_s=ble.silent_after_s,
+            backoff_min=0.2,
+            backoff_max=2.0,
+            scan_timeout=5.0,
+        ),
+        on_report=on_report,
+    )
+
+
+def not_connected(site: Site, ingest: Ingest) -> StepError:
+    """The error for nodes that did not connect in time, naming each and the next step."""
+    missing = {h.node: h.last_error or "" for h in ingest.health() if not h.connected}
+    return StepError(
+        "not connected to " + ", ".join(f"{n} ({e or 'not heard'})" for n, e in missing.items()),
+        next_for_links(site, missing),
+    )
+
+
+async def run_walktest(
     site: Site,
     door: str,
     *,
@@ -91,22 +125,9 @@ async def run_walktest(  # noqa: PLR0915 - the walk test is one prompt loop a pe
             detail = f": {report.detail}" if report.detail else ""
             say(f"    {report.node} {report.kind.replace('_', ' ')}{detail}")
 
-    ble = site.config.ble
     backend = await site.open_backend()
     try:
-        ingest = Ingest(
-            backend,
-            nodes,
-            on_ticks,
-            config=IngestConfig(
-                connect_timeout=ble.connect_timeout_s,
-                silence_s=ble.silent_after_s,
-                backoff_min=0.2,
-                backoff_max=2.0,
-                scan_timeout=5.0,
-            ),
-            on_report=on_report,
-        )
+        ingest = door_ingest(site, backend, nodes, on_ticks, on_report)
         await ingest.start()
         try:
             try:
@@ -116,12 +137,7 @@ async def run_walktest(  # noqa: PLR0915 - the walk test is one prompt loop a pe
                             raise KeyboardInterrupt
                         await asyncio.sleep(0.05)
             except TimeoutError:
-                missing = {h.node: h.last_error or "" for h in ingest.health() if not h.connected}
-                raise StepError(
-                    "not connected to "
-                    + ", ".join(f"{n} ({e or 'not heard'})" for n, e in missing.items()),
-                    next_for_links(site, missing),
-                ) from None
+                raise not_connected(site, ingest) from None
             say(
                 f"connected to {', '.join(n.node for n in nodes)}",
                 *walk_intro(door, walk_plan(walks, direction)),

@@ -475,3 +475,15 @@ def test_v1_sink_down_is_unavailable_not_rejected(tmp_path: Path) -> None:
     sink = InfluxV1Sink(f"http://127.0.0.1:{free_port()}", "u:p", "db/rp", timeout=2)
     with pytest.raises(SinkUnavailableError):
         sink.write([Point.make("m", {}, {"x": 1}, 0)])
+
+
+@pytest.mark.parametrize("level", ["site", "door"])
+def test_a_payload_under_another_name_s_topic_is_refused_naming_the_level(level: str) -> None:
+    message = interval(door="Front door")
+    topic = (
+        message.topic.replace("corner_shop", "other_shop")
+        if level == "site"
+        else message.topic.replace("front_door", "back")
+    )
+    with pytest.raises(PayloadError, match=f"payload {level} .* does not belong under topic"):
+        lines(topic, message.payload)

@@ -116,31 +116,13 @@ def interpret(topic: str, payload: bytes, *, prefix: str, received: float, tz: Z
 
 def _check_names(match: TopicMatch, model: object) -> None:
     """The slugged names in the topic must be those of the payload, or the topic lies."""
-    site = getattr(model, "site", None)
-    if isinstance(site, str) and slug(site) != match.site:
-        raise PayloadError(
-            f"payload site {site!r} does not belong under topic level {match.site!r}"
-        )
-    door = getattr(model, "door", None)
-    if match.door is not None and isinstance(door, str) and slug(door) != match.door:
-        raise PayloadError(
-            f"payload door {door!r} does not belong under topic level {match.door!r}"
-        )
-    till = getattr(model, "till", None)
-    if match.till is not None and isinstance(till, str) and slug(till) != match.till:
-        raise PayloadError(
-            f"payload till {till!r} does not belong under topic level {match.till!r}"
-        )
-    zone = getattr(model, "zone", None)
-    if match.zone is not None and isinstance(zone, str) and slug(zone) != match.zone:
-        raise PayloadError(
-            f"payload zone {zone!r} does not belong under topic level {match.zone!r}"
-        )
-    node = getattr(model, "node", None)
-    if match.node is not None and isinstance(node, str) and slug(node) != match.node:
-        raise PayloadError(
-            f"payload node {node!r} does not belong under topic level {match.node!r}"
-        )
+    for level in ("site", "door", "till", "zone", "node"):
+        expected = getattr(match, level)
+        value = getattr(model, level, None)
+        if expected is not None and isinstance(value, str) and slug(value) != expected:
+            raise PayloadError(
+                f"payload {level} {value!r} does not belong under topic level {expected!r}"
+            )
 
 
 def split_fields(p: AudienceSplit) -> dict[str, int | float | str | bool | None]:
