@@ -85,8 +85,11 @@ def test_a_wrong_bumble_transport_is_not_blamed_on_the_node(
     finally:
         del os.environ["DOORCOUNT_BLE__BACKEND"]
     err = capsys.readouterr().err
+    assert "cannot open the gateway's Bluetooth adapter" in err
     assert "cannot open bumble transport 'tcp-client:127.0.0.1:" in err
-    assert "check the controller is plugged in and the transport is right" in err
+    # the next step is about the adapter and the config, never the node
+    assert f"start what serves {backend.removeprefix('bumble:')}" in err
+    assert f"or fix ble.backend in {config}" in err
     assert "node is powered" not in err
 
 
