@@ -580,6 +580,8 @@ class Engine:
         index = len(episodes) - 1
         while index >= 0 and episodes[index].start > t + gap:
             index -= 1
+        if index >= 0 and not edge[2]:
+            index = self._owner_of_clear(episodes, index, edge[1])
         if index >= 0:
             episode = episodes[index]
             late = t < episode.end  # falls inside the episode: a delayed tick of it
@@ -594,6 +596,29 @@ class Engine:
                 episodes.insert(index + 1, _new_episode(door, edge))
         else:
             episodes.insert(0, _new_episode(door, edge))
+
+    @staticmethod
+    def _owner_of_clear(episodes: list[_Episode], index: int, role: int) -> int:
+        """The episode a late clear of beam `role` belongs to, from the one its time picked.
+
+        A beam that broke in an earlier episode and has not cleared there stayed broken all
+        the while: the activity since (the other beam's edges, filed first because this
+        beam's node delivered late) is one stretch with it. Join those episodes and return
+        the joined one; otherwise `index` unchanged.
+        """
+        if episodes[index].pending[role] is not None:
+            return index
+        k = index
+        while k > 0 and not any(e[1] == role for e in episodes[k].edges):
+            k -= 1
+            if episodes[k].pending[role] is not None:
+                joined = episodes[k]
+                for later in episodes[k + 1 : index + 1]:
+                    for e in later.edges:
+                        joined.add(e)
+                del episodes[k + 1 : index + 1]
+                return k
+        return index
 
     def _run_due(self, now: float, events: list[Event]) -> None:
         if now >= self._next_gap_check:

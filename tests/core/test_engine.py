@@ -468,3 +468,19 @@ def test_a_fresh_engine_continues_from_resume_points_without_a_gap():
     assert directions([e for e in events if isinstance(e, Crossing)]) == ["in"]
     assert not [e for e in events if isinstance(e, Health)]  # no seq gap, no reboot
     assert engine.resume_points() == {"d1": (resume.boot, ticks[-1].seq + 1)}
+
+
+def test_a_late_clear_finds_its_break_across_the_other_beams_episode():
+    """A slow walker on a wide door: the inner beam's edges arrive on time and, with the
+    outer beam still silent, start an episode of their own; the outer node's backlog then
+    brings its break (before that episode) and its clear (inside it). The clear belongs to
+    that break: the beam was broken all along, so it is one episode, never a stuck beam."""
+    site = two_node_door()
+    warm_up(site)
+    site.walk(0, 10.0, "in", speed=0.45, spacing=0.30)
+    ticks = _delay(site.ticks(), "o1", (8.0, 30.0), 30.0)
+    engine = Engine(site.doors)
+    events = engine.run(ticks)
+    cs = [e for e in events if isinstance(e, Crossing) and e.t > T0 - 5.0]
+    assert directions(cs) == ["in"]
+    assert not [e for e in events if isinstance(e, Health)]
