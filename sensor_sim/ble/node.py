@@ -454,3 +454,7 @@ class SimNode:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, min(waits))):
                     await self._kick.wait()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # close() asked, and an expiring timeout took its CancelledError: stop anyway.
+                raise asyncio.CancelledError

@@ -60,6 +60,8 @@ PROTECTED = (
 
 
 POWER_OFF = hci.HCI_REMOTE_DEVICE_TERMINATED_CONNECTION_DUE_TO_POWER_OFF_ERROR
+DISCONNECT_S = 5.0
+"""A disconnection the controller does not confirm this fast is taken as done."""
 
 
 def node_address(node_id: str) -> str:
@@ -397,10 +399,13 @@ class NodePeripheral:
         await self._disconnect(hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
     async def _disconnect(self, reason: int) -> None:
+        # Only a link the stack still has: bumble's disconnect waits for a disconnection event,
+        # and one that already went by (or never came, see `_lost_quietly`) never comes again.
         connection = self._connection
-        if connection is not None:
+        if connection is not None and self._link_alive(connection):
             with contextlib.suppress(Exception):
-                await connection.disconnect(reason)
+                async with asyncio.timeout(DISCONNECT_S):
+                    await connection.disconnect(reason)
 
     # Data --------------------------------------------------------------------------------
 

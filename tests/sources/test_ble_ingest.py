@@ -14,6 +14,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from bleak import BleakClient
+from bleak.exc import BleakError
+from bumble.device import Connection
 
 from gateway.core.engine import Engine
 from gateway.errors import BleError
@@ -282,3 +285,58 @@ async def test_a_connect_given_up_on_leaves_the_controller_free(
         connection = await central.connect(nodes[0].address, 5.0)
         assert connection.is_encrypted is False  # a plain, working link
         await connection.disconnect()
+
+
+async def test_closing_a_link_the_peer_already_dropped_returns(
+    radio: RadioLink, tmp_path: Path
+) -> None:
+    # bumble's disconnect waits for the link's disconnection event; for a link whose event
+    # already went by it waited forever, holding every other node's connect behind it.
+    async with (
+        nodes_on(radio, ["n01"], tmp_path) as nodes,
+        gateway_on(radio, tmp_path),
+    ):
+        central = central_mod.current()
+        connection = await central.connect(nodes[0].address, 5.0)
+        await nodes[0].drop_link()
+        async with asyncio.timeout(20):  # a hang fails here instead of at pytest's timeout
+            while central.is_alive(connection):
+                await asyncio.sleep(0.01)
+            await central.disconnect(connection)
+            again = await central.connect(nodes[0].address, 5.0)
+            await central.disconnect(again)
+        assert not central.device.connections
+
+
+async def test_a_link_lost_before_the_client_listens_fails_its_connect(
+    radio: RadioLink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The peer's last answer and its disconnection can arrive in one connection event, so the
+    # link is gone by the time the client would start listening for its end. The client must
+    # see that at once, not wait on the dead link (and then on its disconnection) forever.
+    async with (
+        nodes_on(radio, ["n01"], tmp_path, status_interval=0.3) as nodes,
+        gateway_on(radio, tmp_path) as backend,
+    ):
+        paired = await pair_all(backend, nodes)
+        central = central_mod.current()
+        real_connect = central.connect
+
+        async def connect_then_lose(address: str, timeout: float) -> Connection:
+            connection = await real_connect(address, timeout)
+            await nodes[0].drop_link()
+            while central.is_alive(connection):
+                await asyncio.sleep(0.01)
+            return connection
+
+        monkeypatch.setattr(central, "connect", connect_then_lose)
+        client = BleakClient(nodes[0].address, timeout=5.0, **backend.client_kwargs())
+        async with asyncio.timeout(20):
+            with pytest.raises(BleakError, match="disconnected as soon as connected"):
+                await client.connect()
+            await client.disconnect()
+        monkeypatch.undo()
+        async with running(backend, paired) as gw:
+            nodes[0].emit(0, True)
+            await gw.until(lambda: len(gw.ticks) == 1)
+    assert gw.kinds()["connect_failed"] == 0

@@ -174,13 +174,26 @@ class BumbleClient(BaseBleakClient):
     # Connectivity ---------------------------------------------------------------------------
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        connection = await central_mod.current().connect(self.address, self._timeout)
+        central = central_mod.current()
+        connection = await central.connect(self.address, self._timeout)
         logger.debug("%s: connected (handle %d)", self.address, connection.handle)
+        # Listen, then check, with no await in between: a disconnection already processed
+        # would never reach the listener, and every later wait on the link would be endless.
+        connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
+        if not central.is_alive(connection):
+            connection.remove_listener(Connection.EVENT_DISCONNECTION, self._on_disconnection)
+            raise BleakError(f"{self.address}: disconnected as soon as connected")
         self._connection = connection
         self._closing = False
-        connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
         try:
-            await self._while_connected(connection, self._set_up(connection, pair))
+            async with asyncio.timeout(self._timeout):
+                await self._while_connected(connection, self._set_up(connection, pair))
+        except TimeoutError:
+            await self.disconnect()
+            raise BleError(
+                f"set-up (encryption, discovery) not done within {self._timeout:g} s",
+                self.address,
+            ) from None
         except BaseException:
             await self.disconnect()
             raise
@@ -208,14 +221,20 @@ class BumbleClient(BaseBleakClient):
         connection.on(Connection.EVENT_DISCONNECTION, on_lost)
         task = loop.create_task(work)
         watched: set[asyncio.Future[Any]] = {task, lost}
+        finished = False
         try:
             await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:
             connection.remove_listener(Connection.EVENT_DISCONNECTION, on_lost)
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            finished = task.done()
+            if not finished:
+                # Lost, or given up on from outside: either way the work must not outlive
+                # this call (an orphan would go on waiting on a dead link).
+                task.cancel()
+                await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # retrieved: what it died of is the disconnection
+        if not finished:
             reason = lost.result()
             raise BleakError(f"{self.address}: disconnected while setting up (0x{reason:02X})")
         task.result()
@@ -238,16 +257,20 @@ class BumbleClient(BaseBleakClient):
             self._disconnected_callback()
 
     async def disconnect(self) -> None:
+        """Disconnect; a link already gone returns at once, a silent controller raises
+        `BleError` after `central.DISCONNECT_S` (see `BumbleCentral.disconnect`)."""
         connection = self._connection
         if connection is None:
             return
         self._closing = True
-        with contextlib.suppress(hci.HCI_Error, TimeoutError):
+        try:
             # Let queued packets (e.g. our last pairing keys) reach the controller first.
-            async with asyncio.timeout(1.0):
-                await connection.drain()
-            await connection.disconnect()
-        self._connection = None
+            with contextlib.suppress(TimeoutError, ValueError):  # ValueError: link gone
+                async with asyncio.timeout(1.0):
+                    await connection.drain()
+            await central_mod.current().disconnect(connection)
+        finally:
+            self._connection = None
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
         """Pair and bond (LE Secure Connections, passkey entry from the central's delegate)."""

@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 KEYSTORE_NAMESPACE = "doorcount"
 ESTABLISH_S = 2.0
 """A new link whose peer does not answer the MTU exchange this fast was never established."""
+DISCONNECT_S = 5.0
+"""How long a controller may take to confirm a disconnection: it completes once the peer
+acknowledges the LL_TERMINATE_IND or the link's supervision timeout (bumble's default 0.72 s,
+BlueZ's 4.2 s) runs out. Waiting longer would only hide a confirmation that never comes."""
 AdvertListener = Callable[[Advertisement], None]
 
 
@@ -172,13 +176,14 @@ class BumbleCentral:
                 self._address_types[name] = hci.AddressType(keys.address_type)
 
     async def close(self) -> None:
-        device, self._device = self._device, None
+        device = self._device
         if device is not None:
             for connection in list(device.connections.values()):
                 try:
-                    await connection.disconnect()
+                    await self.disconnect(connection)
                 except Exception:
-                    logger.debug("disconnect on close failed", exc_info=True)
+                    logger.warning("disconnect on close failed", exc_info=True)
+            self._device = None
             await device.power_off()
         if self._controller is not None and not isinstance(self._transport_spec, str):
             self._transport_spec.remove_controller(self._controller)
@@ -271,6 +276,45 @@ class BumbleCentral:
 
     # Connections --------------------------------------------------------------------------
 
+    def is_alive(self, connection: Connection) -> bool:
+        """Whether the host still has this link (its disconnection was not processed yet).
+
+        bumble's waits on a link (`Device.disconnect`, `Device.encrypt`) listen for its
+        disconnection event and so wait forever on a link whose event already went by: check
+        this synchronously right where you start listening, with no await in between.
+        """
+        device = self._device
+        return device is not None and device.connections.get(connection.handle) is connection
+
+    async def disconnect(
+        self,
+        connection: Connection,
+        reason: int = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR,
+    ) -> None:
+        """Disconnect `connection` and wait for the controller to confirm, within `DISCONNECT_S`.
+
+        A link that is already gone returns at once: bumble would send the HCI Disconnect
+        anyway and wait for a Disconnection Complete that was already delivered (or that a
+        controller which no longer knows the handle never sends). A controller that does not
+        confirm in time raises `BleError`, instead of holding the caller (and every node
+        queued behind it) forever.
+        """
+        address = connection.peer_address.to_string(False)
+        if not self.is_alive(connection):
+            return
+        try:
+            async with asyncio.timeout(DISCONNECT_S):
+                await connection.disconnect(reason)
+        except hci.HCI_Error as exc:
+            if self.is_alive(connection):
+                raise BleError(f"the controller refused to disconnect: {exc}", address) from exc
+            # A real controller answers Unknown Connection Identifier for a link it just lost.
+        except TimeoutError:
+            raise BleError(
+                f"the controller did not confirm the disconnection within {DISCONNECT_S:g} s",
+                address,
+            ) from None
+
     async def connect(self, address: str, timeout: float) -> Connection:
         """Connect to `address`; attempts are serialised (one pending LE connect at a time).
 
@@ -319,10 +363,16 @@ class BumbleCentral:
             except TimeoutError:
                 logger.info("%s: connection not established, retrying", address)
                 with contextlib.suppress(Exception):
-                    await connection.disconnect(hci.HCI_CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR)
+                    await self.disconnect(
+                        connection, hci.HCI_CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
+                    )
                 continue
             except Exception as exc:
                 raise BleError(f"MTU exchange failed: {exc}", address) from exc
+            if not self.is_alive(connection):
+                # The peer's answer and its disconnection came in the same connection event.
+                logger.info("%s: the link dropped as it was made, retrying", address)
+                continue
             return connection
 
     async def _cancel_pending_connection(self) -> None:

@@ -109,6 +109,10 @@ class IngestConfig:
     advert_max_age: float = 30.0
 
 
+STOP_S = 15.0
+"""`Ingest.stop` waits this long for the node tasks: each closes its link within
+`central.DISCONNECT_S` (plus a drain); longer means a wait on the radio that will never end."""
+
 TicksFn = Callable[[list[Tick]], None]
 ReportFn = Callable[[Report], None]
 
@@ -122,6 +126,18 @@ class _Node:
     seen: tuple[float, BLEDevice, AdvertisementData] | None = None
     found: asyncio.Event = field(default_factory=asyncio.Event)
     status_seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _raise_if_stopping() -> None:
+    """Raise CancelledError if this task was asked to stop and an inner layer absorbed it.
+
+    The request stays counted in `Task.cancelling()` even when a library (or an expiring
+    `asyncio.timeout`) turned the CancelledError into another error: a node's loop must not
+    go on reconnecting, or `Ingest.stop()` waits for it forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class Ingest:
@@ -183,16 +199,27 @@ class Ingest:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Cancel every node's task and wait for them to end (their links closed).
+
+        Only the node tasks' cancellations are absorbed, never the caller's; a task still
+        running after `STOP_S` (a radio wait that will not end) raises `BleError` naming it.
+        """
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        stuck: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_S)
         if self._scanner is not None:
+            scanner, self._scanner = self._scanner, None
             with contextlib.suppress(BleakError, BleError):
-                await self._scanner.stop()
-            self._scanner = None
+                await scanner.stop()
+        if stuck:
+            names = ", ".join(sorted(t.get_name().removeprefix("ble-") for t in stuck))
+            raise BleError(f"BLE ingest: node tasks still running {STOP_S:g} s after stop: {names}")
+        for task in tasks:
+            if not task.cancelled() and (error := task.exception()) is not None:
+                raise error
 
     def health(self) -> list[NodeHealth]:
         """A snapshot per node (copies: safe to keep)."""
@@ -310,6 +337,7 @@ class Ingest:
                 self._report(entry, "connect_failed", f"{type(exc).__name__}: {exc}")
             finally:
                 await self._drop(entry)
+            _raise_if_stopping()
             if self._clock() - started > 4 * cfg.backoff_max:
                 backoff = cfg.backoff_min  # it ran a good while: start the backoff afresh
             await asyncio.sleep(backoff * self._rng.uniform(0.8, 1.2))
@@ -321,20 +349,27 @@ class Ingest:
             entry.health.connected = False
             self._report(entry, "disconnected")
         if client is not None:
-            with contextlib.suppress(BleakError, BleError, TimeoutError, OSError):
+            try:
                 await client.disconnect()
+            except (BleakError, BleError, TimeoutError, OSError) as exc:
+                logger.warning("%s: disconnect failed: %s", entry.paired.node, exc)
 
     async def _connect_and_serve(self, entry: _Node) -> None:
         cfg = self.config
         target = await self._find(entry)
         logger.debug("%s: connecting to %s", entry.paired.node, target)
-        gone = asyncio.Event()
         loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def on_disconnected(_client: BleakClient) -> None:
+            if not gone.done():
+                gone.set_result(None)
+
         hello: asyncio.Future[wire.Hello] = loop.create_future()
         entry.status_seen.clear()
         client = BleakClient(
             target,
-            lambda _client: gone.set(),
+            on_disconnected,
             services=[SERVICE_UUID, BATTERY_SERVICE_UUID],
             timeout=cfg.connect_timeout,
             **self.backend.client_kwargs(),
@@ -372,12 +407,11 @@ class Ingest:
         self._report(entry, "connected", f"boot {said.boot_id}, resume from {resume.seq}")
         last_status = self._clock()
         while True:
-            try:
-                async with asyncio.timeout(min(1.0, cfg.silence_s / 4)):
-                    await gone.wait()
-            except TimeoutError:
-                pass
-            if gone.is_set():
+            # `asyncio.wait` times out without cancelling this task: a timeout made of a
+            # cancellation, expiring as `stop()` cancels, could absorb the stop (seen on 3.11).
+            await asyncio.wait({gone}, timeout=min(1.0, cfg.silence_s / 4))
+            _raise_if_stopping()
+            if gone.done():
                 return
             if health.last_status is not None:
                 last_status = max(last_status, health.last_status)
