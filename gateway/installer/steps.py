@@ -41,6 +41,15 @@ def not_bonded_step(node: str, entries: list[Pairing]) -> str:
     return f"press the button on {node}, then {pair_command(node, entries)}"
 
 
+def wrong_node_step(node: str, answers_as: str, entries: list[Pairing]) -> str:
+    """The node's address answers with another id (the board was re-provisioned, or the
+    registry names the wrong node): give the door to the node that is there."""
+    return (
+        f"if {answers_as} is the node on this door now: doorcount unpair {node}, press the "
+        f"button on {answers_as}, then {pair_command(answers_as, entries)}"
+    )
+
+
 def unreachable_step() -> str:
     return f"check it is powered (LED blip every 5 s) and within a few metres; {STOP_SERVICE}"
 

@@ -10,6 +10,7 @@ import pytest
 from gateway.installer.auditrun import ask_total, parse_taps
 from gateway.installer.view import StepError
 from sensor_sim.ble.link import RadioLink
+from sensor_sim.ble.node import SimNode
 from tests.support.ble import PASSKEY, nodes_on
 from tests.support.installer import doorcount, write_config
 
@@ -100,3 +101,34 @@ def test_audit_input_that_cannot_be_read() -> None:
     with pytest.raises(StepError) as info:
         ask_total("people IN by hand: ", io.StringIO("lots\n"))
     assert info.value.next_step == "run the audit again and type the totals you counted"
+
+
+async def test_a_door_node_whose_address_answers_as_another_node(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        n01.peripheral.open_pairing_window()
+        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+    # The same board, re-provisioned as n07: same address, same bond, another node id.
+    n07 = SimNode("n07", PASSKEY, radio, keystore=tmp_path / "node-n01.json", address=n01.address)
+    await n07.start()
+    try:
+        result = await doorcount(radio, config, "walktest --door front --connect-timeout 3")
+        assert result.rc == 1
+        assert result.err.splitlines() == [
+            "error: not connected to n01 (wrong_node: it says it is 'n07', not 'n01')",
+            "next:  if n07 is the node on this door now: doorcount unpair n01, press the button "
+            "on n07, then doorcount pair n07 --door front --position both",
+        ]
+        # The step, followed as printed: the door is ready with n07 and its node answers.
+        assert (await doorcount(radio, config, "unpair n01")).rc == 0
+        n07.peripheral.open_pairing_window()
+        line = f"pair n07 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+        result = await doorcount(radio, config, "doors --seconds 2")
+    finally:
+        await n07.close()
+    assert result.rc == 0, result.text
+    assert "front: ready" in result.out
+    assert "  outer n07/0  (pairing)" in result.out
