@@ -422,7 +422,9 @@ def _config_swap(site: Site, door: str) -> tuple[str, str]:
     """Why the walk test cannot swap `door` itself, and the exact edit that does."""
     from gateway.installer import steps
 
-    paired = {p.position: (p.node, p.beam) for p in site.pairings if p.door == door}
+    paired: dict[str, tuple[str, int]] = {
+        p.position: (p.node, p.beam) for p in site.pairings if p.door == door
+    }
     conf = next(d for d in site.config.doors if d.name == door)
     from_file = {
         pos: (ref.node, ref.beam)
