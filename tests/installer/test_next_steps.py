@@ -132,3 +132,18 @@ async def test_a_door_node_whose_address_answers_as_another_node(
     assert result.rc == 0, result.text
     assert "front: ready" in result.out
     assert "  outer n07/0  (pairing)" in result.out
+
+
+async def test_unpair_a_node_that_is_not_paired(radio: RadioLink, config: Path) -> None:
+    result = await doorcount(radio, config, "unpair n99")
+    assert result.err.splitlines() == [
+        "error: node n99 is not paired with this gateway",
+        "next:  check the node id on its label; doorcount scan lists the nodes nearby and "
+        "whether they are paired",
+    ]
+    result = await doorcount(radio, config, "unpair F4:12:FA:3B:00:09")
+    assert result.err.splitlines() == [
+        "error: node F4:12:FA:3B:00:09 is not paired with this gateway: no bond, no door",
+        "next:  nothing to unpair; to pair it: press the button on F4:12:FA:3B:00:09, then "
+        "doorcount pair F4:12:FA:3B:00:09 --door NAME --position outer|inner",
+    ]
