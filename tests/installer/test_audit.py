@@ -12,7 +12,10 @@ import io
 import json
 import os
 import random
+import subprocess
+import sys
 import termios
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -28,7 +31,7 @@ from gateway.installer.audit import (
     per_person,
     ratio_from_totals,
 )
-from gateway.installer.auditrun import PAGE_DOWN, PAGE_UP
+from gateway.installer.auditrun import KEYS, PAGE_DOWN, PAGE_UP, KeyDecoder
 from gateway.protocol.trace import write_trace
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.generator import generate
@@ -184,3 +187,50 @@ async def test_doorcount_audit_on_a_terminal_takes_single_keypresses_from_a_clic
         "IN  by hand: in 4, out 1",
     ]
     assert_audit_stored(result, tmp_path)
+
+
+def test_keys_are_decoded_whole_even_when_a_read_splits_them() -> None:
+    decoder = KeyDecoder()
+    assert decoder.feed(b"io" + PAGE_DOWN + b"\x1b[") == [b"i", b"o", PAGE_DOWN]
+    assert decoder.feed(b"5~q") == [PAGE_UP, b"q"]
+    assert [KEYS.get(k) for k in decoder.feed(b" \x1b[C\x1b[D\r")] == ["in", "in", "out", None]
+
+
+CTRL_C_CHILD = """
+import asyncio, fcntl, termios
+from gateway.installer.auditrun import key_taps
+fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # this pty is the child's terminal: Ctrl-C is a signal
+asyncio.run(key_taps(0, None, lambda *lines: print(*lines, flush=True)))
+"""
+
+
+def test_ctrl_c_during_key_taps_gives_the_terminal_its_mode_back() -> None:
+    """A real pty as the controlling terminal of a child tapping keys; ^C typed on it."""
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while termios.tcgetattr(slave)[3] & termios.ICANON:  # waits for cbreak mode
+            assert time.monotonic() < deadline and child.poll() is None, child.stderr
+            time.sleep(0.02)
+        os.write(master, b"i")
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "IN  by hand: in 1, out 0"
+        os.write(master, b"\x03")
+        _, err = child.communicate(timeout=30)
+        assert "KeyboardInterrupt" in err
+        assert termios.tcgetattr(slave) == before
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(master)
+        os.close(slave)
