@@ -219,7 +219,8 @@ def test_ctrl_c_during_key_taps_gives_the_terminal_its_mode_back() -> None:
     try:
         deadline = time.monotonic() + 30
         while termios.tcgetattr(slave)[3] & termios.ICANON:  # waits for cbreak mode
-            assert time.monotonic() < deadline and child.poll() is None, child.stderr
+            assert child.poll() is None, child.stderr
+            assert time.monotonic() < deadline
             time.sleep(0.02)
         os.write(master, b"i")
         assert child.stdout is not None
