@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway.installer.auditrun import ask_total, parse_taps
-from gateway.installer.view import StepError
+from gateway.installer.view import StepError, finding_lines
+from gateway.installer.walktest import WalkResult, judge
+from gateway.protocol.trace import Direction
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.node import SimNode
 from tests.support.ble import PASSKEY, nodes_on
@@ -146,4 +148,32 @@ async def test_unpair_a_node_that_is_not_paired(radio: RadioLink, config: Path) 
         "error: node F4:12:FA:3B:00:09 is not paired with this gateway: no bond, no door",
         "next:  nothing to unpair; to pair it: press the button on F4:12:FA:3B:00:09, then "
         "doorcount pair F4:12:FA:3B:00:09 --door NAME --position outer|inner",
+    ]
+
+
+async def test_doors_offline_names_each_missing_beam_and_the_pair_command(
+    radio: RadioLink, config: Path
+) -> None:
+    result = await doorcount(radio, config, "doors --offline")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: door front has no outer beam",
+        "next:  doorcount pair NODE --door front --position outer",
+        "error: door front has no inner beam",
+        "next:  doorcount pair NODE --door front --position inner",
+    ]
+
+
+def test_walks_missed_or_crowded_say_how_to_walk_the_test_again() -> None:
+    plan: tuple[Direction, ...] = ("in", "out")
+    results = (
+        WalkResult(1, "in", "crowded", 0.0),
+        WalkResult(2, "out", "missed", 5.0),
+    )
+    verdict = judge("front", plan, results, {"outer": 3, "inner": 3}, 0)
+    assert finding_lines(verdict.findings) == [
+        "problem: 1 walk had someone else crossing at the same time",
+        "next:    run the test when the door is quiet, or ask people to wait a moment",
+        "problem: 0 of 2 walks counted",
+        "next:    walk through when told, one at a time, and run the test again",
     ]
