@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from gateway.installer.pairing_flow import Outcome
+    from gateway.installer.site import Site
 
 DEFAULT_CONFIG = "/etc/doorcount/doorcount.toml"
 QUIET_LOGGERS = ("bumble",)
@@ -401,8 +402,8 @@ async def walktest(args: argparse.Namespace) -> int:
     if verdict.swapped:
         try:
             fixed = swap_door(site.pairings, args.door)
-        except ConfigError as exc:  # its beams come from the TOML file, which is never written
-            return fail(str(exc), f"edit {site.path}: swap outer and inner of door {args.door}")
+        except ConfigError:  # its beams come from the TOML file, which is never written
+            return fail(*_config_swap(site, args.door))
         if args.yes or confirm(f"swap outer and inner of door {args.door} in the registry?"):
             site.save(fixed)
             say(
@@ -415,6 +416,27 @@ async def walktest(args: argparse.Namespace) -> int:
             f"swap them with doorcount walktest --door {args.door} --yes, or swap the heads",
         )
     return 1
+
+
+def _config_swap(site: Site, door: str) -> tuple[str, str]:
+    """Why the walk test cannot swap `door` itself, and the exact edit that does."""
+    from gateway.installer import steps
+
+    paired: dict[str, tuple[str, int]] = {
+        p.position: (p.node, p.beam) for p in site.pairings if p.door == door
+    }
+    conf = next(d for d in site.config.doors if d.name == door)
+    from_file = {
+        pos: (ref.node, ref.beam)
+        for pos, ref in (("outer", conf.outer), ("inner", conf.inner))
+        if ref is not None and pos not in paired
+    }
+    return (
+        f"door {door}'s {' and '.join(from_file)} beam{'s' if len(from_file) > 1 else ''} "
+        f"come{'' if len(from_file) > 1 else 's'} from {site.path}, which no doorcount command "
+        "writes",
+        steps.config_swap_step(site.path, door, from_file, paired),
+    )
 
 
 def _has_terminal() -> bool:

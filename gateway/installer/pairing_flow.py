@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bleak.exc import BleakError, BleakGATTProtocolError
+from bleak.exc import BleakDeviceNotFoundError, BleakGATTProtocolError
 
 from gateway.config import Pairing, Position
 from gateway.errors import NOT_BONDED_ATT_CODES, NotBondedError, PairingError
@@ -119,12 +119,17 @@ async def pair(
 async def unpair(site: Site, node: str) -> Outcome:
     entries = site.entries(node)
     address = entries[0].address if entries else site.address_of(node)
-    not_paired = StepError(
-        f"node {node} is not paired with this gateway",
-        "doorcount scan lists the nodes nearby and whether they are paired",
-    )
     if address is None:
-        raise not_paired
+        raise StepError(
+            f"node {node} is not paired with this gateway",
+            "check the node id on its label; doorcount scan lists the nodes nearby and whether "
+            "they are paired",
+        )
+    not_paired = StepError(
+        f"node {node}{'' if is_address(node) else f' ({address})'} is not paired with this "
+        "gateway: no bond, no door",
+        "nothing to unpair; to pair it: " + steps.not_bonded_step(node, []),
+    )
     backend = await site.open_backend()
     try:
         bonded = None if backend.central is None else await backend.central.is_bonded(address)
@@ -133,11 +138,9 @@ async def unpair(site: Site, node: str) -> Outcome:
         bond = "bond deleted"
         try:
             await pairing.unpair(backend, address)
-        except BleakError as exc:  # the OS stack knows no such device
+        except BleakDeviceNotFoundError as exc:  # the OS stack (BlueZ) knows no such device
             if not entries:
-                raise StepError(
-                    f"no bond to forget for {node}: {exc}", not_paired.next_step
-                ) from exc
+                raise not_paired from exc
             bond = "no bond left to delete"
     finally:
         await backend.close()

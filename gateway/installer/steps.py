@@ -41,6 +41,48 @@ def not_bonded_step(node: str, entries: list[Pairing]) -> str:
     return f"press the button on {node}, then {pair_command(node, entries)}"
 
 
+def beam_toml(position: str, node: str, beam: int) -> str:
+    return f'{position} = {{ node = "{node}", beam = {beam} }}'
+
+
+def config_swap_step(
+    config: Path,
+    door: str,
+    config_beams: dict[str, tuple[str, int]],
+    paired: dict[str, tuple[str, int]],
+) -> str:
+    """Swap outer and inner of a door whose beams (some or all) come from the TOML file, which
+    no command writes. `config_beams`: position -> (node, beam) from the file; `paired`:
+    position -> (node, beam) from the registry (it overrides the file)."""
+    where = f'edit {config}: under [[doors]] name = "{door}"'
+    again = f"then doorcount walktest --door {door}"
+    if not paired:
+        outer, inner = config_beams["outer"], config_beams["inner"]
+        return (
+            f"{where} set {beam_toml('outer', *inner)} and {beam_toml('inner', *outer)}, "
+            f"{again} (and restart the gateway service)"
+        )
+    # One beam from the file, one from pairing: move the file's beam to the other position
+    # and pair the registry's node onto the position the file gave up.
+    [(from_file, (node, beam))] = config_beams.items()
+    [(from_registry, (holder, holder_beam))] = paired.items()
+    extra = f" --beam {holder_beam}" if holder_beam else ""
+    return (
+        f"doorcount unpair {holder}; {where} replace {from_file} = ... by "
+        f"{beam_toml(from_registry, node, beam)}; press the button on {holder}, then "
+        f"doorcount pair {holder} --door {door} --position {from_file}{extra}; {again}"
+    )
+
+
+def wrong_node_step(node: str, answers_as: str, entries: list[Pairing]) -> str:
+    """The node's address answers with another id (the board was re-provisioned, or the
+    registry names the wrong node): give the door to the node that is there."""
+    return (
+        f"if {answers_as} is the node on this door now: doorcount unpair {node}, press the "
+        f"button on {answers_as}, then {pair_command(answers_as, entries)}"
+    )
+
+
 def unreachable_step() -> str:
     return f"check it is powered (LED blip every 5 s) and within a few metres; {STOP_SERVICE}"
 

@@ -17,7 +17,7 @@ from gateway.installer.view import StepError, observation_line, walk_intro
 from gateway.installer.walktest import Observation, Plan, Verdict, WalkTest, walk_plan
 from gateway.protocol.trace import Tick
 from gateway.sources.ble.backend import Backend
-from gateway.sources.ble.ingest import Ingest, IngestConfig, PairedNode, Report
+from gateway.sources.ble.ingest import Ingest, IngestConfig, NodeHealth, PairedNode, Report
 
 
 def door_nodes(site: Site, door: str) -> list[PairedNode]:
@@ -34,20 +34,19 @@ def door_nodes(site: Site, door: str) -> list[PairedNode]:
     return nodes
 
 
-def next_for_links(site: Site, failed: dict[str, str]) -> str:
-    """The next step for door nodes that would not connect (node -> last error)."""
-    for node, error in failed.items():
+def next_for_links(site: Site, failed: list[NodeHealth]) -> str:
+    """The next step for door nodes that would not connect (their health, last error)."""
+    for h in failed:
+        error = h.last_error or ""
         if "not_bonded" in error:
             if "stored bond" in error:  # we hold a bond the node no longer has
-                return site.stale_fix(node)
-            entries = [p for p in site.pairings if p.node == node]
-            return steps.not_bonded_step(node, entries)
-    for node, error in failed.items():
-        if "wrong_node" in error:
-            return (
-                f"the address of {node} answers with another node id: doorcount unpair {node}, "
-                f"then {steps.not_bonded_step(node, [p for p in site.pairings if p.node == node])}"
-            )
+                return site.stale_fix(h.node)
+            entries = [p for p in site.pairings if p.node == h.node]
+            return steps.not_bonded_step(h.node, entries)
+    for h in failed:
+        if h.answers_as is not None and (h.last_error or "").startswith("wrong_node"):
+            entries = [p for p in site.pairings if p.node == h.node]
+            return steps.wrong_node_step(h.node, h.answers_as, entries)
     return (
         "check the nodes are powered (LED blip every 5 s) and within range; " + steps.STOP_SERVICE
     )
@@ -79,9 +78,10 @@ def door_ingest(
 
 def not_connected(site: Site, ingest: Ingest) -> StepError:
     """The error for nodes that did not connect in time, naming each and the next step."""
-    missing = {h.node: h.last_error or "" for h in ingest.health() if not h.connected}
+    missing = [h for h in ingest.health() if not h.connected]
     return StepError(
-        "not connected to " + ", ".join(f"{n} ({e or 'not heard'})" for n, e in missing.items()),
+        "not connected to "
+        + ", ".join(f"{h.node} ({h.last_error or 'not heard'})" for h in missing),
         next_for_links(site, missing),
     )
 

@@ -50,7 +50,10 @@ async def walk_through(
     """One person walking through steadily: the near beam breaks first, then the far one.
 
     A 30 cm torso at 1.3 m/s across beams 12 cm apart: each beam is broken for 0.23 s, the far
-    one 92 ms after the near one. Edges are emitted live on the nodes.
+    one 92 ms after the near one. Edges are emitted live on the nodes, stamped with the walk's
+    planned node times: each node's clock waits at its next edge (`hold_clock`), so a busy
+    event loop that emits an edge late delays the walk but never changes its shape (a stall
+    of 0.2 s must not turn the far beam's break into a 0 ms glitch).
     """
     near, far = (outer, inner) if direction == "in" else (inner, outer)
     lag, length = spacing / speed, depth / speed
@@ -58,11 +61,24 @@ async def walk_through(
         [(0.0, near, True), (length, near, False), (lag, far, True), (lag + length, far, False)],
         key=lambda e: e[0],
     )
+    nodes = {id(node): node for _, (node, _), _ in edges}
+    base = {key: node.now_us() for key, node in nodes.items()}
+
+    def planned(at: float, node: SimNode) -> int:
+        return base[id(node)] + int(at * node.rate)
+
+    def hold_next(node: SimNode, after: int) -> None:
+        later = [planned(at, n) for at, (n, _), _ in edges[after:] if n is node]
+        node.hold_clock(later[0] if later else None)
+
+    for node in nodes.values():
+        hold_next(node, 0)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    for at, (node, beam), broken in edges:
+    for i, (at, (node, beam), broken) in enumerate(edges):
         await asyncio.sleep(max(0.0, t0 + at - loop.time()))
-        node.emit(beam, broken)
+        node.emit(beam, broken, node_us=planned(at, node))
+        hold_next(node, i + 1)
 
 
 class Console:

@@ -213,6 +213,10 @@ class SimNode:
         """A replayed edge at `node_us` is coming: node time stops there until it is emitted."""
         self._hold = node_us
 
+    def now_us(self) -> int:
+        """Node time now: the free-running clock, never past a held edge or back in time."""
+        return self._now()
+
     def _now(self) -> int:
         now = self.clock_us()
         if self._hold is not None:

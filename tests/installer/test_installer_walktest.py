@@ -335,3 +335,79 @@ async def test_walktest_reports_a_node_that_lost_its_bond_and_counts_nothing(
         in result.err
     )
     assert "conf" not in result.out
+
+
+def config_with_beams(tmp_path: Path, address: str, beams: str) -> Path:
+    """The config of `write_config`, door front's beams (`beams`) and node d1 in the file."""
+    config = write_config(tmp_path, [])
+    text = config.read_text(encoding="utf-8")
+    text += f'[[doors]]\nname = "front"\n{beams}\n[[nodes]]\nid = "d1"\naddress = "{address}"\n'
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+@pytest.mark.timeout(90)
+async def test_walktest_on_a_swapped_door_from_the_config_file_says_the_exact_edit(
+    tmp_path: Path,
+) -> None:
+    radio = RadioLink(interval=0.0)
+    config = write_config(tmp_path, ["front"])
+    async with nodes_on(radio, ["d1"], tmp_path) as (d1,):
+        await pair(radio, config, d1, "both")  # the bond; the door's beams then go to the file
+        (config.parent / "state" / "pairings.json").unlink()
+        config = config_with_beams(
+            tmp_path,
+            d1.address,
+            'outer = { node = "d1", beam = 1 }\ninner = { node = "d1", beam = 0 }',  # backwards
+        )
+        radio.interval = 0.015
+        rc, out, err = await walk_test(radio, config, (d1, 0), (d1, 1), "--yes")
+        assert rc == 1, out + err
+        assert "outer and inner are swapped" in err
+        assert err.splitlines()[-2:] == [
+            f"error: door front's outer and inner beams come from {config}, which no doorcount "
+            "command writes",
+            f'next:  edit {config}: under [[doors]] name = "front" set outer = '
+            '{ node = "d1", beam = 0 } and inner = { node = "d1", beam = 1 }, then doorcount '
+            "walktest --door front (and restart the gateway service)",
+        ]
+        # The edit, made as printed: the door counts the right way.
+        config = config_with_beams(
+            tmp_path,
+            d1.address,
+            'outer = { node = "d1", beam = 0 }\ninner = { node = "d1", beam = 1 }',
+        )
+        rc, out, err = await walk_test(radio, config, (d1, 0), (d1, 1))
+    assert rc == 0, out + err
+    assert out.splitlines()[-1] == "PASS: the door counts the right way"
+
+
+@pytest.mark.timeout(120)
+async def test_walktest_on_a_swapped_door_half_from_the_config_file_says_the_exact_steps(
+    tmp_path: Path,
+) -> None:
+    radio = RadioLink(interval=0.0)
+    config = write_config(tmp_path, ["front"])
+    async with nodes_on(radio, ["d1"], tmp_path) as (d1,):
+        config = config_with_beams(tmp_path, d1.address, 'outer = { node = "d1", beam = 1 }')
+        await pair(radio, config, d1, "inner")  # beam 0 as the inner one: backwards
+        radio.interval = 0.015
+        rc, out, err = await walk_test(radio, config, (d1, 0), (d1, 1), "--yes")
+        assert rc == 1, out + err
+        assert err.splitlines()[-2:] == [
+            f"error: door front's outer beam comes from {config}, which no doorcount command "
+            "writes",
+            f'next:  doorcount unpair d1; edit {config}: under [[doors]] name = "front" replace '
+            'outer = ... by inner = { node = "d1", beam = 1 }; press the button on d1, then '
+            "doorcount pair d1 --door front --position outer; then doorcount walktest --door "
+            "front",
+        ]
+        # The steps, followed as printed: the door counts the right way.
+        radio.interval = 0.0
+        assert (await doorcount(radio, config, "unpair d1")).rc == 0
+        config = config_with_beams(tmp_path, d1.address, 'inner = { node = "d1", beam = 1 }')
+        await pair(radio, config, d1, "outer")
+        radio.interval = 0.015
+        rc, out, err = await walk_test(radio, config, (d1, 0), (d1, 1))
+    assert rc == 0, out + err
+    assert out.splitlines()[-1] == "PASS: the door counts the right way"

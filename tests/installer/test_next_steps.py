@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from gateway.installer.auditrun import ask_total, parse_taps
-from gateway.installer.view import StepError
+from gateway.installer.view import StepError, finding_lines
+from gateway.installer.walktest import WalkResult, judge
+from gateway.protocol.trace import Direction
 from sensor_sim.ble.link import RadioLink
+from sensor_sim.ble.node import SimNode
 from tests.support.ble import PASSKEY, nodes_on
 from tests.support.installer import doorcount, write_config
 
@@ -100,3 +103,77 @@ def test_audit_input_that_cannot_be_read() -> None:
     with pytest.raises(StepError) as info:
         ask_total("people IN by hand: ", io.StringIO("lots\n"))
     assert info.value.next_step == "run the audit again and type the totals you counted"
+
+
+async def test_a_door_node_whose_address_answers_as_another_node(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        n01.peripheral.open_pairing_window()
+        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+    # The same board, re-provisioned as n07: same address, same bond, another node id.
+    n07 = SimNode("n07", PASSKEY, radio, keystore=tmp_path / "node-n01.json", address=n01.address)
+    await n07.start()
+    try:
+        result = await doorcount(radio, config, "walktest --door front --connect-timeout 3")
+        assert result.rc == 1
+        assert result.err.splitlines() == [
+            "error: not connected to n01 (wrong_node: it says it is 'n07', not 'n01')",
+            "next:  if n07 is the node on this door now: doorcount unpair n01, press the button "
+            "on n07, then doorcount pair n07 --door front --position both",
+        ]
+        # The step, followed as printed: the door is ready with n07 and its node answers.
+        assert (await doorcount(radio, config, "unpair n01")).rc == 0
+        n07.peripheral.open_pairing_window()
+        line = f"pair n07 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+        result = await doorcount(radio, config, "doors --seconds 2")
+    finally:
+        await n07.close()
+    assert result.rc == 0, result.text
+    assert "front: ready" in result.out
+    assert "  outer n07/0  (pairing)" in result.out
+
+
+async def test_unpair_a_node_that_is_not_paired(radio: RadioLink, config: Path) -> None:
+    result = await doorcount(radio, config, "unpair n99")
+    assert result.err.splitlines() == [
+        "error: node n99 is not paired with this gateway",
+        "next:  check the node id on its label; doorcount scan lists the nodes nearby and "
+        "whether they are paired",
+    ]
+    result = await doorcount(radio, config, "unpair F4:12:FA:3B:00:09")
+    assert result.err.splitlines() == [
+        "error: node F4:12:FA:3B:00:09 is not paired with this gateway: no bond, no door",
+        "next:  nothing to unpair; to pair it: press the button on F4:12:FA:3B:00:09, then "
+        "doorcount pair F4:12:FA:3B:00:09 --door NAME --position outer|inner",
+    ]
+
+
+async def test_doors_offline_names_each_missing_beam_and_the_pair_command(
+    radio: RadioLink, config: Path
+) -> None:
+    result = await doorcount(radio, config, "doors --offline")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: door front has no outer beam",
+        "next:  doorcount pair NODE --door front --position outer",
+        "error: door front has no inner beam",
+        "next:  doorcount pair NODE --door front --position inner",
+    ]
+
+
+def test_walks_missed_or_crowded_say_how_to_walk_the_test_again() -> None:
+    plan: tuple[Direction, ...] = ("in", "out")
+    results = (
+        WalkResult(1, "in", "crowded", 0.0),
+        WalkResult(2, "out", "missed", 5.0),
+    )
+    verdict = judge("front", plan, results, {"outer": 3, "inner": 3}, 0)
+    assert finding_lines(verdict.findings) == [
+        "problem: 1 walk had someone else crossing at the same time",
+        "next:    run the test when the door is quiet, or ask people to wait a moment",
+        "problem: 0 of 2 walks counted",
+        "next:    walk through when told, one at a time, and run the test again",
+    ]

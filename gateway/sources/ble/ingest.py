@@ -94,6 +94,12 @@ class NodeHealth:
     malformed: int = 0
     reboots: int = 0
     last_error: str | None = None
+    answers_as: str | None = None
+    """The node id the address last answered with when it was not this node's (wrong_node)."""
+
+
+class WrongNodeError(BleError):
+    """The address answered with another node id (already reported as wrong_node)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +319,9 @@ class Ingest:
                 entry.health.failures += 1
                 self._report(entry, "not_bonded", str(exc))
                 backoff = cfg.backoff_max
+            except WrongNodeError:
+                entry.health.failures += 1  # reported where it was found, with the id it gave
+                backoff = cfg.backoff_max
             except BleakGATTProtocolError as exc:
                 entry.health.failures += 1
                 if exc.args and exc.args[0] in NOT_BONDED_ATT_CODES:
@@ -388,8 +397,9 @@ class Ingest:
                 said = await hello
                 if said.node_id != entry.paired.node:
                     detail = f"it says it is {said.node_id!r}, not {entry.paired.node!r}"
+                    entry.health.answers_as = said.node_id
                     self._report(entry, "wrong_node", detail)
-                    raise BleError(f"node id mismatch: {detail}", entry.paired.address)
+                    raise WrongNodeError(f"node id mismatch: {detail}", entry.paired.address)
                 # The node's STATUS anchors its sequence numbers for a boot we never saw.
                 while (resume := entry.session.resume_request(said.boot_id)) is None:
                     entry.status_seen.clear()
@@ -401,6 +411,7 @@ class Ingest:
         await client.write_gatt_char(CONTROL_UUID, bytes(resume), response=True)
         health = entry.health
         health.connected = True
+        health.answers_as = None
         health.connects += 1
         if health.connects > 1:
             health.reconnects += 1
