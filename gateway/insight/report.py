@@ -300,11 +300,17 @@ def print_forecast(
 
     out = console or Console()
     ahead = None if forecast is None else forecast[forecast.index > after].iloc[:hours]
-    if ahead is None or not len(ahead):
-        reason = note if forecast is None else "the stored forecast ends before the counts do"
-        out.print(f"{site}: no forecast ({reason}; doorcount forecast publish makes one)")
+    if ahead is None:
+        out.print(f"{site}: {note}", soft_wrap=True)
         return
-    table = Table(title=f"{site}: entries forecast, next {len(ahead)} h ({note})")
+    if not len(ahead):
+        out.print(
+            f"{site}: no forecast: the stored one ends before the counts do "
+            "(doorcount forecast publish makes a new one)",
+            soft_wrap=True,
+        )
+        return
+    table = Table(title=f"{site}: entries forecast, next {len(ahead)} h", caption=note)
     for column in ("hour", "expected", "band low", "band high"):
         table.add_column(column, justify="left" if column == "hour" else "right")
     for t, row in ahead.iterrows():

@@ -43,6 +43,7 @@ class History:
     start: int  # unix seconds, first hour written
     end: int  # unix seconds, where the live counts begin
     entries: int
+    exits: int
     points: int
 
 
@@ -149,7 +150,7 @@ def backfill(
             )
         )
     store.write(points)
-    return History(weeks, first, end, n, len(points))
+    return History(weeks, first, end, n, int(left.sum()), len(points))
 
 
 def _shape(t: np.ndarray, first: int, profile: bool) -> np.ndarray:
@@ -213,7 +214,7 @@ def add_history(
     first = datetime.fromtimestamp(made.start, UTC).date()
     lines = [
         f"history: {weeks} simulated weeks before the live counts ({first} on, "
-        f"{made.entries:,} entries; simulated, not counted)"
+        f"{made.entries:,} entries, {made.exits:,} exits; simulated, not counted)"
     ]
     settings = load_settings(store_path=store_path, influx_url=None)
     try:
