@@ -345,8 +345,8 @@ def from_store(
                 + (" (counted before the visitor split)" if where.quantity == "visitors" else "")
             )
         hour = start.replace(minute=0, second=0, microsecond=0)
-        cells.append((hour, p.tags.get(key, ""), float(value) * where.scale, float(seconds)))
-    return _complete_hours(f"{where.label} {field}", cells, store.describe())
+        cells.append((hour, p.tags.get(key, ""), float(value), float(seconds)))
+    return _complete_hours(f"{where.label} {field}", cells, store.describe(), where.scale)
 
 
 def _kind(where: Where) -> str:
@@ -427,10 +427,8 @@ def from_influxql(
                     + (" (counted before the visitor split)" if field == "visitors" else ""),
                     url,
                 )
-            cells.append(
-                (start, str(series["tags"][key]), float(v or 0) * where_.scale, float(s or 0))
-            )
-    return _complete_hours(f"{where_.label} {field}", cells, url)
+            cells.append((start, str(series["tags"][key]), float(v or 0), float(s or 0)))
+    return _complete_hours(f"{where_.label} {field}", cells, url, where_.scale)
 
 
 def influxql(url: str, database: str, text: str, token: str, timeout: float) -> list[Any]:
@@ -450,10 +448,11 @@ def influxql(url: str, database: str, text: str, token: str, timeout: float) -> 
 
 
 def _complete_hours(
-    name: str, cells: list[tuple[datetime, str, float, float]], source: str
+    name: str, cells: list[tuple[datetime, str, float, float]], source: str, scale: float = 1.0
 ) -> CountSeries:
-    """Per hour: the sum over doors, complete when every door that reported in it covered all
-    3600 s. Incomplete hours at the ends are dropped; one inside is refused (a partial gap)."""
+    """Per hour: the sum over doors (times `scale`), complete when every door that reported in
+    it covered all 3600 s. Incomplete hours at the ends are dropped; one inside is refused (a
+    partial gap)."""
     values: dict[datetime, float] = {}
     seconds: dict[tuple[datetime, str], float] = {}
     for hour, door, value, covered in cells:
@@ -476,7 +475,7 @@ def _complete_hours(
             )
     if len(rows) < 2:
         raise SeriesError(f"{name}: fewer than two complete hours", source)
-    return from_values(name, rows, [values[h] for h in rows], HOUR)
+    return from_values(name, rows, [values[h] * scale for h in rows], HOUR)
 
 
 def quote(text: str) -> str:
