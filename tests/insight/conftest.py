@@ -142,11 +142,11 @@ def fill_store(
             )
             points += interval_points(payload, ZoneInfo("UTC"))
     if split:
-        areas: dict[str | None, float] = {None: 1.0, **(zones or {})}
-        for zone, share in areas.items():
+        areas: list[tuple[str | None, float]] = [(None, 1.0), *(zones or {}).items()]
+        for zone, share in areas:
             for t, n in zip(index, came, strict=True):
                 inside = share * n * rng.uniform(0.8, 1.2)
-                payload = VisitsPayload(
+                visits = VisitsPayload(
                     site=site,
                     zone=zone,
                     start=int(t.timestamp()),
@@ -159,7 +159,7 @@ def fill_store(
                     capture_rate=None,
                     visitors_in=round(share * n * 0.9),
                 )
-                points.append(visits_point(payload))
+                points.append(visits_point(visits))
     store.write(points)
     store.close()
     return path

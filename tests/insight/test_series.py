@@ -339,15 +339,17 @@ def test_influxdb_zones_and_occupancy_equal_the_store(tmp_path: Path, influxdb1:
             [Point.make(p.measurement, dict(p.tags), dict(p.fields), p.time_ns) for p in points]
         ),
     )
-    for kwargs in (
-        {"field": "occupancy"},
-        {"zone": "Cafe", "field": "occupancy"},
-        {"zone": "Cafe", "field": "visitors"},
-        {"door": "North", "field": "visitors"},
+    for door, zone, field in (
+        (None, None, "occupancy"),
+        (None, "Cafe", "occupancy"),
+        (None, "Cafe", "visitors"),
+        ("North", None, "visitors"),
     ):
-        local = from_store(store, "Shop", UTC, **kwargs)
-        remote = from_influxql(influxdb1.url, "doorcount", "Shop", "UTC", days=1, **kwargs)
-        assert list(remote.data) == list(local.data), kwargs
+        local = from_store(store, "Shop", UTC, door, field, zone=zone)
+        remote = from_influxql(
+            influxdb1.url, "doorcount", "Shop", "UTC", door, field, days=1, zone=zone
+        )
+        assert list(remote.data) == list(local.data), (door, zone, field)
         assert list(remote.data.index) == list(local.data.index)
     assert (
         list(

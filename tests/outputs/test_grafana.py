@@ -546,7 +546,7 @@ def check_heatmap(db: Influx1, q: str) -> None:
         ("10", MON + 24 * H): 7,
     }
     berlin = by_tags(run(db, q, site=["Corner Shop"], tz="Europe/Berlin"), "hour")
-    assert [r["time"] for r in berlin["09",]][0] == MON - H  # days are local days
+    assert berlin["09",][0]["time"] == MON - H  # days are local days
 
 
 def check_door_ranking(db: Influx1, q: str) -> None:
