@@ -175,7 +175,7 @@ def _person_seconds(
         ok = k < len(starts)
         begin = first + k[ok] * HOUR
         overlap = np.minimum(t_out[ok], begin + HOUR) - np.maximum(t_in[ok], begin)
-        np.add.at(total, k[ok], np.maximum(overlap, 0.0))
+        total += np.bincount(k[ok], np.maximum(overlap, 0.0), minlength=len(starts))
     return total
 
 
