@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:
         description=(
             "Compare the daily totals of series B with series A (two periods, or two doors, "
             "zones or sites over the same days) with a negative-binomial model that allows "
-            "for over-dispersion and weekday effects. Prints the change, its 95%% interval, "
+            "for over-dispersion and weekday effects. Prints the change, its 95% interval, "
             "the p-value, the assumptions, and how many days of each are needed to detect a "
             "change of --detect percent at alpha 0.05 with power 0.8."
         ),

@@ -14,8 +14,9 @@ def register(subparsers: Any) -> None:
         "forecast",
         help="hourly forecast with prediction intervals; `backtest` scores the model",
         description=(
-            "Forecast the next hours of a count series with an 80%% prediction interval "
-            "(hour-of-week profile, recent level, negative-binomial spread). `forecast "
+            "Forecast the next hours of a count series (entries, visitor entries or the mean "
+            "people inside, of a site, door or zone) with an 80% prediction interval, never "
+            "below 0 (hour-of-week profile, recent level, negative-binomial spread). `forecast "
             "backtest` forecasts from every midnight of the history and prints MASE and "
             "interval coverage for the model and for the seasonal-naive baseline (same hour "
             "last week)."

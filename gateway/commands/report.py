@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:
             "Read the series the bridge stored locally (no InfluxDB configured) and print "
             "daily and hourly entries, exits and peak occupancy per door, then draw the "
             "chosen day as a PNG (entries, exits, and people inside per door); the site's "
-            "entries forecast for the next 24 hours with its 80%% band; then the visitor KPIs "
+            "entries forecast for the next 24 hours with its 80% band; then the visitor KPIs "
             "per day (capture rate, conversion, person-hours, mean visit) and "
             "their hourly chart (FILE-kpis.png)."
         ),

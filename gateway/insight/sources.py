@@ -59,8 +59,6 @@ def parse_spec(text: str) -> Path | StoreSpec:
                 f"--series {text!r}: wanted key=value pairs of {', '.join(SPEC_KEYS)}, got {part!r}"
             )
         values[key] = value.strip()
-    if "site" not in values:
-        raise ConfigError(f"--series {text!r}: site= is empty")
     if values.get("field", "entries") not in QUANTITIES:
         raise ConfigError(f"--series {text!r}: field is one of {', '.join(QUANTITIES)}")
     if "door" in values and "zone" in values:
