@@ -7,7 +7,7 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from gateway.insight.sources import add_series_arguments
+    from gateway.insight.sources import add_place_arguments, add_series_arguments
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "compare",
@@ -15,12 +15,17 @@ def register(subparsers: Any) -> None:
         description=(
             "Compare the daily totals of series B with series A (two periods, or two doors, "
             "zones or sites over the same days) with a negative-binomial model that allows "
-            "for over-dispersion and weekday effects. Prints the change, its 95%% interval, "
+            "for over-dispersion and weekday effects. Prints the change, its 95% interval, "
             "the p-value, the assumptions, and how many days of each are needed to detect a "
             "change of --detect percent at alpha 0.05 with power 0.8."
         ),
     )
     add_series_arguments(parser, most=2)
+    parser.add_argument(
+        "--site",
+        help="two doors or zones of this site from the bridge's store (--door or --zone twice)",
+    )
+    add_place_arguments(parser, repeat=True)
     parser.add_argument(
         "--detect",
         type=float,
@@ -37,13 +42,17 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.errors import ConfigError
     from gateway.insight.compare import compare
-    from gateway.insight.sources import load_series
+    from gateway.insight.sources import load_series, place_specs
 
-    if len(args.series) != 2:
-        raise ConfigError(f"give --series twice (A, then B), got {len(args.series)}")
+    specs = [*args.series, *place_specs(args)]
+    if len(specs) != 2:
+        raise ConfigError(
+            "give --series twice (A, then B), or --site with --door or --zone twice, "
+            f"got {len(specs)} series"
+        )
     if not 0 < args.detect < 1000:
         raise ConfigError(f"--detect is a percent between 0 and 1000, got {args.detect}")
-    a, b = (load_series(args, spec) for spec in args.series)
+    a, b = (load_series(args, spec) for spec in specs)
     result = compare(a.daily(), b.daily(), detect=args.detect / 100, names=(a.name, b.name))
     if args.json:
         print(json.dumps(result.to_json(), indent=2))

@@ -8,14 +8,15 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from gateway.insight.sources import add_series_arguments
+    from gateway.insight.sources import add_place_arguments, add_series_arguments
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "forecast",
         help="hourly forecast with prediction intervals; `backtest` scores the model",
         description=(
-            "Forecast the next hours of a count series with an 80%% prediction interval "
-            "(hour-of-week profile, recent level, negative-binomial spread). `forecast "
+            "Forecast the next hours of a count series (entries, visitor entries or the mean "
+            "people inside, of a site, door or zone) with an 80% prediction interval, never "
+            "below 0 (hour-of-week profile, recent level, negative-binomial spread). `forecast "
             "backtest` forecasts from every midnight of the history and prints MASE and "
             "interval coverage for the model and for the seasonal-naive baseline (same hour "
             "last week)."
@@ -32,7 +33,11 @@ def register(subparsers: Any) -> None:
             "and to MQTT (retained), for Grafana's overlay"
         ),
     )
-    parser.add_argument("--site", help="publish: the site to forecast")
+    parser.add_argument(
+        "--site",
+        help="the site to forecast from the bridge's store (publish: with its doors and zones)",
+    )
+    add_place_arguments(parser, repeat=False)
     parser.add_argument(
         "--no-mqtt", action="store_true", help="publish: write the store only, no MQTT"
     )
@@ -80,18 +85,22 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.errors import ConfigError
     from gateway.insight.forecast import WEEK, Calendar, backtest, forecast
-    from gateway.insight.sources import load_series, parse_days
+    from gateway.insight.sources import load_series, parse_days, place_specs
 
     calendar = Calendar(parse_days(args.closed, "--closed"), parse_days(args.holiday, "--holiday"))
     if args.action == "publish":
         return _publish(args, calendar)
-    if len(args.series) != 1:
-        raise ConfigError(f"give --series once, got {len(args.series)}")
+    specs = [*args.series, *place_specs(args)]
+    if len(specs) != 1:
+        raise ConfigError(
+            "give one series (--series SPEC, or --site NAME [--door|--zone NAME]), "
+            f"got {len(specs)}"
+        )
     if args.origins is not None and args.origins < 1:
         raise ConfigError(f"--origins must be at least 1, got {args.origins}")
     if args.warmup_weeks < 2:
         raise ConfigError(f"--warmup-weeks must be at least 2, got {args.warmup_weeks}")
-    series = load_series(args, args.series[0])
+    series = load_series(args, specs[0])
     hourly = series.hourly()
     if args.action == "backtest":
         result = backtest(
@@ -173,6 +182,11 @@ def _publish(args: argparse.Namespace, calendar: Any) -> int:
         raise ConfigError("publish needs --site")
     if args.series:
         raise ConfigError("publish reads the bridge's store; --series is for show and backtest")
+    if args.door or args.zone or args.field != "entries":
+        raise ConfigError(
+            "publish forecasts the site with all its doors and zones and every quantity; "
+            "--door, --zone and --field are for show and backtest"
+        )
     if args.every is not None and args.every < 60:
         raise ConfigError(f"--every is at least 60 seconds, got {args.every}")
     settings = load_settings()
@@ -193,13 +207,15 @@ def _publish(args: argparse.Namespace, calendar: Any) -> int:
             log.warning("forecast of %s failed, next try in %.0f s: %s", args.site, args.every, exc)
         else:
             doors = ", ".join(result.doors) or "no door"
+            zones = f", zones {', '.join(result.zones)}" if result.zones else ""
             print(
-                f"{result.site}: {result.hours} h forecast for the site and {doors}; "
-                f"{result.points} points written, "
+                f"{result.site}: {result.hours} h forecast for the site and {doors}{zones} "
+                f"({len(result.forecasts)} series: entries, visitors, occupancy where "
+                f"available); {result.points} points written, "
                 + ("MQTT off" if args.no_mqtt else f"{len(result.messages)} MQTT messages")
             )
-            for door, reason in result.skipped.items():
-                print(f"  {door}: skipped ({reason})")
+            for name, reason in result.skipped.items():
+                print(f"  {name}: skipped ({reason})")
         if args.every is None:
             return 0
         time.sleep(args.every)

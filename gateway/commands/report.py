@@ -14,8 +14,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Read the series the bridge stored locally (no InfluxDB configured) and print "
             "daily and hourly entries, exits and peak occupancy per door, then draw the "
-            "chosen day as a PNG (entries, exits, and people inside per door); then the "
-            "visitor KPIs per day (capture rate, conversion, person-hours, mean visit) and "
+            "chosen day as a PNG (entries, exits, and people inside per door); the site's "
+            "entries forecast for the next 24 hours with its 80% band; then the visitor KPIs "
+            "per day (capture rate, conversion, person-hours, mean visit) and "
             "their hourly chart (FILE-kpis.png)."
         ),
     )
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     from gateway.errors import ConfigError
     from gateway.insight.kpireport import KpiReport, print_kpis, write_kpi_chart
-    from gateway.insight.report import Report, print_tables, write_chart
+    from gateway.insight.report import Report, print_forecast, print_tables, write_chart
+    from gateway.insight.summary import site_forecast
     from gateway.outputs.bridge.settings import load_settings
     from gateway.outputs.bridge.store import LocalStore
 
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ConfigError(f"--day wants YYYY-MM-DD, got {args.day!r}") from None
         print_tables(report, day, args.days)
+        forecast, note = site_forecast(store, report.site, tz)
+        print_forecast(forecast, note, report.counted_until(), report.site)
         kpis = KpiReport(store, tz, report.site)
         print_kpis(kpis, day, args.days)
         if not args.no_png:
@@ -87,12 +91,16 @@ def run(args: argparse.Namespace) -> int:
             kpi_png = args.png.with_name(f"{args.png.stem}-kpis{args.png.suffix}")
             print(f"chart: {write_kpi_chart(kpis, day, kpi_png)}")
         if args.summary is not None:
-            from gateway.insight.summary import load_summary, write_summary
-
-            summary = load_summary(store, tz, report.site, day)
-            print(f"summary: {write_summary(summary, args.summary)}")
-            print(f"  forecast: {summary.forecast_note}")
-            print(f"  this week: {summary.comparison_note}")
+            _summary(store, tz, report.site, day, args.summary)
     finally:
         store.close()
     return 0
+
+
+def _summary(store: Any, tz: Any, site: str, day: Any, path: Path) -> None:
+    from gateway.insight.summary import load_summary, write_summary
+
+    summary = load_summary(store, tz, site, day)
+    print(f"summary: {write_summary(summary, path)}")
+    print(f"  forecast: {summary.forecast_note}")
+    print(f"  this week: {summary.comparison_note}")

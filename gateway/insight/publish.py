@@ -1,15 +1,23 @@
-"""The bridge-side forecast job: forecast a site and its doors from the stored counts, write
-the forecast where Grafana reads (InfluxDB or the local store) and publish it over MQTT.
+"""The bridge-side forecast job: forecast a site, its doors and its zones from the stored
+counts, write the forecast where Grafana reads (InfluxDB or the local store) and publish it
+over MQTT.
 
 Run by `doorcount forecast publish --site NAME [--every 3600]` next to the bridge, with the
 bridge's settings. Each forecast hour is a point stamped with that hour, so the latest run
 overwrites older forecasts of the same hours and the dashboard overlays one band on the
-actual counts. Alongside, the latest four whole weeks are compared with the four before (the
-dashboard's comparison panel). MQTT gets the same as retained JSON:
+actual counts. Forecast per hour: entries and visitor entries of the site, each door and each
+zone, and the mean occupancy (people inside) of the site and each zone. Alongside, the latest
+four whole weeks are compared with the four before (the dashboard's comparison panel). MQTT
+gets the same as retained JSON:
 
-    {prefix}/{site}/forecast          the site, next hours
-    {prefix}/{site}/{door}/forecast   each door
-    {prefix}/{site}/comparison        last four weeks against the four before
+    {prefix}/{site}/forecast                     the site's entries, next hours
+    {prefix}/{site}/forecast/{quantity}          its visitors, occupancy
+    {prefix}/{site}/{door}/forecast[/visitors]   each door
+    {prefix}/{site}/zone/{zone}/forecast[/...]   each zone (entries, visitors, occupancy)
+    {prefix}/{site}/comparison                   last four weeks against the four before
+
+The site's entries must forecast; anything else that cannot (too little history, counts
+from before the visitor split, no zones) is skipped and said.
 """
 
 from __future__ import annotations
@@ -21,21 +29,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from gateway.errors import DoorcountError
+from gateway.errors import ConfigError, DoorcountError
 from gateway.insight.compare import Comparison, compare
 from gateway.insight.forecast import Calendar, Forecast, forecast
-from gateway.insight.series import SeriesError
-from gateway.insight.sources import bridge_series, doors_of
+from gateway.insight.series import CountSeries, Where, from_store
+from gateway.insight.sources import bridge_series, doors_of, zones_of
 from gateway.outputs.bridge import schema
 from gateway.outputs.mqtt.payloads import slug
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from gateway.outputs.bridge.points import Point
     from gateway.outputs.bridge.settings import BridgeSettings
+    from gateway.outputs.bridge.store import LocalStore, StoredPoint
 
 log = logging.getLogger(__name__)
 
 COMPARE_DAYS = 28
+SITE_QUANTITIES = ("entries", "visitors", "occupancy")
+DOOR_QUANTITIES = ("entries", "visitors")
+ZONE_QUANTITIES = ("entries", "visitors", "occupancy")
 
 
 class PublishError(DoorcountError, ConnectionError):
@@ -51,6 +65,64 @@ class Published:
     skipped: dict[str, str] = field(default_factory=dict)
     comparison: Comparison | None = None
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    zones: list[str] = field(default_factory=list)
+    forecasts: list[str] = field(default_factory=list)
+    """What was forecast: `Shop entries`, `Shop / North visitors`, `Shop / zone Cafe occupancy`."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    settings: BridgeSettings
+    tz: tzinfo
+    hours: int
+    calendar: Calendar | None
+    store: Path | None
+    made: int
+
+    cache: _Cached | None = None
+
+    def series(self, where: Where) -> CountSeries:
+        if self.cache is not None:
+            return from_store(
+                self.cache, where.site, self.tz, where.door, where.quantity, zone=where.zone
+            )
+        return bridge_series(
+            self.settings,
+            where.site,
+            where.door,
+            where.quantity,
+            self.tz,
+            self.store,
+            area=where.zone,
+        )
+
+    def forecast(self, where: Where) -> tuple[CountSeries, Forecast]:
+        series = self.series(where)
+        return series, forecast(series.hourly(), self.hours, calendar=self.calendar)
+
+    def topic(self, where: Where) -> str:
+        base = f"{self.settings.prefix}/{slug(where.site)}"
+        if where.door is not None:
+            base += f"/{slug(where.door)}"
+        elif where.zone is not None:
+            base += f"/zone/{slug(where.zone)}"
+        return base + "/forecast" + ("" if where.quantity == "entries" else f"/{where.quantity}")
+
+
+class _Cached:
+    """The local store's points, read once per measurement for the run's many series."""
+
+    def __init__(self, store: LocalStore) -> None:
+        self._store = store
+        self._points: dict[str, list[StoredPoint]] = {}
+
+    def query(self, measurement: str) -> list[StoredPoint]:
+        if measurement not in self._points:
+            self._points[measurement] = self._store.query(measurement)
+        return self._points[measurement]
+
+    def describe(self) -> str:
+        return self._store.describe()
 
 
 def run_once(
@@ -63,64 +135,112 @@ def run_once(
     mqtt: bool = True,
     now: float | None = None,
 ) -> Published:
-    """Forecast, compare, write, publish; a door with too little history is skipped (and
-    said), the site itself must forecast."""
+    """Forecast, compare, write, publish; whatever has too little history is skipped (and
+    said), the site's entries must forecast."""
     from zoneinfo import ZoneInfo
 
-    made = int(now if now is not None else time.time())
-    tz = ZoneInfo(settings.timezone)
-    series = bridge_series(settings, site, None, "entries", tz, store)
-    predicted = forecast(series.hourly(), hours, calendar=calendar)
-    points = _points(site, None, predicted, made)
+    from gateway.outputs.bridge.store import LocalStore
+
+    local = store or (settings.store_path if settings.influx_url is None else None)
+    if local is not None and not local.exists():
+        raise ConfigError(f"no local store at {local} (run the bridge first)")
+    opened = LocalStore(local) if local is not None else None
+    try:
+        job = _Job(
+            settings,
+            ZoneInfo(settings.timezone),
+            hours,
+            calendar,
+            store,
+            int(now if now is not None else time.time()),
+            _Cached(opened) if opened is not None else None,
+        )
+        return _run(job, site, mqtt)
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+def _run(job: _Job, site: str, mqtt: bool) -> Published:
+    settings, store, hours = job.settings, job.store, job.hours
     result = Published(site, hours, [], 0)
-    result.messages[f"{settings.prefix}/{slug(site)}/forecast"] = _message(
-        site, None, predicted, made
-    )
+    series, predicted = job.forecast(Where(site))
+    points = _add(job, result, Where(site), predicted)
+    places = [Where(site, quantity=q) for q in SITE_QUANTITIES[1:]]
     for door in doors_of(settings, site, store):
+        places += [Where(site, door=door, quantity=q) for q in DOOR_QUANTITIES]
+    for zone in zones_of(settings, site, store):
+        places += [Where(site, zone=zone, quantity=q) for q in ZONE_QUANTITIES]
+    for where in places:
+        name = where.label + ("" if where.quantity == "entries" else f" {where.quantity}")
         try:
-            door_series = bridge_series(settings, site, door, "entries", tz, store)
-            door_forecast = forecast(door_series.hourly(), hours, calendar=calendar)
-        except (SeriesError, DoorcountError) as exc:
-            result.skipped[door] = str(exc)
-            log.warning("forecast of %s / %s skipped: %s", site, door, exc)
-            continue
-        points += _points(site, door, door_forecast, made)
-        result.doors.append(door)
-        topic = f"{settings.prefix}/{slug(site)}/{slug(door)}/forecast"
-        result.messages[topic] = _message(site, door, door_forecast, made)
-    daily = series.daily()
-    if len(daily) >= 2 * 7:
-        days = min(COMPARE_DAYS, len(daily) // 2)
-        try:
-            result.comparison = compare(
-                daily.iloc[-2 * days : -days],
-                daily.iloc[-days:],
-                names=(f"{days} days before", f"last {days} days"),
-            )
+            _, made = job.forecast(where)
         except DoorcountError as exc:
-            log.warning("comparison of %s skipped: %s", site, exc)
-    if result.comparison is not None:
-        c = result.comparison
-        fields: dict[str, float | int | str] = {
-            "change": c.change,
-            "ci_low": c.ci_low,
-            "ci_high": c.ci_high,
-            "p_value": c.p_value,
-            "days": c.days_b,
-            "days_needed": c.days_needed if c.days_needed is not None else -1,
-            "detect": c.detect,
-        }
-        points.append(schema.comparison_point(site, fields, made))
+            result.skipped[name] = str(exc)
+            log.warning("forecast of %s skipped: %s", name, exc)
+            continue
+        points += _add(job, result, where, made)
+        if where.quantity == "entries" and where.door is not None:
+            result.doors.append(where.door)
+        if where.quantity == "entries" and where.zone is not None:
+            result.zones.append(where.zone)
+    comparison = _compare(series)
+    if comparison is not None:
+        result.comparison = comparison
+        points.append(schema.comparison_point(site, _comparison_fields(comparison), job.made))
         result.messages[f"{settings.prefix}/{slug(site)}/comparison"] = {
             "site": site,
-            "made": made,
-            **c.to_json(),
+            "made": job.made,
+            **comparison.to_json(),
         }
     _write(settings, store, points)
     result.points = len(points)
     if mqtt:
         _publish(settings, result.messages)
     return result
+
+
+def _add(job: _Job, result: Published, where: Where, predicted: Forecast) -> list[Point]:
+    result.forecasts.append(f"{where.label} {where.quantity}")
+    result.messages[job.topic(where)] = _message(where, predicted, job.made)
+    return schema.forecast_points(
+        where.site,
+        where.door,
+        _hours(predicted),
+        level=predicted.level,
+        made=job.made,
+        model=predicted.model,
+        quantity=where.quantity,
+        zone=where.zone,
+    )
+
+
+def _compare(series: CountSeries) -> Comparison | None:
+    daily = series.daily()
+    if len(daily) < 2 * 7:
+        return None
+    days = min(COMPARE_DAYS, len(daily) // 2)
+    try:
+        return compare(
+            daily.iloc[-2 * days : -days],
+            daily.iloc[-days:],
+            names=(f"{days} days before", f"last {days} days"),
+        )
+    except DoorcountError as exc:
+        log.warning("comparison of %s skipped: %s", series.name, exc)
+        return None
+
+
+def _comparison_fields(c: Comparison) -> dict[str, float | int | str]:
+    return {
+        "change": c.change,
+        "ci_low": c.ci_low,
+        "ci_high": c.ci_high,
+        "p_value": c.p_value,
+        "days": c.days_b,
+        "days_needed": c.days_needed if c.days_needed is not None else -1,
+        "detect": c.detect,
+    }
 
 
 def _hours(predicted: Forecast) -> list[schema.ForecastHour]:
@@ -130,16 +250,12 @@ def _hours(predicted: Forecast) -> list[schema.ForecastHour]:
     ]
 
 
-def _points(site: str, door: str | None, predicted: Forecast, made: int) -> list[Point]:
-    return schema.forecast_points(
-        site, door, _hours(predicted), level=predicted.level, made=made, model=predicted.model
-    )
-
-
-def _message(site: str, door: str | None, predicted: Forecast, made: int) -> dict[str, Any]:
+def _message(where: Where, predicted: Forecast, made: int) -> dict[str, Any]:
     return {
-        "site": site,
-        "door": door,
+        "site": where.site,
+        "door": where.door,
+        "zone": where.zone,
+        "quantity": where.quantity,
         "model": predicted.model,
         "level": predicted.level,
         "made": made,

@@ -25,6 +25,7 @@ from gateway.outputs.bridge import schema
 from gateway.outputs.bridge.store import LocalStore, StoredPoint
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rich.console import Console
 
 ALL_DOORS = "(all doors)"
@@ -211,6 +212,11 @@ class Report:
         measured = [(t, n) for t, n in self._occupancy if t.date() == day]
         return [t for t, _ in measured], [n for _, n in measured]
 
+    def counted_until(self) -> datetime:
+        """The start of the last hour the counts may cover in full (local time)."""
+        last = max(i.end for i in self.intervals)
+        return last.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
     def span(self, day: date) -> tuple[datetime, datetime]:
         """Whole hours around the day's intervals, for the chart's time axis."""
         chosen = [i for i in self.intervals if i.start.date() == day]
@@ -277,6 +283,44 @@ def print_tables(report: Report, day: date, days: int, console: Console | None =
             report.hourly(day),
         )
     )
+
+
+def print_forecast(
+    forecast: pd.DataFrame | None,
+    note: str,
+    after: datetime,
+    site: str,
+    hours: int = 24,
+    console: Console | None = None,
+) -> None:
+    """The site's expected entries per hour after `after` (the last counted hour) with the
+    forecast's band, or why there is none."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = console or Console()
+    ahead = None if forecast is None else forecast[forecast.index > after].iloc[:hours]
+    if ahead is None:
+        out.print(f"{site}: {note}", soft_wrap=True)
+        return
+    if not len(ahead):
+        out.print(
+            f"{site}: no forecast: the stored one ends before the counts do "
+            "(doorcount forecast publish makes a new one)",
+            soft_wrap=True,
+        )
+        return
+    table = Table(title=f"{site}: entries forecast, next {len(ahead)} h", caption=note)
+    for column in ("hour", "expected", "band low", "band high"):
+        table.add_column(column, justify="left" if column == "hour" else "right")
+    for t, row in ahead.iterrows():
+        table.add_row(
+            t.strftime("%a %H:00"),
+            f"{row['mean']:.1f}",
+            f"{row['lower']:.0f}",
+            f"{row['upper']:.0f}",
+        )
+    out.print(table)
 
 
 def write_chart(report: Report, day: date, path: Path) -> Path:

@@ -21,14 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import DoorcountError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gateway.outputs.bridge.store import LocalStore
+    from gateway.outputs.bridge.store import StoredPoint
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -227,41 +227,147 @@ def _build(
 # -- the bridge's stores -----------------------------------------------------------------------
 
 
+class PointSource(Protocol):
+    """What the loaders read of the local store (`LocalStore`, or a cache of it)."""
+
+    def query(self, measurement: str) -> list[StoredPoint]: ...
+
+    def describe(self) -> str: ...
+
+
+QUANTITIES = ("entries", "exits", "visitors", "occupancy")
+"""What a stored series can hold per hour: entries, exits, visitor entries (the split of the
+visitor KPIs: not staff, not out of hours), and occupancy: the mean number of people inside
+over the hour (person-seconds / 3600, from the `visits` intervals of the site or a zone)."""
+_FIELD = {
+    "entries": "entries",
+    "exits": "exits",
+    "visitors": "visitors_in",
+    "occupancy": "occupancy_seconds",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Which stored series: a site, one door or one zone of it, and the quantity per hour."""
+
+    site: str
+    door: str | None = None
+    zone: str | None = None
+    quantity: str = "entries"
+
+    def __post_init__(self) -> None:
+        if self.quantity not in QUANTITIES:
+            raise SeriesError(
+                f"unknown quantity {self.quantity!r}; choose one of {', '.join(QUANTITIES)}"
+            )
+        if self.door is not None and self.zone is not None:
+            raise SeriesError(f"{self.site}: give a door or a zone, not both")
+        if self.quantity == "occupancy" and self.door is not None:
+            raise SeriesError(
+                f"{self.site} / {self.door}: occupancy is kept per site and zone, not per door "
+                "(a door has no inside)"
+            )
+
+    @property
+    def label(self) -> str:
+        if self.door is not None:
+            return f"{self.site} / {self.door}"
+        if self.zone is not None:
+            return f"{self.site} / zone {self.zone}"
+        return self.site
+
+    @property
+    def from_visits(self) -> bool:
+        """Zones and occupancy come from the `visits` intervals; doors and the site's
+        movements from the doors' interval counts."""
+        return self.zone is not None or self.quantity == "occupancy"
+
+    @property
+    def field(self) -> str:
+        return _FIELD[self.quantity]
+
+    @property
+    def scale(self) -> float:
+        return 1 / 3600 if self.quantity == "occupancy" else 1.0
+
+
 def from_store(
-    store: LocalStore,
+    store: PointSource,
     site: str,
     tz: tzinfo,
     door: str | None = None,
     field: str = "entries",
+    zone: str | None = None,
 ) -> CountSeries:
-    """Hourly sums of a door's (or the whole site's) interval counts from the local store.
+    """Hourly sums of a door's, a zone's or the whole site's interval counts from the local
+    store; `field` is one of QUANTITIES (occupancy: the hour's mean people inside).
 
-    The gateway publishes every interval of every configured door, zeros included, so an hour
-    is complete when each door that reported in it has a full hour of intervals (a door added
-    later joins the site's sum from its first hour). Incomplete hours at either end are
-    dropped; an incomplete or missing hour inside the span is a gap (the gateway was down):
-    refused, as in a CSV."""
+    The gateway publishes every interval of every configured door (and zone), zeros
+    included, so an hour is complete when each door that reported in it has a full hour of
+    intervals (a door added later joins the site's sum from its first hour). Incomplete hours
+    at either end are dropped; an incomplete or missing hour inside the span is a gap (the
+    gateway was down): refused, as in a CSV."""
     from gateway.outputs.bridge import schema
 
-    points = [
-        p
-        for p in store.query(schema.DOOR_INTERVAL)
-        if p.tags.get("site") == site
-        and (p.tags.get("door") == door if door is not None else not _perimeter(p.fields))
-    ]
-    what = site + (f" / {door}" if door else "")
+    where = Where(site, door, zone, field)
+    if where.from_visits:
+        area = zone if zone is not None else schema.SITE_ZONE
+        measurement = schema.VISITS
+        points = [
+            p
+            for p in store.query(measurement)
+            if p.tags.get("site") == site and p.tags.get("zone") == area
+        ]
+        key = "zone"
+    else:
+        measurement = schema.DOOR_INTERVAL
+        points = [
+            p
+            for p in store.query(measurement)
+            if p.tags.get("site") == site
+            and (p.tags.get("door") == door if door is not None else not _perimeter(p.fields))
+        ]
+        key = "door"
     if not points:
-        raise SeriesError(f"no interval counts for {what} in {store.describe()}")
+        raise SeriesError(
+            f"no {_kind(where)} for {where.label} in {store.describe()}"
+            + _known_zones(store, where)
+        )
     cells: list[tuple[datetime, str, float, float]] = []
     for p in points:
         start = datetime.fromtimestamp(p.t, tz)
-        value = p.fields.get(field)
+        value = p.fields.get(where.field)
         seconds = p.fields.get("seconds", 60)
         if not isinstance(value, int | float) or not isinstance(seconds, int | float):
-            raise SeriesError(f"interval of {what} at {start.isoformat()} has no {field!r}")
+            raise SeriesError(
+                f"interval of {where.label} at {start.isoformat()} has no {where.field!r}"
+                + (" (counted before the visitor split)" if where.quantity == "visitors" else "")
+            )
         hour = start.replace(minute=0, second=0, microsecond=0)
-        cells.append((hour, p.tags.get("door", ""), float(value), float(seconds)))
-    return _complete_hours(f"{what} {field}", cells, store.describe())
+        cells.append((hour, p.tags.get(key, ""), float(value), float(seconds)))
+    return _complete_hours(f"{where.label} {field}", cells, store.describe(), where.scale)
+
+
+def _kind(where: Where) -> str:
+    return "visits intervals (occupancy)" if where.from_visits else "interval counts"
+
+
+def _known_zones(store: PointSource, where: Where) -> str:
+    """Name the zones the store has when the one asked for is not among them."""
+    from gateway.outputs.bridge import schema
+
+    if where.zone is None:
+        return ""
+    zones = sorted(
+        {
+            p.tags["zone"]
+            for p in store.query(schema.VISITS)
+            if p.tags.get("site") == where.site
+            and p.tags.get("zone", schema.SITE_ZONE) != schema.SITE_ZONE
+        }
+    )
+    return f" (zones with visits: {', '.join(zones)})" if zones else " (no zone has visits)"
 
 
 def from_influxql(
@@ -274,6 +380,7 @@ def from_influxql(
     days: int = 56,
     token: str = "",
     timeout: float = 30.0,
+    zone: str | None = None,
 ) -> CountSeries:
     """Hourly sums from InfluxDB over its InfluxQL `/query` endpoint (1.x natively, 2.x and 3.x
     through the DBRP mapping: the path the Grafana dashboards use), the last `days` days.
@@ -283,32 +390,45 @@ def from_influxql(
 
     from gateway.outputs.bridge import schema
 
+    where_ = Where(site, door, zone, field)
     where = f"\"site\" = '{quote(site)}'"
-    if door is not None:
-        where += f" AND \"door\" = '{quote(door)}'"
-    what = site + (f" / {door}" if door else "")
-    skip = set() if door is not None else _perimeter_doors(url, database, where, token, timeout)
+    if where_.from_visits:
+        area = zone if zone is not None else schema.SITE_ZONE
+        where += f" AND \"zone\" = '{quote(area)}'"
+        measurement, key = schema.VISITS, "zone"
+    else:
+        if door is not None:
+            where += f" AND \"door\" = '{quote(door)}'"
+        measurement, key = schema.DOOR_INTERVAL, "door"
+    skip = (
+        set()
+        if door is not None or where_.from_visits
+        else _perimeter_doors(url, database, where, token, timeout)
+    )
     text = (
-        f'SELECT sum("{quote(field)}") AS "v", sum("seconds") AS "s" '  # noqa: S608
-        f'FROM "{schema.DOOR_INTERVAL}" WHERE {where} AND time >= now() - {int(days)}d '
-        f"GROUP BY time(1h), \"door\" fill(none) tz('{quote(tz)}')"
+        f'SELECT sum("{quote(where_.field)}") AS "v", sum("seconds") AS "s", '  # noqa: S608
+        f'count("{quote(where_.field)}") AS "n", count("seconds") AS "c" '
+        f'FROM "{measurement}" WHERE {where} AND time >= now() - {int(days)}d '
+        f"GROUP BY time(1h), \"{key}\" fill(none) tz('{quote(tz)}')"
     )
     data = influxql(url, database, text, token, timeout)
     if not data:
-        raise SeriesError(f"no interval counts for {what} in the last {days} days", url)
-    data = [series for series in data if str(series["tags"]["door"]) not in skip]
-    zone = ZoneInfo(tz)
-    cells = [
-        (
-            datetime.fromtimestamp(int(t), zone),
-            str(series["tags"]["door"]),
-            float(v or 0),
-            float(s or 0),
-        )
-        for series in data
-        for t, v, s in series["values"]
-    ]
-    return _complete_hours(f"{what} {field}", cells, url)
+        raise SeriesError(f"no {_kind(where_)} for {where_.label} in the last {days} days", url)
+    data = [series for series in data if str(series["tags"][key]) not in skip]
+    zone_info = ZoneInfo(tz)
+    cells: list[tuple[datetime, str, float, float]] = []
+    for series in data:
+        for t, v, s, n, c in series["values"]:
+            start = datetime.fromtimestamp(int(t), zone_info)
+            if (n or 0) < (c or 0):  # sum() would take the missing values for zeros
+                raise SeriesError(
+                    f"an interval of {where_.label} in the hour {start.isoformat()} has no "
+                    f"{where_.field!r}"
+                    + (" (counted before the visitor split)" if field == "visitors" else ""),
+                    url,
+                )
+            cells.append((start, str(series["tags"][key]), float(v or 0), float(s or 0)))
+    return _complete_hours(f"{where_.label} {field}", cells, url, where_.scale)
 
 
 def influxql(url: str, database: str, text: str, token: str, timeout: float) -> list[Any]:
@@ -328,10 +448,11 @@ def influxql(url: str, database: str, text: str, token: str, timeout: float) -> 
 
 
 def _complete_hours(
-    name: str, cells: list[tuple[datetime, str, float, float]], source: str
+    name: str, cells: list[tuple[datetime, str, float, float]], source: str, scale: float = 1.0
 ) -> CountSeries:
-    """Per hour: the sum over doors, complete when every door that reported in it covered all
-    3600 s. Incomplete hours at the ends are dropped; one inside is refused (a partial gap)."""
+    """Per hour: the sum over doors (times `scale`), complete when every door that reported in
+    it covered all 3600 s. Incomplete hours at the ends are dropped; one inside is refused (a
+    partial gap)."""
     values: dict[datetime, float] = {}
     seconds: dict[tuple[datetime, str], float] = {}
     for hour, door, value, covered in cells:
@@ -354,7 +475,7 @@ def _complete_hours(
             )
     if len(rows) < 2:
         raise SeriesError(f"{name}: fewer than two complete hours", source)
-    return from_values(name, rows, [values[h] for h in rows], HOUR)
+    return from_values(name, rows, [values[h] * scale for h in rows], HOUR)
 
 
 def quote(text: str) -> str:

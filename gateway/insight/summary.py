@@ -78,17 +78,28 @@ def load_summary(
     hourly = hourly.reindex(full)
     end = last_day or hourly.index[-1].date()
     first = end - timedelta(days=6)
+    forecast, note = site_forecast(store, site, tz)
+    comparison, comparison_note = _compare_weeks(hourly, first, end)
+    return Summary(site, tz, first, end, hourly, forecast, note, comparison, comparison_note)
+
+
+def site_forecast(store: LocalStore, site: str, tz: ZoneInfo) -> tuple[pd.DataFrame | None, str]:
+    """The site's entries forecast (mean, lower, upper per local hour): the forecast job's
+    stored one, else one made now from the stored counts, else None and the reason."""
     forecast, note = _stored_forecast(store, site, tz)
     if forecast is None:
         forecast, note = _fresh_forecast(store, site, tz)
-    comparison, comparison_note = _compare_weeks(hourly, first, end)
-    return Summary(site, tz, first, end, hourly, forecast, note, comparison, comparison_note)
+    return forecast, note
 
 
 def _stored_forecast(store: LocalStore, site: str, tz: ZoneInfo) -> tuple[pd.DataFrame | None, str]:
     import pandas as pd
 
-    points = [p for p in store.query(schema.SITE_FORECAST) if p.tags.get("site") == site]
+    points = [
+        p
+        for p in store.query(schema.SITE_FORECAST)
+        if p.tags.get("site") == site and "mean" in p.fields  # entries (not only visitors...)
+    ]
     if not points:
         return None, ""
     frame = pd.DataFrame(

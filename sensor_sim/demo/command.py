@@ -11,6 +11,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+DEFAULT_HISTORY_WEEKS = 8
+MAX_HISTORY_WEEKS = 104
+
 
 def default_state_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -51,6 +54,15 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--interval", type=int, default=60, help="seconds per stored count interval (default: 60)"
     )
+    p.add_argument(
+        "--history",
+        type=int,
+        default=DEFAULT_HISTORY_WEEKS,
+        metavar="WEEKS",
+        help="simulated weeks of counts to write before the live ones, so the forecast and "
+        f"the weekly comparison have history (default {DEFAULT_HISTORY_WEEKS}: the forecast's "
+        "window and four weeks against four; 0: none)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -72,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--interval must divide a day in seconds, got {args.interval}")
     if not 1 <= args.mqtt_port <= 65535:
         raise ConfigError(f"--mqtt-port must be 1..65535, got {args.mqtt_port}")
+    if not 0 <= args.history <= MAX_HISTORY_WEEKS:
+        raise ConfigError(f"--history must be 0..{MAX_HISTORY_WEEKS} weeks, got {args.history}")
     header, records = generate(
         args.scenario, parse_duration(args.duration), args.seed, None, args.doors
     )
@@ -109,6 +123,21 @@ def run(args: argparse.Namespace) -> int:
             f" -- MISMATCH: counted {result.counted_entries} entries, {result.counted_exits} exits"
         )
     lines.append(stored)
-    lines.append(f"report: doorcount report --store {result.store_path}")
+    report = f"report: doorcount report --store {result.store_path}"
+    if args.history and result.delivered:
+        from sensor_sim.demo.history import add_history
+        from sensor_sim.generator import resolve
+
+        lines += add_history(
+            result.store_path,
+            header.site,
+            [d.door for d in header.doors],
+            resolve(args.scenario, args.doors),
+            weeks=args.history,
+            seed=args.seed,
+        )
+        summary = result.store_path.with_name("summary.png")
+        report += f" --summary {summary}"
+    lines.append(report)
     print_summary(console, *lines)
     return 0 if result.delivered else 1

@@ -83,16 +83,21 @@ def fill_store(
     start: str = "2026-01-05",
     seed: int = 3,
     seconds: int = 900,
+    split: bool = False,
+    zones: dict[str, float] | None = None,
 ) -> Path:
     """A bridge store of simulated interval counts (NB around a weekday x hour shape), as the
     bridge writes them (door_interval + hour_of_week points). `doors` maps a door to its share
-    of the traffic; a door may start later (its share is applied from its first week)."""
+    of the traffic; a door may start later (its share is applied from its first week).
+    `split`: with the visitor split (a tenth of the entries are staff) and the site's `visits`
+    (occupancy-seconds: each entry stays about an interval); `zones` maps a zone to its share
+    of the site's visits."""
     from zoneinfo import ZoneInfo
 
     from gateway.outputs.bridge.points import Point
-    from gateway.outputs.bridge.schema import interval_points
+    from gateway.outputs.bridge.schema import interval_points, visits_point
     from gateway.outputs.bridge.store import LocalStore
-    from gateway.outputs.mqtt.payloads import IntervalPayload
+    from gateway.outputs.mqtt.payloads import IntervalPayload, VisitsPayload
 
     doors = doors or {"Front door": 0.7, "Back": 0.3}
     rng = np.random.default_rng(seed)
@@ -103,11 +108,28 @@ def fill_store(
     level = per_hour * WEEKDAY_SHAPE[index.day_of_week] * seconds / 3600
     store = LocalStore(path)
     points: list[Point] = []
+    came = np.zeros(len(index), dtype=int)
     for door, share in doors.items():
         mu = np.maximum(level * share, 1e-9)
         entries = np.where(open_, rng.negative_binomial(5, 5 / (5 + mu)), 0)
         exits = np.where(open_, rng.negative_binomial(5, 5 / (5 + mu)), 0)
+        came += entries
         for t, e, x in zip(index, entries, exits, strict=True):
+            staff = int(e) // 10 if split else 0
+            audience = (
+                {
+                    "visitors_in": int(e) - staff,
+                    "visitors_out": int(x),
+                    "staff_in": staff,
+                    "staff_out": 0,
+                    "out_of_hours_in": 0,
+                    "out_of_hours_out": 0,
+                    "passersby_in": 0,
+                    "passersby_out": 0,
+                }
+                if split
+                else {}
+            )
             payload = IntervalPayload(
                 site=site,
                 door=door,
@@ -116,8 +138,28 @@ def fill_store(
                 entries=int(e),
                 exits=int(x),
                 revision=0,
+                **audience,
             )
             points += interval_points(payload, ZoneInfo("UTC"))
+    if split:
+        areas: list[tuple[str | None, float]] = [(None, 1.0), *(zones or {}).items()]
+        for zone, share in areas:
+            for t, n in zip(index, came, strict=True):
+                inside = share * n * rng.uniform(0.8, 1.2)
+                visits = VisitsPayload(
+                    site=site,
+                    zone=zone,
+                    start=int(t.timestamp()),
+                    seconds=seconds,
+                    occupancy_seconds=inside * seconds,
+                    entries=round(share * n),
+                    exits=round(share * n),
+                    corrected=0,
+                    inside_end=round(inside),
+                    capture_rate=None,
+                    visitors_in=round(share * n * 0.9),
+                )
+                points.append(visits_point(visits))
     store.write(points)
     store.close()
     return path

@@ -180,7 +180,7 @@ def test_cli_two_periods_and_two_doors_from_the_store(
     assert out["ci_low"] < 0.7 / 0.3 - 1 < out["ci_high"]  # the doors' shares are 0.7 and 0.3
     bad = ["--series", "site=Corner Shop,when=2026-01-01", "--series", "x.csv"]
     assert main(["compare", *bad, "--store", str(store)]) == 1
-    assert "wanted key=value pairs of site, door, field, from, to" in capsys.readouterr().err
+    assert "wanted key=value pairs of site, door, zone, field, from, to" in capsys.readouterr().err
 
 
 def test_cli_reads_influxdb_when_the_bridge_has_one(
@@ -196,9 +196,16 @@ def test_cli_reads_influxdb_when_the_bridge_has_one(
 
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = (end - timedelta(days=21)).strftime("%Y-%m-%d")
-    store = fill_store(tmp_path / "s.sqlite", weeks=3, start=start, seconds=3600)
+    store = fill_store(
+        tmp_path / "s.sqlite",
+        weeks=3,
+        start=start,
+        seconds=3600,
+        split=True,
+        zones={"Cafe": 0.3, "Shop floor": 0.7},
+    )
     opened = LocalStore(store)
-    points = opened.query("door_interval")
+    points = opened.query("door_interval") + opened.query("visits")
     opened.close()
     influxdb1.create_database("doorcount")
     influxdb1.write(
@@ -221,3 +228,71 @@ def test_cli_reads_influxdb_when_the_bridge_has_one(
     from_store = json.loads(capsys.readouterr().out)
     assert from_influx["days_a"] == from_store["days_a"] == 21
     assert from_influx["change"] == pytest.approx(from_store["change"])
+    zones = ["--site", "Corner Shop", "--zone", "Cafe", "--zone", "Shop floor"]
+    for field in ("entries", "visitors", "occupancy"):
+        assert main(["compare", *zones, "--field", field, "--json"]) == 0
+        from_influx = json.loads(capsys.readouterr().out)
+        assert (
+            main(
+                [
+                    "compare",
+                    *zones,
+                    "--field",
+                    field,
+                    "--store",
+                    str(store),
+                    "--tz",
+                    "UTC",
+                    "--json",
+                ]
+            )
+            == 0
+        )
+        from_store = json.loads(capsys.readouterr().out)
+        assert from_influx["days_a"] == from_store["days_a"] == 21, field
+        assert from_influx["change"] == pytest.approx(from_store["change"]), field
+    # A zone's occupancy forecast from InfluxDB equals the one from the store.
+    forecast = ["forecast", "--site", "Corner Shop", "--zone", "Cafe", "--field", "occupancy"]
+    assert main([*forecast, "--hours", "6", "--json"]) == 0
+    remote = json.loads(capsys.readouterr().out)["hours"]
+    assert main([*forecast, "--hours", "6", "--json", "--store", str(store), "--tz", "UTC"]) == 0
+    assert remote == json.loads(capsys.readouterr().out)["hours"]
+
+
+def test_cli_two_zones_and_their_occupancy_from_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = fill_store(
+        tmp_path / "s.sqlite", weeks=4, split=True, zones={"Cafe": 0.3, "Shop floor": 0.7}
+    )
+    common = ["--store", str(store), "--tz", "UTC", "--json"]
+    zones = ["--site", "Corner Shop", "--zone", "Cafe", "--zone", "Shop floor"]
+    assert main(["compare", *zones, *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["a"], out["b"], out["design"]) == (
+        "Corner Shop / zone Cafe",
+        "Corner Shop / zone Shop floor",
+        "paired",
+    )
+    assert out["ci_low"] < 0.7 / 0.3 - 1 < out["ci_high"]
+    assert main(["compare", *zones, "--field", "occupancy", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["a"] == "Corner Shop / zone Cafe occupancy"
+    assert out["ci_low"] < 0.7 / 0.3 - 1 < out["ci_high"]
+    # Two periods of a zone, as with a door: spec keys
+    periods = [
+        "--series",
+        "site=Corner Shop,zone=Cafe,field=visitors,to=2026-01-19",
+        "--series",
+        "site=Corner Shop,zone=Cafe,field=visitors,from=2026-01-19",
+    ]
+    assert main(["compare", *periods, *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["design"], out["days_a"], out["days_b"]) == ("periods", 14, 14)
+    assert main(["compare", "--site", "Corner Shop", "--zone", "Cafe", *common]) == 1
+    assert "or --site with --door or --zone twice, got 1 series" in capsys.readouterr().err
+    assert (
+        main(["compare", "--site", "Corner Shop", "--zone", "Attic", "--zone", "Cafe", *common])
+        == 1
+    )
+    assert "zone Attic" in capsys.readouterr().err

@@ -142,3 +142,72 @@ def test_calendar_holidays_map_to_sunday() -> None:
     hours = Calendar(holidays=frozenset({date(2026, 12, 25)})).weekday_hours(index)
     assert hours[0] == 3 * 24  # Thursday 00:00
     assert hours[24] == 6 * 24  # Friday the 25th, as a Sunday
+
+
+def test_occupancy_zone_forecast_from_the_store_never_goes_below_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.insight.conftest import fill_store
+
+    store = fill_store(tmp_path / "s.sqlite", weeks=3, split=True, zones={"Cafe": 0.3})
+    base = ["forecast", "--store", str(store), "--tz", "UTC", "--hours", "48", "--json"]
+    for model in ("profile", "naive", "stl-ets"):
+        args = [*base, "--site", "Corner Shop", "--zone", "Cafe", "--field", "occupancy"]
+        assert main([*args, "--model", model]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["series"] == "Corner Shop / zone Cafe occupancy"
+        assert all(0 <= h["lower"] <= h["upper"] for h in out["hours"]), model
+        assert min(h["lower"] for h in out["hours"]) == 0  # nights: nobody inside
+    assert main([*base, "--series", "site=Corner Shop,field=visitors"]) == 0
+    assert json.loads(capsys.readouterr().out)["series"] == "Corner Shop visitors"
+    assert (
+        main(
+            [
+                "forecast",
+                "backtest",
+                "--store",
+                str(store),
+                "--site",
+                "Corner Shop",
+                "--field",
+                "occupancy",
+                "--warmup-weeks",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    assert {"model_mase", "baseline_mase", "coverage_80"} <= set(
+        json.loads(capsys.readouterr().out)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--zone", "Cafe"], "--door, --zone and --field go with --site"),
+        (
+            ["--site", "S", "--door", "A", "--field", "occupancy"],
+            "occupancy is kept per site and zone",
+        ),
+        (["--site", "S", "--door", "A", "--zone", "B"], "give --door or --zone, not both"),
+        (["--site", "S", "--series", "x.csv"], "give one series (--series SPEC, or --site NAME"),
+        (["--series", "site=S,door=A,zone=B"], "give door= or zone=, not both"),
+        (["--series", "site=S,door=A,field=occupancy"], "occupancy is kept per site and zone"),
+        (
+            ["--series", "site=S,field=people"],
+            "field is one of entries, exits, visitors, occupancy",
+        ),
+        (
+            ["publish", "--site", "S", "--zone", "A"],
+            "--door, --zone and --field are for show and backtest",
+        ),
+    ],
+)
+def test_cli_place_refusals(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["forecast", *args, "--store", str(tmp_path / "none.sqlite")])
+    assert code == 1
+    assert message in capsys.readouterr().err

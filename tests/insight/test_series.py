@@ -226,3 +226,141 @@ def test_influxdb_hours_equal_the_store_hours(tmp_path: Path, influxdb1: Influx1
     with pytest.raises(SeriesError, match="no interval counts for Nowhere"):
         from_influxql(influxdb1.url, "doorcount", "Nowhere", "UTC", days=2)
     store.close()
+
+
+def _fill_visits(
+    store: LocalStore, start: datetime, minutes: int, zone: str | None, inside: float
+) -> None:
+    """Visits intervals of the site (zone None) or a zone: `inside` people all along, one
+    visitor and one staff entry a minute."""
+    from gateway.outputs.bridge.schema import visits_point
+    from gateway.outputs.mqtt.payloads import VisitsPayload
+
+    base = int(start.timestamp())
+    store.write(
+        [
+            visits_point(
+                VisitsPayload(
+                    site="Shop",
+                    zone=zone,
+                    start=base + 60 * minute,
+                    seconds=60,
+                    occupancy_seconds=inside * 60,
+                    entries=2,
+                    exits=2,
+                    corrected=0,
+                    inside_end=round(inside),
+                    capture_rate=None,
+                    visitors_in=1,
+                    staff_in=1,
+                )
+            )
+            for minute in range(minutes)
+        ]
+    )
+
+
+def _split(store: LocalStore, start: datetime, minutes: int, door: str) -> None:
+    """A door's intervals with the visitor split: 3 entries a minute, 2 of them visitors."""
+    base = int(start.timestamp())
+    points: list[Point] = []
+    for minute in range(minutes):
+        payload = IntervalPayload(
+            site="Shop",
+            door=door,
+            start=base + 60 * minute,
+            seconds=60,
+            entries=3,
+            exits=3,
+            revision=0,
+            visitors_in=2,
+            staff_in=1,
+        )
+        points += interval_points(payload, ZoneInfo("UTC"))
+    store.write(points)
+
+
+def test_store_visitors_occupancy_and_zones(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s.sqlite")
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    _split(store, start, 120, "North")
+    _fill_visits(store, start, 120, None, 12.5)
+    _fill_visits(store, start, 120, "Cafe", 4.0)
+    assert list(from_store(store, "Shop", UTC, field="visitors").data) == [120.0, 120.0]
+    assert list(from_store(store, "Shop", UTC, door="North", field="visitors").data) == [
+        120.0,
+        120.0,
+    ]
+    # Occupancy: the hour's mean people inside (person-seconds / 3600), site and zone.
+    site = from_store(store, "Shop", UTC, field="occupancy")
+    assert list(site.data) == [12.5, 12.5]
+    assert site.name == "Shop occupancy"
+    cafe = from_store(store, "Shop", UTC, zone="Cafe", field="occupancy")
+    assert list(cafe.data) == [4.0, 4.0]
+    assert list(from_store(store, "Shop", UTC, zone="Cafe").data) == [120.0, 120.0]
+    assert list(from_store(store, "Shop", UTC, zone="Cafe", field="visitors").data) == [60.0] * 2
+    with pytest.raises(SeriesError, match="occupancy is kept per site and zone, not per door"):
+        from_store(store, "Shop", UTC, door="North", field="occupancy")
+    with pytest.raises(SeriesError, match="give a door or a zone, not both"):
+        from_store(store, "Shop", UTC, door="North", zone="Cafe")
+    with pytest.raises(
+        SeriesError, match=r"no visits .* Shop / zone Attic .*\(zones with visits: Cafe\)"
+    ):
+        from_store(store, "Shop", UTC, zone="Attic")
+    with pytest.raises(SeriesError, match="unknown quantity 'people'"):
+        from_store(store, "Shop", UTC, field="people")
+    store.close()
+
+
+def test_visitors_of_counts_from_before_the_split_are_refused(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "s.sqlite")
+    _fill(store, datetime(2026, 1, 5, 9, tzinfo=UTC), 120, ("North",))
+    with pytest.raises(SeriesError, match=r"has no 'visitors_in' \(counted before the visitor"):
+        from_store(store, "Shop", UTC, field="visitors")
+    store.close()
+
+
+def test_influxdb_zones_and_occupancy_equal_the_store(tmp_path: Path, influxdb1: Influx1) -> None:
+    from gateway.insight.series import from_influxql
+    from gateway.outputs.bridge.points import encode
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=3)
+    store = LocalStore(tmp_path / "s.sqlite")
+    _split(store, start, 180, "North")
+    _fill(store, start, 180, ("Old",))  # a door from before the split
+    _fill_visits(store, start, 180, None, 7.25)
+    _fill_visits(store, start, 180, "Cafe", 2.0)
+    influxdb1.create_database("doorcount")
+    points = store.query("door_interval") + store.query("visits")
+    influxdb1.write(
+        "doorcount",
+        encode(
+            [Point.make(p.measurement, dict(p.tags), dict(p.fields), p.time_ns) for p in points]
+        ),
+    )
+    for door, zone, field in (
+        (None, None, "occupancy"),
+        (None, "Cafe", "occupancy"),
+        (None, "Cafe", "visitors"),
+        ("North", None, "visitors"),
+    ):
+        local = from_store(store, "Shop", UTC, door, field, zone=zone)
+        remote = from_influxql(
+            influxdb1.url, "doorcount", "Shop", "UTC", door, field, days=1, zone=zone
+        )
+        assert list(remote.data) == list(local.data), (door, zone, field)
+        assert list(remote.data.index) == list(local.data.index)
+    assert (
+        list(
+            from_influxql(influxdb1.url, "doorcount", "Shop", "UTC", days=1, field="occupancy").data
+        )
+        == [7.25] * 3
+    )
+    # The site's visitors: the door from before the split has none, refused (InfluxQL's
+    # sum would take the missing values for zeros).
+    with pytest.raises(SeriesError, match=r"has no 'visitors_in' \(counted before the visitor"):
+        from_influxql(influxdb1.url, "doorcount", "Shop", "UTC", days=1, field="visitors")
+    with pytest.raises(SeriesError, match=r"no visits intervals .* for Shop / zone Attic"):
+        from_influxql(influxdb1.url, "doorcount", "Shop", "UTC", days=1, zone="Attic")
+    store.close()

@@ -78,7 +78,7 @@ def test_dashboard_structure(name: str) -> None:
     assert len(ids) == len(set(ids))
     cells: set[tuple[int, int]] = set()
     for panel in model["panels"]:
-        assert panel["type"] in {"stat", "bargauge", "timeseries", "table"}
+        assert panel["type"] in {"stat", "bargauge", "timeseries", "table", "heatmap"}
         assert panel["datasource"] == grafana.DATASOURCE
         pos = panel["gridPos"]
         assert pos["x"] >= 0
@@ -386,6 +386,35 @@ FORECASTS = [
         made=MON + 30 * H,
         model="profile",
     ),
+    # Visitors and occupancy share the site's points (fields per quantity), and a zone's.
+    *schema.forecast_points(
+        "Corner Shop",
+        None,
+        [schema.ForecastHour(MON + 34 * H, 5.5, 2, 9)],
+        level=0.8,
+        made=MON + 30 * H,
+        model="profile",
+        quantity="visitors",
+    ),
+    *schema.forecast_points(
+        "Corner Shop",
+        None,
+        [schema.ForecastHour(MON + 34 * H, 0.4, 0, 2)],
+        level=0.8,
+        made=MON + 30 * H,
+        model="profile",
+        quantity="occupancy",
+    ),
+    *schema.forecast_points(
+        "Corner Shop",
+        None,
+        [schema.ForecastHour(MON + 9 * H, 25.0, 18, 33)],
+        level=0.8,
+        made=MON,
+        model="profile",
+        quantity="occupancy",
+        zone="Upstairs",
+    ),
     schema.comparison_point(
         "Corner Shop",
         {"change": 0.12, "ci_low": 0.02, "ci_high": 0.23, "p_value": 0.02, "days_needed": 40},
@@ -505,9 +534,19 @@ def check_daily_totals(db: Influx1, q: str) -> None:
 
 
 def check_heatmap(db: Influx1, q: str) -> None:
-    got = by_tags(run(db, q, site=["Corner Shop"]), "weekday", "hour")
-    cells = {k: rows[0]["entries"] for k, rows in got.items()}
-    assert cells == {("1-Mon", "09"): 9, ("1-Mon", "17"): 0, ("1-Mon", "23"): 3, ("2-Tue", "10"): 7}
+    """A native heatmap: one series per hour of the day (Grafana's y buckets), one value per
+    day (x), zeros filled so every cell of the range is there."""
+    got = by_tags(run(db, q, site=["Corner Shop"]), "hour")
+    assert set(got) == {("09",), ("10",), ("17",), ("23",)}
+    assert all([r["time"] for r in rows] == [MON, MON + 24 * H] for rows in got.values())
+    cells = {(k[0], r["time"]): r["entries"] for k, rows in got.items() for r in rows}
+    assert {cell: n for cell, n in cells.items() if n} == {
+        ("09", MON): 9,
+        ("23", MON): 3,
+        ("10", MON + 24 * H): 7,
+    }
+    berlin = by_tags(run(db, q, site=["Corner Shop"], tz="Europe/Berlin"), "hour")
+    assert berlin["09",][0]["time"] == MON - H  # days are local days
 
 
 def check_door_ranking(db: Influx1, q: str) -> None:
@@ -638,6 +677,44 @@ def check_door_forecast_overlay(db: Influx1, q: str) -> None:
     assert set(got) == {("Front door",), ("Back",)}
 
 
+def check_visitor_forecast(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site")
+    if "site_forecast" in q:  # only the hour with a visitors forecast, not the entries ones
+        shop = {
+            r["time"]: (r["forecast"], r["low 80%"], r["high 80%"]) for r in got["Corner Shop",]
+        }
+        assert shop == {MON + 34 * H: (5.5, 2, 9)}
+        return
+    # Tue 10:00: 5 visitor entries at the front door; Monday's intervals predate the split
+    # and the frontage beam's passers-by are not visitors.
+    assert {r["time"]: r["actual"] for r in got["Corner Shop",]} == {MON + 34 * H: 5}
+
+
+def check_occupancy_forecast(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "site")
+    if "site_forecast" in q:
+        shop = {
+            r["time"]: (r["forecast"], r["low 80%"], r["high 80%"]) for r in got["Corner Shop",]
+        }
+        assert shop == {MON + 34 * H: (0.4, 0, 2)}
+        return
+    # Mean people inside per hour: (3000 + 1800 s) / 3600 on Mon 09:00 (the re-send
+    # overwrote its point), 600 s on Tue 10:00; the Upstairs zone is not the site.
+    shop = {r["time"]: r["actual"] for r in got["Corner Shop",]}
+    assert shop == {
+        MON + 9 * H: pytest.approx(4800 / 3600),
+        MON + 34 * H: pytest.approx(600 / 3600),
+    }
+
+
+def check_zone_occupancy_forecast(db: Influx1, q: str) -> None:
+    got = by_tags(run(db, q, interval="1h"), "zone")
+    if "zone_forecast" in q:
+        assert got == {("Upstairs",): [{"time": MON + 9 * H, "forecast": 25.0}]}
+        return
+    assert got == {("Upstairs",): [{"time": MON + 9 * H, "actual": pytest.approx(99999 / 3600)}]}
+
+
 def check_comparison(db: Influx1, q: str) -> None:
     (row,) = by_tags(run(db, q), "site")["Corner Shop",]
     assert row["change %"] == pytest.approx(12.0)
@@ -699,6 +776,9 @@ CHECKS: dict[str, Check] = {
     "Entries per hour: forecast and actual": check_forecast_overlay,
     "Entries per hour by door: forecast and actual": check_door_forecast_overlay,
     "Last four weeks against the four before": check_comparison,
+    "Visitors per hour: forecast and actual": check_visitor_forecast,
+    "Occupancy per hour: forecast and actual": check_occupancy_forecast,
+    "Zone occupancy per hour: forecast and actual": check_zone_occupancy_forecast,
     "Visitors and passers-by": check_visitors_and_passers,
     "Capture rate per day": check_capture_rate,
     "Conversion per day": check_conversion,

@@ -4,6 +4,7 @@ local store, then `doorcount report` on that store. Real components throughout, 
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -101,17 +102,53 @@ def test_cli_demo_then_report_prints_tables_and_writes_png(
     assert code == 0, out
     summary = next(line for line in out.splitlines() if line.startswith("done: "))
     counted = int(summary.split()[1])
+    history = next(line for line in out.splitlines() if line.startswith("history: "))
+    simulated = re.search(r"([\d,]+) entries, ([\d,]+) exits; simulated, not counted", history)
+    assert simulated is not None, history
+    backfilled = sum(int(n.replace(",", "")) for n in simulated.groups())
     stored = sum(_stored_by_door(state / "series.sqlite").values())
-    assert stored == counted > 0
+    assert stored - backfilled == counted > 0
     assert f"report: doorcount report --store {state / 'series.sqlite'}" in out
     assert "BLE not used" not in out
+    # The default history: eight simulated weeks before the live minutes, then the forecast
+    # job, so the report below has a forecast with no other step.
+    assert "history: 8 simulated weeks before the live counts" in out
+    assert "forecast: 48 h of entries, visitors and occupancy for the site and 2 doors" in out
 
     png = tmp_path / "day.png"
-    assert main(["report", "--store", str(state / "series.sqlite"), "--png", str(png)]) == 0
+    summary_png = tmp_path / "week.png"
+    store = str(state / "series.sqlite")
+    assert main(["report", "--store", store, "--png", str(png), "--summary", str(summary_png)]) == 0
     report = capsys.readouterr().out
     assert "door1" in report
     assert "door2" in report
+    assert "entries forecast, next 24 h" in report
+    assert "forecast: stored forecast, 80% interval" in report  # the summary's band
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    opened = LocalStore(state / "series.sqlite")
+    forecast = opened.query(schema.SITE_FORECAST)
+    live_end = max(p.t + float(p.fields["seconds"]) for p in opened.query(schema.DOOR_INTERVAL))
+    opened.close()
+    assert len(forecast) == 48
+    assert all(float(p.fields["occupancy_lower"]) >= 0 for p in forecast)
+    assert all(float(p.fields["visitors_mean"]) >= 0 for p in forecast)
+    # History and live counts join without a gap: the forecast starts at the hour the live
+    # minutes are in (the last one not yet whole).
+    assert forecast[0].t == live_end // 3600 * 3600
+
+
+def test_demo_without_history_has_no_forecast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["demo", "--scenario", "clean", "--duration", "2m", "--speed", "5000"]
+    assert main([*args, "--history", "0", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "history:" not in out
+    assert main(["report", "--store", str(tmp_path / "series.sqlite"), "--no-png"]) == 0
+    assert "sim-clean: no forecast: " in capsys.readouterr().out  # minutes, not weeks
+    assert main([*args, "--history", "-1", "--state-dir", str(tmp_path)]) == 1
+    assert "--history must be 0..104 weeks, got -1" in capsys.readouterr().err
 
 
 def test_fast_demo_says_why_it_skips_ble(

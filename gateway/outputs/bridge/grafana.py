@@ -146,30 +146,33 @@ def traffic_panels() -> list[Panel]:
         ),
         Panel(
             "Busiest hours of the week",
-            "table",
-            _q(
-                f'SELECT sum("entries") AS "entries" FROM "{m.HOUR_OF_WEEK}" '
-                f'WHERE {SITE} AND {DOOR} AND $timeFilter GROUP BY "weekday", "hour"',
-                "table",
+            "heatmap",
+            (
+                Query(
+                    f'SELECT sum("entries") AS "entries" FROM "{m.HOUR_OF_WEEK}" '
+                    f"WHERE {SITE} AND {DOOR} AND $timeFilter "
+                    "GROUP BY time(1d), \"hour\" fill(0) tz('$tz')",
+                    alias="$tag_hour",
+                ),
             ),
             width=12,
-            description="Entries per weekday and hour (site time zone of the bridge) over the "
-            "selected range: the heat map of peaks.",
-            transformations=(
-                {
-                    "id": "groupingToMatrix",
-                    "options": {
-                        "columnField": "hour",
-                        "rowField": "weekday",
-                        "valueField": "entries",
-                    },
+            description="Entries per day (across) and hour of the day (up; the bridge's site "
+            "time zone) over the selected range: a week shows the hour-of-week peaks.",
+            options={
+                "calculate": False,
+                "rowsFrame": {"layout": "unknown", "value": "entries"},
+                "yAxis": {"axisPlacement": "left", "axisLabel": "hour of the day"},
+                "color": {
+                    "mode": "scheme",
+                    "scheme": "YlOrRd",
+                    "steps": 64,
+                    "scale": "exponential",
+                    "exponent": 0.5,
                 },
-            ),
-            field_config={
-                "defaults": {
-                    "color": {"mode": "continuous-GrYlRd"},
-                    "custom": {"cellOptions": {"type": "color-background"}},
-                }
+                "cellGap": 1,
+                "showValue": "never",
+                "legend": {"show": True},
+                "tooltip": {"mode": "single", "yHistogram": False},
             },
         ),
         Panel(
@@ -307,6 +310,73 @@ def insight_panels() -> list[Panel]:
                 ),
             ),
             width=24,
+            field_config=_band("low 80%", "high 80%", "forecast"),
+        ),
+        Panel(
+            "Visitors per hour: forecast and actual",
+            "timeseries",
+            (
+                Query(
+                    f'SELECT sum("visitors_in") AS "actual" FROM "{m.DOOR_INTERVAL}" '
+                    f"WHERE {SITE} AND \"role\" != 'perimeter' AND $timeFilter "
+                    'GROUP BY time(1h), "site" fill(none)',
+                    alias="$tag_site $col",
+                ),
+                Query(
+                    'SELECT last("visitors_mean") AS "forecast", last("visitors_lower") AS '
+                    f'"low 80%", last("visitors_upper") AS "high 80%" FROM "{m.SITE_FORECAST}" '
+                    f'WHERE {SITE} AND $timeFilter GROUP BY time(1h), "site" fill(none)',
+                    alias="$col",
+                ),
+            ),
+            width=12,
+            description="Visitor entries per hour (not staff, not out of hours) with the "
+            "latest forecast and its 80 % prediction interval.",
+            field_config=_band("low 80%", "high 80%", "forecast"),
+        ),
+        Panel(
+            "Occupancy per hour: forecast and actual",
+            "timeseries",
+            (
+                Query(
+                    'SELECT sum("occupancy_seconds") / 3600 AS "actual" '
+                    f'FROM "{m.VISITS}" WHERE {SITE} AND "zone" = \'{m.SITE_ZONE}\' '
+                    'AND $timeFilter GROUP BY time(1h), "site" fill(none)',
+                    alias="$tag_site $col",
+                ),
+                Query(
+                    'SELECT last("occupancy_mean") AS "forecast", last("occupancy_lower") AS '
+                    f'"low 80%", last("occupancy_upper") AS "high 80%" FROM "{m.SITE_FORECAST}" '
+                    f'WHERE {SITE} AND $timeFilter GROUP BY time(1h), "site" fill(none)',
+                    alias="$col",
+                ),
+            ),
+            width=12,
+            description="Mean people inside the site per hour (person-hours per hour: what "
+            "staff per customer plans by) with the latest forecast and its 80 % interval, "
+            "never below 0.",
+            field_config=_band("low 80%", "high 80%", "forecast"),
+        ),
+        Panel(
+            "Zone occupancy per hour: forecast and actual",
+            "timeseries",
+            (
+                Query(
+                    'SELECT sum("occupancy_seconds") / 3600 AS "actual" '
+                    f'FROM "{m.VISITS}" WHERE {SITE} AND "zone" != \'{m.SITE_ZONE}\' '
+                    'AND $timeFilter GROUP BY time(1h), "zone" fill(none)',
+                    alias="$tag_zone $col",
+                ),
+                Query(
+                    'SELECT last("occupancy_mean") AS "forecast" '
+                    f'FROM "{m.ZONE_FORECAST}" WHERE {SITE} AND $timeFilter '
+                    'GROUP BY time(1h), "zone" fill(none)',
+                    alias="$tag_zone $col",
+                ),
+            ),
+            width=24,
+            description="Mean people inside each configured zone per hour, with the latest "
+            "forecast (doorcount forecast publish; zones with two weeks of visits).",
             field_config=_band("low 80%", "high 80%", "forecast"),
         ),
         Panel(

@@ -46,6 +46,7 @@ GATEWAY_STATUS = "gateway_status"
 GATEWAY_QUALITY = "gateway_quality"
 SITE_FORECAST = "site_forecast"
 DOOR_FORECAST = "door_forecast"
+ZONE_FORECAST = "zone_forecast"
 SITE_COMPARISON = "site_comparison"
 TILL_TRANSACTIONS = "till_transactions"
 VISITS = "visits"
@@ -326,21 +327,47 @@ class ForecastHour:
     upper: float
 
 
+def forecast_fields(quantity: str) -> tuple[str, str, str]:
+    """The mean, lower and upper fields of a quantity's forecast: `mean`, `lower`, `upper`
+    for entries (as before visitors and occupancy were forecast), `visitors_mean`, ...,
+    `occupancy_mean`, ... for the others, on the same points."""
+    if quantity == "entries":
+        return ("mean", "lower", "upper")
+    return (f"{quantity}_mean", f"{quantity}_lower", f"{quantity}_upper")
+
+
 def forecast_points(
-    site: str, door: str | None, hours: list[ForecastHour], *, level: float, made: int, model: str
+    site: str,
+    door: str | None,
+    hours: list[ForecastHour],
+    *,
+    level: float,
+    made: int,
+    model: str,
+    quantity: str = "entries",
+    zone: str | None = None,
 ) -> list[Point]:
     """One point per forecast hour, stamped with the hour: a newer forecast of the same hour
-    overwrites the older one, so the dashboard shows the latest."""
-    measurement = SITE_FORECAST if door is None else DOOR_FORECAST
-    tags: dict[str, str | None] = {"site": site, "door": door}
+    overwrites the older one, so the dashboard shows the latest. A site's, door's or zone's
+    quantities share its points (fields per quantity, see `forecast_fields`)."""
+    if door is not None and zone is not None:
+        raise ValueError("a forecast is of a door or of a zone, not both")
+    tags: dict[str, str | None]
+    if zone is not None:
+        measurement, tags = ZONE_FORECAST, {"site": site, "zone": zone}
+    elif door is not None:
+        measurement, tags = DOOR_FORECAST, {"site": site, "door": door}
+    else:
+        measurement, tags = SITE_FORECAST, {"site": site}
+    mean, lower, upper = forecast_fields(quantity)
     return [
         Point.make(
             measurement,
             tags,
             {
-                "mean": round(float(h.mean), 3),
-                "lower": float(h.lower),
-                "upper": float(h.upper),
+                mean: round(float(h.mean), 3),
+                lower: float(h.lower),
+                upper: float(h.upper),
                 "level": float(level),
                 "made": made,
                 "model": model,
