@@ -387,15 +387,23 @@ def firmware_output(
                 node_us = batch.epoch << 32 | tick.node_us
                 out.append(FirmwareTick(base + i, node_us, tick.beam, tick.broken))
 
-    for node_us, beam, broken in edges:
-        while h < len(sightings) and sightings[h][0] <= node_us:
+    def hear_until(until: float) -> None:
+        nonlocal h
+        while h < len(sightings) and sightings[h][0] <= until:
             node.badge_heard(sightings[h][1], max(sightings[h][0], node.now_us))
             h += 1
+            take_badges()  # the sighting closed an earlier episode's badge window
+
+    for node_us, beam, broken in edges:
+        hear_until(node_us)
         node.edge(beam, broken, node_us)
         take_badges()
         if node.unsent >= TickBatch.MAX_TICKS:
             take(node.drain(now_us=node_us))
-    node.advance(node.now_us + 10 * node.config.glitch_filter_us + 1)
+    window = int(load_core().BADGE_WINDOW_US)
+    last = node.now_us + 10 * node.config.glitch_filter_us + window + 1
+    hear_until(last)
+    node.advance(max(last, node.now_us))
     take_badges()
     take(node.drain(force=True))
     return out, badges
