@@ -9,6 +9,7 @@ every identifier and frame.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -180,3 +181,28 @@ def test_a_badge_passing_at_two_metres_is_below_the_default_threshold() -> None:
     node.badge_heard(-56, 900 * MS)
     _walk(node, 1_000 * MS, 300)
     assert _seen(node, 2_000 * MS) == []
+
+
+def _path_loss_dbm(metres: float) -> int:
+    """The simulator's mean RSSI (-50 dBm at 1 m, exponent 2), no shadowing."""
+    return round(-50.0 - 20.0 * math.log10(max(metres, 0.3)))
+
+
+def test_a_visitor_a_step_and_a_half_ahead_of_a_badge_wearer_stays_a_visitor() -> None:
+    # Both walk in at 1.3 m/s, 2 m apart; the node hears the badge 4 times a second while
+    # it comes and goes (0.4 m from the node at its closest).
+    node = _badge_node()
+    wearer = 10_000 * MS  # the wearer's middle between the beams
+    heard = [wearer + k * 250 * MS for k in range(-24, 13)]
+    crossings = [(wearer - 1_650 * MS, 300), (wearer - 150 * MS, 300)]  # visitor, wearer
+    events = sorted(
+        [(t, "walk", ms) for t, ms in crossings]
+        + [(t, "hear", _path_loss_dbm(0.4 + 1.3 * abs(t - wearer) / 1e6)) for t in heard]
+    )
+    for t, what, value in events:
+        if what == "walk":
+            _walk(node, t, value)
+        else:
+            node.badge_heard(value, max(t, node.now_us))
+    seen = _seen(node, wearer + 5_000 * MS)
+    assert [(s.clock_us, s.rssi_dbm) for s in seen] == [(wearer - 150 * MS, -42)]
