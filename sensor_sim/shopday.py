@@ -204,33 +204,41 @@ def adverts(
     return heard
 
 
+Sighting = tuple[float, int, int]
+"""(time, RSSI, badge): one advertisement the node heard; `badge` tells apart the badges
+that can be near the door at once (a different number per crossing and per pass)."""
+
+
 def badge_sightings(
     rng: np.random.Generator, crossings: list[tuple[float, bool]]
-) -> list[tuple[float, int]]:
-    """(time, RSSI) of every advertisement a door's node hears from badges worn through it:
-    `crossings` are (truth time, badge worn) of its staff crossings, seconds since the start."""
-    out: list[tuple[float, int]] = []
-    for t, worn in crossings:
+) -> list[Sighting]:
+    """Every advertisement a door's node hears from badges worn through it: `crossings` are
+    (truth time, badge worn) of its staff crossings, seconds since the start."""
+    out: list[Sighting] = []
+    for badge, (t, worn) in enumerate(crossings):
         if not worn:
             continue
         times = adverts(rng, t - 6.0, t + 3.0)
         rssi = _rssi(rng, 0.4 + WALK_M_S * np.abs(times - t))
-        out.extend(zip(times.tolist(), rssi.tolist(), strict=True))
+        out.extend((s, r, badge) for s, r in zip(times.tolist(), rssi.tolist(), strict=True))
     return out
 
 
 def badge_passes(
     rng: np.random.Generator, since_midnight: float, duration: float
-) -> list[tuple[float, int]]:
+) -> list[Sighting]:
     """Advertisements a door's node hears from badges passing near it, nobody crossing."""
     lo, hi = 8 * H - since_midnight, 19.5 * H - since_midnight
     lo, hi = max(lo, 0.0), min(hi, duration - 60)
     if hi <= lo:
         return []
-    out: list[tuple[float, int]] = []
-    for at in rng.uniform(lo, hi, int(rng.poisson(PASSES_PER_H * (hi - lo) / H))):
+    out: list[Sighting] = []
+    passes = rng.uniform(lo, hi, int(rng.poisson(PASSES_PER_H * (hi - lo) / H)))
+    for n, at in enumerate(passes):
         closest = float(rng.uniform(0.5, 4.0))
         times = adverts(rng, float(at) - 4.0, float(at) + 4.0)
         metres = np.hypot(closest, WALK_M_S * (times - float(at)))
-        out.extend(zip(times.tolist(), _rssi(rng, metres).tolist(), strict=True))
+        badge = -1 - n  # crossings count up from 0
+        rssi = _rssi(rng, metres).tolist()
+        out.extend((t, r, badge) for t, r in zip(times.tolist(), rssi, strict=True))
     return out

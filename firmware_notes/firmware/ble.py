@@ -236,8 +236,9 @@ class Link:
                         ident = badgekey.eid_from_adv(result.adv_data)
                         if ident is None:
                             continue
-                        if resolver.match(ident, time.time() + _UNIX_OFFSET):
-                            self.node.badge_heard(self.now(), result.rssi)
+                        badge = resolver.which(ident, time.time() + _UNIX_OFFSET)
+                        if badge is not None:
+                            self.node.badge_heard(self.now(), result.rssi, badge)
                             self.wake.set()
             except OSError:
                 await asyncio.sleep_ms(1000)  # the controller was busy: scan again

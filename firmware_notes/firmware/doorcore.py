@@ -298,7 +298,7 @@ class Node:
         self.badges = bool(badges)
         self.episode_start = None  # node time the current beam episode began, or None
         self.episodes = []  # (start, end) of episodes waiting for their badge window to close
-        self.heard = []  # (us, rssi) of registered badges heard lately, oldest first
+        self.heard = []  # (us, rssi, badge) of registered badges heard lately, oldest first
         self.badge_frames = []  # BADGE_SEEN frames not yet sent
         self.badge_episodes = 0  # episodes reported with a badge
         self.badge_lost = 0  # BADGE_SEEN frames dropped because the link was away too long
@@ -350,8 +350,9 @@ class Node:
 
     # -- badges --------------------------------------------------------------------------
 
-    def badge_heard(self, us, rssi):
-        """The glue heard a registered badge (resolved by badgekey) at node time `us`."""
+    def badge_heard(self, us, rssi, badge=0):
+        """The glue heard a registered badge (resolved by badgekey) at node time `us`;
+        `badge` tells the node's badges apart (badgekey's key index) and never leaves RAM."""
         if not self.badges or rssi < -self.config[BADGE_RSSI_MIN]:
             return
         # Close every episode that ended by `us` first, with the sightings heard until then:
@@ -368,7 +369,7 @@ class Node:
         heard = self.heard
         while heard and (len(heard) >= BADGE_HEARD_MAX or heard[0][0] < keep):
             heard.pop(0)
-        heard.append((us, rssi))
+        heard.append((us, rssi, badge))
 
     def _badge_decide(self, now):
         """Decide the episodes whose badge window has closed by `now`, oldest first."""
@@ -377,24 +378,27 @@ class Node:
             self._badge_episode(start, end)
 
     def _badge_episode(self, start, end):
-        best = None
+        """One BADGE_SEEN per registered badge heard in the episode's window, strongest first:
+        two badge wearers walking through together make two staff crossings."""
+        best = {}
         last = end + BADGE_WINDOW_US
-        for t, rssi in self.heard:
-            if start - BADGE_WINDOW_US <= t <= last and (best is None or rssi > best):
-                best = rssi
-        if best is None:
+        for t, rssi, badge in self.heard:
+            if start - BADGE_WINDOW_US <= t <= last and rssi > best.get(badge, -128):
+                best[badge] = rssi
+        if not best:
             return
         # The sightings are used up: a badge wearer lingering at the door makes one staff
         # episode, not one for every visitor who passes while it is still heard.
         self.heard = [h for h in self.heard if h[0] > last]
         self.badge_episodes += 1
-        if len(self.badge_frames) >= BADGE_PENDING_MAX:
-            self.badge_frames.pop(0)
-            self.badge_lost += 1
-        self.badge_frames.append(struct.pack(
-            _BADGE, BADGE_SEEN, PROTOCOL_VERSION, self.boot_id, (start >> 32) & _U16,
-            start & _U32, min((end - start) // 1000, _U16), -best,
-        ))
+        for rssi in sorted(best.values(), reverse=True):
+            if len(self.badge_frames) >= BADGE_PENDING_MAX:
+                self.badge_frames.pop(0)
+                self.badge_lost += 1
+            self.badge_frames.append(struct.pack(
+                _BADGE, BADGE_SEEN, PROTOCOL_VERSION, self.boot_id, (start >> 32) & _U16,
+                start & _U32, min((end - start) // 1000, _U16), -rssi,
+            ))
 
     def take_badge(self, now):
         """The oldest BADGE_SEEN frame waiting to be sent, or None."""

@@ -34,6 +34,7 @@ print("match", resolver.match(badgekey.eid(keys[1], now // 60), now))
 print("match-slack", resolver.match(badgekey.eid(keys[0], now // 60 - 2), now))
 print("match-stale", resolver.match(badgekey.eid(keys[0], now // 60 - 3), now))
 print("match-unregistered", resolver.match(badgekey.eid(b"x" * 16, now // 60), now))
+print("which", resolver.which(badgekey.eid(keys[1], now // 60), now), resolver.which(b"x" * 8, now))
 five = badgekey.eid(keys[0], 5)
 print("service", badgekey.eid_from_service_data(b"\x30\xf4" + five) == five)
 adv = b"\x02\x01\x06" + b"\x03\x03\xaa\xfe" + b"\x0d\x16\xaa\xfe\x30\xf4" + five
@@ -70,6 +71,11 @@ drain(42_100_000)
 node.badge_heard((1 << 32) + 800_000, -51)  # across the u32 clock wrap
 cross((1 << 32) + 1_000_000, 400)
 drain((1 << 32) + 2_000_000)
+node.badge_heard((1 << 32) + 5_000_000, -49, 0)  # two badge wearers walk in together
+node.badge_heard((1 << 32) + 5_100_000, -45, 1)
+node.badge_heard((1 << 32) + 5_150_000, -47, 0)
+cross((1 << 32) + 5_200_000, 500)
+drain((1 << 32) + 6_300_000)
 print("episodes", node.badge_episodes, node.badge_lost)
 """
 
@@ -89,7 +95,9 @@ def test_badge_identifiers_and_frames_are_the_same_bytes_on_micropython(tmp_path
     eids = [(bytes.fromhex(f[1]), int(f[2])) for f in fields if f[0] == "eid"]
     keys = [bytes(range(16)), b"staff-badge-key!"]
     assert [e for e, _ in eids] == [eid(k, s) for k in keys for _, s in eids[:4]]
-    answers = {f[0]: " ".join(f[1:]) for f in fields if f[0].startswith(("match", "serv", "adv"))}
+    answers = {
+        f[0]: " ".join(f[1:]) for f in fields if f[0].startswith(("match", "serv", "adv", "which"))
+    }
     assert answers == {
         "match": "True",
         "match-slack": "True",
@@ -97,19 +105,22 @@ def test_badge_identifiers_and_frames_are_the_same_bytes_on_micropython(tmp_path
         "match-unregistered": "False",
         "service": "True",
         "adv": "True None",
+        "which": "1 None",
     }
     frames = [bytes.fromhex(f[1]) for f in fields if f[0] == "badge"]
     decoded = [decode_frame(data) for data in frames]
     assert [bytes(frame) for frame in decoded] == frames
     assert all(isinstance(f, BadgeSeen) for f in decoded)
     seen = [f for f in decoded if isinstance(f, BadgeSeen)]
-    # the badge crossing and the one across the wrap; not the visitor, the passing badge,
-    # nor the weak one
+    # the badge crossing, the one across the wrap and the two badges walking in together
+    # (one frame each, strongest first); not the visitor, the passing badge, nor the weak one
     assert [(f.clock_us, f.duration_ms, f.rssi_dbm) for f in seen] == [
         (2_000_000, 600, -52),
         ((1 << 32) + 1_000_000, 400, -51),
+        ((1 << 32) + 5_200_000, 500, -45),
+        ((1 << 32) + 5_200_000, 500, -47),
     ]
-    assert fields[-1] == ["episodes", "2", "0"]
+    assert fields[-1] == ["episodes", "3", "0"]
 
 
 def test_hmac_matches_the_standard_library(tmp_path: Path) -> None:

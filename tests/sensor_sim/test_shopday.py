@@ -26,8 +26,9 @@ def test_a_30_percent_scan_misses_a_4hz_badge_through_many_crossings() -> None:
 def test_a_worn_badge_is_heard_above_the_threshold_at_the_door_a_forgotten_one_not_at_all() -> None:
     rng = np.random.default_rng(14)
     worn = shopday.badge_sightings(rng, [(100.0 + 20 * k, True) for k in range(200)])
-    offsets = [(t - 100.0) % 20 for t, _ in worn]
-    at_door = [r for (_, r), o in zip(worn, offsets, strict=True) if min(o, 20 - o) < 0.25]
+    offsets = [(t - 100.0) % 20 for t, _, _ in worn]
+    at_door = [r for (_, r, _), o in zip(worn, offsets, strict=True) if min(o, 20 - o) < 0.25]
+    assert {b for _, _, b in worn} == set(range(200))  # one badge per crossing
     forgotten = shopday.badge_sightings(rng, [(100.0, False)])
     assert forgotten == []
     assert np.median(at_door) > -52  # the firmware's default threshold (doorcore.py)
