@@ -70,6 +70,11 @@ BADGE_FIRMWARE = (1, 1, 0)
 # are broken for only 0.1 s. So an episode is decided 0.5 s after the beams cleared.
 BADGE_WINDOW_US = 500000
 BADGE_HEARD_MAX = const(32)  # sightings kept; the oldest go first
+# A badge that made an episode staff counts for another within 2 s after that episode's window
+# only if heard stronger than it was then: its wearer walking on (3.6 m away after 2 s,
+# ~-61 dBm) does not make a visitor following through the door staff, while a wearer whose
+# approach a visitor just ahead took is still staff at the door itself.
+BADGE_REPEAT_US = 2000000
 BADGE_PENDING_MAX = const(32)  # BADGE_SEEN frames waiting for the link; the oldest go first
 
 RING_CAPACITY = const(4096)  # ticks kept for RESUME; < 32768 so a u16 seq resolves
@@ -299,6 +304,7 @@ class Node:
         self.episode_start = None  # node time the current beam episode began, or None
         self.episodes = []  # (start, end) of episodes waiting for their badge window to close
         self.heard = []  # (us, rssi, badge) of registered badges heard lately, oldest first
+        self.badge_done = {}  # badge -> (until, rssi) it had in the episode it made staff
         self.badge_frames = []  # BADGE_SEEN frames not yet sent
         self.badge_episodes = 0  # episodes reported with a badge
         self.badge_lost = 0  # BADGE_SEEN frames dropped because the link was away too long
@@ -382,11 +388,19 @@ class Node:
         two badge wearers walking through together make two staff crossings."""
         best = {}
         last = end + BADGE_WINDOW_US
+        done = self.badge_done
         for t, rssi, badge in self.heard:
+            until, was = done.get(badge, (-1, 0))
+            if t <= until and rssi <= was:
+                continue  # its wearer walking on after crossing
             if start - BADGE_WINDOW_US <= t <= last and rssi > best.get(badge, -128):
                 best[badge] = rssi
+        for badge in [b for b, (until, _) in done.items() if until < start]:
+            del done[badge]
         if not best:
             return
+        for badge, rssi in best.items():
+            done[badge] = (last + BADGE_REPEAT_US, rssi)
         # The sightings are used up: a badge wearer lingering at the door makes one staff
         # episode, not one for every visitor who passes while it is still heard.
         self.heard = [h for h in self.heard if h[0] > last]

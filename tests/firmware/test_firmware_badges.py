@@ -217,3 +217,43 @@ def test_a_visitor_a_step_and_a_half_ahead_of_a_badge_wearer_stays_a_visitor() -
             node.badge_heard(value, max(t, node.now_us))
     seen = _seen(node, wearer + 5_000 * MS)
     assert [(s.clock_us, s.rssi_dbm) for s in seen] == [(wearer - 150 * MS, -42)]
+
+
+def _walk_with_badge(node: TwinNode, wearer: int, others: list[int], extra: dict[int, int]) -> None:
+    """The wearer's middle between the beams at `wearer` (node µs), visitors' at `others`,
+    each 0.3 s in the beams; the node hears the badge 4 times a second at the simulator's
+    mean RSSI, or at `extra[t]` for the readings listed there (shadowing)."""
+    heard = [wearer + k * 250 * MS for k in range(-24, 13)]
+    events = sorted(
+        [(t - 150 * MS, "walk", 300) for t in [wearer, *others]]
+        + [
+            (t, "hear", extra.get(t, _path_loss_dbm(0.4 + 1.3 * abs(t - wearer) / 1e6)))
+            for t in heard
+        ]
+    )
+    for t, what, value in events:
+        if what == "walk":
+            _walk(node, t, value)
+        else:
+            node.badge_heard(value, max(t, node.now_us))
+
+
+def test_a_visitor_following_a_badge_wearer_stays_a_visitor() -> None:
+    # 1.25 s behind; the wearer's badge, walking on, is read once 3 dB above its mean (-53 dBm
+    # at 1.375 m) while the visitor is in the doorway
+    node = _badge_node()
+    wearer = 10_000 * MS
+    _walk_with_badge(node, wearer, [wearer + 1_250 * MS], {wearer + 750 * MS: -50})
+    seen = _seen(node, wearer + 5_000 * MS)
+    assert [(s.clock_us, s.rssi_dbm) for s in seen] == [(wearer - 150 * MS, -42)]
+
+
+def test_a_badge_wearer_whose_approach_a_visitor_ahead_took_is_still_staff() -> None:
+    # 1 s ahead, the visitor is in the doorway while the badge is ~1 m away (-50 dBm): that
+    # visitor counts as staff, unavoidably; the wearer, heard stronger at the door, too
+    node = _badge_node()
+    wearer = 10_000 * MS
+    _walk_with_badge(node, wearer, [wearer - 1_000 * MS], {})
+    seen = _seen(node, wearer + 5_000 * MS)
+    assert [s.clock_us for s in seen] == [wearer - 1_150 * MS, wearer - 150 * MS]
+    assert seen[1].rssi_dbm == -42
