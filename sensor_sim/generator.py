@@ -66,8 +66,8 @@ class Node:
     phase: float
     # (beam channel, boot index) -> broken runs in sample indices
     runs: dict[tuple[int, int], list[Run]] = field(default_factory=dict)
-    heard: list[tuple[float, int]] | None = None
-    """Registered badges the node hears, (true time, RSSI); None: a node without badges."""
+    heard: list[shopday.Sighting] | None = None
+    """Registered badges the node hears, (true time, RSSI, badge); None: a node without."""
     badges: list[tuple[float, int, BadgeSeen]] = field(default_factory=list)
     """BADGE_SEEN the firmware sent: (true send time, boot id, frame)."""
 
@@ -286,9 +286,9 @@ def _edges(node: Node) -> list[Pending]:  # noqa: PLR0912 - one branch per edge 
         beams = sorted({beam for beam, b in node.runs if b == bi})
         heard = None
         if node.heard is not None:
-            inside = [(t, r) for t, r in node.heard if boot.start <= t < boot.end]
-            at = node.clock.node_us(boot, np.array([t for t, _ in inside], dtype=np.float64))
-            heard = [(int(u), r) for u, (_, r) in zip(at, inside, strict=True) if u >= 0]
+            inside = [h for h in node.heard if boot.start <= h[0] < boot.end]
+            at = node.clock.node_us(boot, np.array([h[0] for h in inside], dtype=np.float64))
+            heard = [(int(u), r, b) for u, (_, r, b) in zip(at, inside, strict=True) if u >= 0]
         sent, badges = firmware_output(
             node.name, boot.boot_id, [(k * p, beam, br) for k, beam, br in edges], beams, heard
         )

@@ -157,8 +157,20 @@ BADGE_SHARE = 0.85
 """Share of staff crossings with the badge worn (the rest: forgotten, in a bag, flat)."""
 BADGE_DOORS = ("entrance", "back")
 """Doors whose node listens for badges (the stairs and the frontage beam do not)."""
-ADVERT_S = 0.25  # a badge advertises four times a second
-HEARD_P = 0.6  # the node hears an advertisement (scan duty, channel hopping, body shadow)
+ADVERT_S = 0.25
+"""A badge advertises four times a second (~1 year on a CR2032, firmware_notes/power.md)."""
+ADV_DELAY_S = 0.010
+"""BLE adds a pseudo-random 0-10 ms `advDelay` to every advertising interval (Bluetooth Core
+spec, Vol 6 Part B, 4.4.2.2.1), so a badge's phase drifts against the node's scan."""
+SCAN_INTERVAL_S = 0.100
+SCAN_WINDOW_S = 0.100
+"""The node's badge scan (firmware `ble.py`): continuous, one channel per 100 ms. An
+advertising event is heard only when it falls inside a scan window: at the earlier 30 ms of
+every 100 ms, a 4 Hz badge (255 ms mean, 55 ms phase step) went unheard through a whole 1 s
+beam window in about a quarter of crossings."""
+RX_P = 0.9
+"""An advertisement sent while the node scans is received: the node's own connection events
+take the radio a few % of the time, plus collisions (an assumption)."""
 WALK_M_S = 1.3
 PASSES_PER_H = 6.0
 """Badge wearers passing within a few metres of a listening door without crossing it,
@@ -172,39 +184,61 @@ def _rssi(rng: np.random.Generator, metres: np.ndarray) -> np.ndarray:
     return rssi.astype(int)
 
 
-def _adverts(rng: np.random.Generator, t0: float, t1: float) -> np.ndarray:
-    times = np.arange(t0 + float(rng.uniform(0, ADVERT_S)), t1, ADVERT_S)
-    heard: np.ndarray = times[rng.random(times.size) < HEARD_P]
+def adverts(
+    rng: np.random.Generator,
+    t0: float,
+    t1: float,
+    scan: tuple[float, float] = (SCAN_INTERVAL_S, SCAN_WINDOW_S),
+) -> np.ndarray:
+    """Times in [t0, t1) at which the node hears a badge's advertisements: the badge's
+    events (interval plus advDelay) that fall inside the node's scan windows `(interval,
+    window)` and are received."""
+    n = int((t1 - t0) / ADVERT_S) + 2
+    steps = ADVERT_S + rng.uniform(0.0, ADV_DELAY_S, n)
+    times = t0 + float(rng.uniform(0, ADVERT_S)) + np.cumsum(steps) - steps[0]
+    times = times[times < t1]
+    interval, window = scan
+    phase = float(rng.uniform(0, interval))
+    inside = np.mod(times - phase, interval) < window
+    heard: np.ndarray = times[inside & (rng.random(times.size) < RX_P)]
     return heard
+
+
+Sighting = tuple[float, int, int]
+"""(time, RSSI, badge): one advertisement the node heard; `badge` tells apart the badges
+that can be near the door at once (a different number per crossing and per pass)."""
 
 
 def badge_sightings(
     rng: np.random.Generator, crossings: list[tuple[float, bool]]
-) -> list[tuple[float, int]]:
-    """(time, RSSI) of every advertisement a door's node hears from badges worn through it:
-    `crossings` are (truth time, badge worn) of its staff crossings, seconds since the start."""
-    out: list[tuple[float, int]] = []
-    for t, worn in crossings:
+) -> list[Sighting]:
+    """Every advertisement a door's node hears from badges worn through it: `crossings` are
+    (truth time, badge worn) of its staff crossings, seconds since the start."""
+    out: list[Sighting] = []
+    for badge, (t, worn) in enumerate(crossings):
         if not worn:
             continue
-        times = _adverts(rng, t - 6.0, t + 3.0)
+        times = adverts(rng, t - 6.0, t + 3.0)
         rssi = _rssi(rng, 0.4 + WALK_M_S * np.abs(times - t))
-        out.extend(zip(times.tolist(), rssi.tolist(), strict=True))
+        out.extend((s, r, badge) for s, r in zip(times.tolist(), rssi.tolist(), strict=True))
     return out
 
 
 def badge_passes(
     rng: np.random.Generator, since_midnight: float, duration: float
-) -> list[tuple[float, int]]:
+) -> list[Sighting]:
     """Advertisements a door's node hears from badges passing near it, nobody crossing."""
     lo, hi = 8 * H - since_midnight, 19.5 * H - since_midnight
     lo, hi = max(lo, 0.0), min(hi, duration - 60)
     if hi <= lo:
         return []
-    out: list[tuple[float, int]] = []
-    for at in rng.uniform(lo, hi, int(rng.poisson(PASSES_PER_H * (hi - lo) / H))):
+    out: list[Sighting] = []
+    passes = rng.uniform(lo, hi, int(rng.poisson(PASSES_PER_H * (hi - lo) / H)))
+    for n, at in enumerate(passes):
         closest = float(rng.uniform(0.5, 4.0))
-        times = _adverts(rng, float(at) - 4.0, float(at) + 4.0)
+        times = adverts(rng, float(at) - 4.0, float(at) + 4.0)
         metres = np.hypot(closest, WALK_M_S * (times - float(at)))
-        out.extend(zip(times.tolist(), _rssi(rng, metres).tolist(), strict=True))
+        badge = -1 - n  # crossings count up from 0
+        rssi = _rssi(rng, metres).tolist()
+        out.extend((t, r, badge) for t, r in zip(times.tolist(), rssi, strict=True))
     return out

@@ -197,16 +197,17 @@ class TwinNode:
         """The radio heard an Eddystone-EID `ident` at `rssi` dBm when the wall clock said
         `unix_s`: passed to the core when it resolves to a registered badge (returns True)."""
         now = self._at(now_us)
-        if self._resolver is None or not self._resolver.match(ident, unix_s):
+        badge = None if self._resolver is None else self._resolver.which(ident, unix_s)
+        if badge is None:
             return False
-        self._node.badge_heard(now, int(rssi))
+        self._node.badge_heard(now, int(rssi), badge)
         return True
 
-    def badge_heard(self, rssi: int, now_us: int | None = None) -> None:
-        """A registered badge was heard (already resolved): for generators that skip the
-        per-minute identifiers."""
+    def badge_heard(self, rssi: int, now_us: int | None = None, badge: int = 0) -> None:
+        """Registered badge number `badge` was heard (already resolved): for generators that
+        skip the per-minute identifiers."""
         if self._resolver is not None:
-            self._node.badge_heard(self._at(now_us), int(rssi))
+            self._node.badge_heard(self._at(now_us), int(rssi), int(badge))
 
     def take_badge(self, now_us: int | None = None) -> bytes | None:
         """The oldest BADGE_SEEN waiting to be sent, or None."""
@@ -358,13 +359,14 @@ def firmware_output(
     boot_id: int,
     edges: Iterable[tuple[int, int, bool]],
     beams: Sequence[int] = (0, 1),
-    heard: Sequence[tuple[int, int]] | None = None,
+    heard: Sequence[tuple[int, int, int]] | None = None,
 ) -> tuple[list[FirmwareTick], list[tuple[int, BadgeSeen]]]:
     """What one boot of the firmware sends for raw edges `(node_us, beam, broken)`.
 
     For a trace generator: the glitch filter and the numbering are the firmware's, read back
     from its TICK_BATCH bytes. Batches are taken as soon as they are due, so nothing
-    overflows here; buffering and delivery are the caller's model.
+    overflows here; buffering and delivery are the caller's model. `heard`: the registered
+    badges the radio heard, `(node_us, rssi, badge)`; None for a node without badge support.
     """
     if heard is None:
         node = TwinNode(node_id, beams, boot_id)
@@ -387,15 +389,24 @@ def firmware_output(
                 node_us = batch.epoch << 32 | tick.node_us
                 out.append(FirmwareTick(base + i, node_us, tick.beam, tick.broken))
 
-    for node_us, beam, broken in edges:
-        while h < len(sightings) and sightings[h][0] <= node_us:
-            node.badge_heard(sightings[h][1], max(sightings[h][0], node.now_us))
+    def hear_until(until: float) -> None:
+        nonlocal h
+        while h < len(sightings) and sightings[h][0] <= until:
+            t, rssi, badge = sightings[h]
+            node.badge_heard(rssi, max(t, node.now_us), badge)
             h += 1
+            take_badges()  # the sighting closed an earlier episode's badge window
+
+    for node_us, beam, broken in edges:
+        hear_until(node_us)
         node.edge(beam, broken, node_us)
         take_badges()
         if node.unsent >= TickBatch.MAX_TICKS:
             take(node.drain(now_us=node_us))
-    node.advance(node.now_us + 10 * node.config.glitch_filter_us + 1)
+    window = int(load_core().BADGE_WINDOW_US)
+    last = node.now_us + 10 * node.config.glitch_filter_us + window + 1
+    hear_until(last)
+    node.advance(max(last, node.now_us))
     take_badges()
     take(node.drain(force=True))
     return out, badges

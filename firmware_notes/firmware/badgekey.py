@@ -77,15 +77,21 @@ class Resolver:
         if slot == self._slot:
             return
         known = {}
-        for key in self.keys:
+        for i, key in enumerate(self.keys):
             for s in range(slot - SLACK, slot + SLACK + 1):
-                known[eid(key, s)] = True
+                known[eid(key, s)] = i
         self._known = known
         self._slot = slot
 
+    def which(self, ident, unix_s):
+        """The index of the registered key whose badge advertises `ident` around time
+        `unix_s`, or None. For the node's RAM only (two badges in one episode are two
+        staff): it is never sent."""
+        if not self.keys:
+            return None
+        self._refresh(int(unix_s) // SLOT_S)
+        return self._known.get(bytes(ident))
+
     def match(self, ident, unix_s):
         """True when `ident` is what a registered badge advertises around time `unix_s`."""
-        if not self.keys:
-            return False
-        self._refresh(int(unix_s) // SLOT_S)
-        return bytes(ident) in self._known
+        return self.which(ident, unix_s) is not None

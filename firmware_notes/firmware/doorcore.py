@@ -6,7 +6,8 @@
 # (firmware_notes/protocol.md): it encodes HELLO, TICK_BATCH, STATUS and TIME_ECHO and obeys
 # RESUME, TIME_PING, IDENTIFY and SET_CONFIG. Badge firmware (1.1.0) also tracks beam episodes
 # and, when the glue reports registered staff badges heard nearby (badgekey.py resolves them),
-# sends one BADGE_SEEN per episode that had a badge at or above the RSSI threshold.
+# sends one BADGE_SEEN per episode that had a badge at or above the RSSI threshold from 0.5 s
+# before the episode until 0.5 s after it (decided when that window closes).
 #
 # Only `array`, `struct` and `micropython.const` are used, so the simulator's digital twin
 # (sensor_sim/twin.py) loads this very file and sends what a real node would send. Times are
@@ -57,13 +58,23 @@ DEFAULT_CONFIG = {
     STATUS_INTERVAL_S: 60,
     PAIRING_WINDOW_S: 120,
     BATCH_LATENCY_MS: 100,
-    # A badge worn through the doorway is heard at about -40..-55 dBm while the beams are
-    # broken; one passing 1.6 m or more away below -58 (sensor_sim/shopday.py models it).
-    BADGE_RSSI_MIN: 58,
+    # A badge worn through a 1 m doorway passes within ~0.5 m of the node: about -44 dBm
+    # (-50 dBm at 1 m, path-loss exponent 2; firmware_notes/power.md). -52 dBm is ~1.3 m:
+    # the doorway with two standard deviations of body shadowing to spare, while a badge
+    # walking past the door farther than ~1.3 m mostly stays below it.
+    BADGE_RSSI_MIN: 52,
 }
 BADGE_FIRMWARE = (1, 1, 0)
-BADGE_WINDOW_US = 500000  # a badge heard up to 0.5 s before an episode belongs to it
-BADGE_HEARD_MAX = const(16)  # sightings kept; the oldest go first
+# A badge heard from 0.5 s before an episode until 0.5 s after it belongs to it: a walker's
+# badge is within ~1 m of the door that long on either side (1.3 m/s), even when the beams
+# are broken for only 0.1 s. So an episode is decided 0.5 s after the beams cleared.
+BADGE_WINDOW_US = 500000
+BADGE_HEARD_MAX = const(32)  # sightings kept; the oldest go first
+# A badge that made an episode staff counts for another within 2 s after that episode's window
+# only if heard stronger than it was then: its wearer walking on (3.6 m away after 2 s,
+# ~-61 dBm) does not make a visitor following through the door staff, while a wearer whose
+# approach a visitor just ahead took is still staff at the door itself.
+BADGE_REPEAT_US = 2000000
 BADGE_PENDING_MAX = const(32)  # BADGE_SEEN frames waiting for the link; the oldest go first
 
 RING_CAPACITY = const(4096)  # ticks kept for RESUME; < 32768 so a u16 seq resolves
@@ -291,7 +302,9 @@ class Node:
         # a gateway that predates them never sees the frame.
         self.badges = bool(badges)
         self.episode_start = None  # node time the current beam episode began, or None
-        self.heard = []  # (us, rssi) of registered badges heard lately, oldest first
+        self.episodes = []  # (start, end) of episodes waiting for their badge window to close
+        self.heard = []  # (us, rssi, badge) of registered badges heard lately, oldest first
+        self.badge_done = {}  # badge -> (until, rssi) it had in the episode it made staff
         self.badge_frames = []  # BADGE_SEEN frames not yet sent
         self.badge_episodes = 0  # episodes reported with a badge
         self.badge_lost = 0  # BADGE_SEEN frames dropped because the link was away too long
@@ -310,7 +323,8 @@ class Node:
         self.filters[beam].feed(us, broken)
 
     def release(self, now):
-        """Move every edge that has outlasted the glitch filter by `now` into the ring.
+        """Move every edge that has outlasted the glitch filter by `now` into the ring, and
+        decide the beam episodes whose badge window has closed by `now`.
 
         Edges of both beams are released in time order, so sequence order is time order.
         """
@@ -322,10 +336,12 @@ class Node:
                 if t is not None and (best is None or t < best.pending[0]):
                     best = f
             if best is None:
-                return
+                break
             us, broken = best.release()
             self.ring.append(us, filters.index(best), broken)
             self._episode(us)
+        if self.episodes:
+            self._badge_decide(now)
 
     def _episode(self, us):
         """Track beam episodes (first break after all clear .. all clear again)."""
@@ -336,37 +352,67 @@ class Node:
             start = self.episode_start
             self.episode_start = None
             if self.badges:
-                self._badge_episode(start, us)
+                self.episodes.append((start, us))
 
     # -- badges --------------------------------------------------------------------------
 
-    def badge_heard(self, us, rssi):
-        """The glue heard a registered badge (resolved by badgekey) at node time `us`."""
+    def badge_heard(self, us, rssi, badge=0):
+        """The glue heard a registered badge (resolved by badgekey) at node time `us`;
+        `badge` tells the node's badges apart (badgekey's key index) and never leaves RAM."""
         if not self.badges or rssi < -self.config[BADGE_RSSI_MIN]:
             return
+        # Close every episode that ended by `us` first, with the sightings heard until then:
+        # the glue may not have called release() since the beams cleared (no connection
+        # event, a scan burst), and a later sighting must neither join nor push out the
+        # sightings of an episode that is already over.
+        self.release(us)
+        # Keep what an open or waiting episode may still use, else the last two windows.
+        keep = us - 4 * BADGE_WINDOW_US
+        if self.episodes:
+            keep = min(keep, self.episodes[0][0] - BADGE_WINDOW_US)
+        if self.episode_start is not None:
+            keep = min(keep, self.episode_start - BADGE_WINDOW_US)
         heard = self.heard
-        while heard and (len(heard) >= BADGE_HEARD_MAX or heard[0][0] < us - 4 * BADGE_WINDOW_US):
+        while heard and (len(heard) >= BADGE_HEARD_MAX or heard[0][0] < keep):
             heard.pop(0)
-        heard.append((us, rssi))
+        heard.append((us, rssi, badge))
+
+    def _badge_decide(self, now):
+        """Decide the episodes whose badge window has closed by `now`, oldest first."""
+        while self.episodes and self.episodes[0][1] + BADGE_WINDOW_US < now:
+            start, end = self.episodes.pop(0)
+            self._badge_episode(start, end)
 
     def _badge_episode(self, start, end):
-        best = None
-        for t, rssi in self.heard:
-            if start - BADGE_WINDOW_US <= t <= end and (best is None or rssi > best):
-                best = rssi
-        if best is None:
+        """One BADGE_SEEN per registered badge heard in the episode's window, strongest first:
+        two badge wearers walking through together make two staff crossings."""
+        best = {}
+        last = end + BADGE_WINDOW_US
+        done = self.badge_done
+        for t, rssi, badge in self.heard:
+            until, was = done.get(badge, (-1, 0))
+            if t <= until and rssi <= was:
+                continue  # its wearer walking on after crossing
+            if start - BADGE_WINDOW_US <= t <= last and rssi > best.get(badge, -128):
+                best[badge] = rssi
+        for badge in [b for b, (until, _) in done.items() if until < start]:
+            del done[badge]
+        if not best:
             return
+        for badge, rssi in best.items():
+            done[badge] = (last + BADGE_REPEAT_US, rssi)
         # The sightings are used up: a badge wearer lingering at the door makes one staff
         # episode, not one for every visitor who passes while it is still heard.
-        self.heard = [h for h in self.heard if h[0] > end]
+        self.heard = [h for h in self.heard if h[0] > last]
         self.badge_episodes += 1
-        if len(self.badge_frames) >= BADGE_PENDING_MAX:
-            self.badge_frames.pop(0)
-            self.badge_lost += 1
-        self.badge_frames.append(struct.pack(
-            _BADGE, BADGE_SEEN, PROTOCOL_VERSION, self.boot_id, (start >> 32) & _U16,
-            start & _U32, min((end - start) // 1000, _U16), -best,
-        ))
+        for rssi in sorted(best.values(), reverse=True):
+            if len(self.badge_frames) >= BADGE_PENDING_MAX:
+                self.badge_frames.pop(0)
+                self.badge_lost += 1
+            self.badge_frames.append(struct.pack(
+                _BADGE, BADGE_SEEN, PROTOCOL_VERSION, self.boot_id, (start >> 32) & _U16,
+                start & _U32, min((end - start) // 1000, _U16), -rssi,
+            ))
 
     def take_badge(self, now):
         """The oldest BADGE_SEEN frame waiting to be sent, or None."""
@@ -454,6 +500,10 @@ class Node:
         soonest = self.batch_due(now)
         if self.badge_frames:
             soonest = now
+        elif self.episodes:  # an episode's badge window closes
+            t = self.episodes[0][1] + BADGE_WINDOW_US + 1
+            if soonest is None or t < soonest:
+                soonest = t
         for f in self.filters:
             p = f.pending
             if p is not None:

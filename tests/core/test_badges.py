@@ -47,6 +47,13 @@ def test_a_badge_episode_makes_one_crossing_at_its_door_staff() -> None:
     assert audiences == ["staff", "visitor", "visitor", "visitor"]
 
 
+def test_two_badge_wearers_walking_in_together_are_both_staff_and_the_visitor_behind_not() -> None:
+    # the node sends one BADGE_SEEN per badge heard with the episode: two identical episodes
+    crossings = [crossing(100.1), crossing(100.5), crossing(101.4)]
+    episodes = [BadgeEpisode("entrance", 100.0, 100.7)] * 2
+    assert attribute(crossings, episodes) == {0, 1}
+
+
 def test_a_badge_episode_without_a_crossing_makes_nothing() -> None:
     matcher = BadgeMatcher()
     matcher.add(BadgeEpisode("entrance", 50.0, 50.6))

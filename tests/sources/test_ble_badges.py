@@ -69,7 +69,7 @@ async def count(
             async with asyncio.timeout(10):
                 while len([a for a in arrived if isinstance(a, Tick)]) < len(nodes[0].created):
                     await asyncio.sleep(0.02)
-            await asyncio.sleep(0.3)  # a BADGE_SEEN follows its ticks
+            await asyncio.sleep(0.8)  # a BADGE_SEEN follows 0.5 s after its episode
             hello = ingest._nodes[NODE].session.stats.hello
         finally:
             await ingest.stop()
@@ -100,10 +100,10 @@ async def test_a_badge_heard_at_the_door_at_crossing_time_makes_a_staff_crossing
 ) -> None:
     async def script(node: SimNode) -> None:
         await walk_in(node)  # a visitor first
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.8)  # past the visitor's badge window (0.5 s after the beams)
         assert node.hear(identifier(), -48)
         await walk_in(node)  # the badge wearer
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.8)
         await walk_in(node)  # another visitor, badge gone
 
     audiences, badges, hello = await count(radio, tmp_path, script, badge_keys=[KEY])
