@@ -109,6 +109,13 @@ PUBLISHED: dict[str, set[str]] = {
 
 # -- stored: InfluxDB measurements (gateway/outputs/bridge/schema.py) --------------------------
 
+FORECAST = {"mean", "lower", "upper", "level", "made", "model"}
+
+
+def forecast_of(quantity: str) -> set[str]:
+    return {f"{quantity}_{bound}" for bound in ("mean", "lower", "upper")}
+
+
 STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
     schema.DOOR_INTERVAL: (
         {"site", "door"},
@@ -150,8 +157,14 @@ STORED: dict[str, tuple[set[str], set[str]]] = {  # measurement: (tags, fields)
     ),
     schema.GATEWAY_STATUS: ({"site"}, {"online"}),
     # Written by the forecast job (gateway/insight/publish.py) from the counts above.
-    schema.SITE_FORECAST: ({"site"}, {"mean", "lower", "upper", "level", "made", "model"}),
-    schema.DOOR_FORECAST: ({"site", "door"}, {"mean", "lower", "upper", "level", "made", "model"}),
+    # Entries as mean/lower/upper; visitors and occupancy as visitors_mean, ... on the same
+    # points (occupancy per site and zone only: a door has no occupancy of its own).
+    schema.SITE_FORECAST: ({"site"}, FORECAST | forecast_of("visitors") | forecast_of("occupancy")),
+    schema.DOOR_FORECAST: ({"site", "door"}, FORECAST | forecast_of("visitors")),
+    schema.ZONE_FORECAST: (
+        {"site", "zone"},
+        FORECAST | forecast_of("visitors") | forecast_of("occupancy"),
+    ),
     schema.SITE_COMPARISON: (
         {"site"},
         {"change", "ci_low", "ci_high", "p_value", "days", "days_needed", "detect"},
@@ -278,6 +291,30 @@ def example_points() -> list[Point]:
     return [
         *schema.forecast_points(SITE, None, hours, level=0.8, made=int(T), model="profile"),
         *schema.forecast_points(SITE, DOOR, hours, level=0.8, made=int(T), model="profile"),
+        *(
+            point
+            for quantity in ("visitors", "occupancy")
+            for point in schema.forecast_points(
+                SITE, None, hours, level=0.8, made=int(T), model="profile", quantity=quantity
+            )
+        ),
+        *schema.forecast_points(
+            SITE, DOOR, hours, level=0.8, made=int(T), model="profile", quantity="visitors"
+        ),
+        *(
+            point
+            for quantity in ("entries", "visitors", "occupancy")
+            for point in schema.forecast_points(
+                SITE,
+                None,
+                hours,
+                level=0.8,
+                made=int(T),
+                model="profile",
+                quantity=quantity,
+                zone="floor",
+            )
+        ),
         schema.comparison_point(SITE, comparison, int(T)),
         *schema.interval_points(
             IntervalPayload(
@@ -433,6 +470,8 @@ def test_every_measurement_constant_is_on_the_allow_list() -> None:
 def test_no_field_names_a_visitor_identifier(name: str) -> None:
     if name in AUDIENCE_COUNTS:
         return  # reviewed above: a count of a class of crossings
+    if name in forecast_of("visitors"):
+        return  # reviewed: the forecast of that count per hour, a number (test below)
     assert not visitor_like(name), f"{name!r} looks like an identifier of a visitor"
 
 
@@ -545,3 +584,12 @@ def test_badge_identifiers_do_not_link_minutes_without_the_key() -> None:
     seen = [eid(key, minute) for minute in range(29_000_000, 29_000_000 + 1440)]
     assert len(set(seen)) == len(seen)  # a day of minutes: no repeat to follow
     assert eid(bytes(16), 29_000_000) != seen[0]
+
+
+def test_visitor_forecast_fields_are_only_numbers() -> None:
+    """The reviewed `visitors_*` forecast fields hold a forecast count per hour and its
+    interval: numbers, nothing about a person."""
+    points = [p for p in example_points() if p.measurement.endswith("forecast")]
+    values = [v for p in points for k, v in p.fields if k in forecast_of("visitors")]
+    assert values
+    assert all(isinstance(v, float) and v >= 0 for v in values)
