@@ -196,9 +196,13 @@ def test_keys_are_decoded_whole_even_when_a_read_splits_them() -> None:
     assert [KEYS.get(k) for k in decoder.feed(b" \x1b[C\x1b[D\r")] == ["in", "in", "out", None]
 
 
+# An installer's shell starts `doorcount audit` with SIGINT at its default; a CI runner that
+# starts jobs without job control ignores SIGINT, and the child would inherit that, so the
+# child puts back what an interactive shell gives it.
 CTRL_C_CHILD = """
-import asyncio, fcntl, termios
+import asyncio, fcntl, signal, termios
 from gateway.installer.auditrun import key_taps
+signal.signal(signal.SIGINT, signal.default_int_handler)
 fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # this pty is the child's terminal: Ctrl-C is a signal
 asyncio.run(key_taps(0, None, lambda *lines: print(*lines, flush=True)))
 """
@@ -208,30 +212,31 @@ def test_ctrl_c_during_key_taps_gives_the_terminal_its_mode_back() -> None:
     """A real pty as the controlling terminal of a child tapping keys; ^C typed on it."""
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)
-    child = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_CHILD],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        text=True,
-    )
     try:
-        deadline = time.monotonic() + 30
-        while termios.tcgetattr(slave)[3] & termios.ICANON:  # waits for cbreak mode
-            assert child.poll() is None, child.stderr
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.write(master, b"i")
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == "IN  by hand: in 1, out 0"
-        os.write(master, b"\x03")
-        _, err = child.communicate(timeout=30)
+        with subprocess.Popen(  # leaving the block closes the pipes and reaps the child
+            [sys.executable, "-c", CTRL_C_CHILD],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            text=True,
+        ) as child:
+            try:
+                deadline = time.monotonic() + 30
+                while termios.tcgetattr(slave)[3] & termios.ICANON:  # waits for cbreak mode
+                    assert child.poll() is None, child.stderr
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+                os.write(master, b"i")
+                assert child.stdout is not None
+                assert child.stdout.readline().strip() == "IN  by hand: in 1, out 0"
+                os.write(master, b"\x03")
+                _, err = child.communicate(timeout=30)
+            finally:
+                if child.poll() is None:
+                    child.kill()
         assert "KeyboardInterrupt" in err
         assert termios.tcgetattr(slave) == before
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
         os.close(master)
         os.close(slave)
