@@ -55,6 +55,15 @@ class PairingError(BleError, PermissionError):
         super().__init__(message, address)
 
 
+class LinkLostError(BleError):
+    """The link to the node dropped in the middle of an operation (it powered off, was reset,
+    or went out of range); `reason` is the HCI disconnection reason."""
+
+    def __init__(self, message: str, address: str | None = None, reason: int = 0) -> None:
+        self.reason = reason
+        super().__init__(message, address)
+
+
 class NotBondedError(BleError, PermissionError):
     """The node refused access: this gateway holds no (authenticated) bond with it."""
 

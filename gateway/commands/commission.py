@@ -51,6 +51,7 @@ async def report(args: argparse.Namespace) -> int:
         f"wrote {path}: {len(commissioning.doors)} doors, {len(commissioning.nodes)} nodes, "
         f"{len(commissioning.warnings)} open warnings"
     )
-    for message, _ in commissioning.warnings:
+    for message, step in commissioning.warnings:
         print(f"  warning: {message}")
+        print(f"  next:    {step}")
     return 0

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from gateway.installer.site import Site
 
 DEFAULT_CONFIG = "/etc/doorcount/doorcount.toml"
-QUIET_LOGGERS = ("bumble",)
-"""Third-party loggers kept off the installer's terminal: shown with -v (never below INFO:
-bumble's debug output names passkeys and keys)."""
+QUIET_LOGGERS = ("bumble", "bleak", "gateway.sources.ble")
+"""Library loggers kept off the installer's terminal: shown with -v (never below INFO:
+bumble's debug output names passkeys and keys). The BLE source's own warnings (a node that
+refuses its bond, a link lost) are told by the commands in the installer's words."""
 
 
 def register(subparsers: Any) -> None:
@@ -165,7 +166,7 @@ def run(work: Coroutine[Any, Any, int], args: argparse.Namespace | None = None) 
     from bleak.exc import BleakError
 
     from gateway.errors import DoorcountError
-    from gateway.installer.view import fail, next_step_for
+    from gateway.installer.view import fail
 
     verbose = getattr(args, "verbose", 0) if args is not None else 0
     for name in QUIET_LOGGERS:
@@ -177,7 +178,23 @@ def run(work: Coroutine[Any, Any, int], args: argparse.Namespace | None = None) 
         message = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError) and not str(exc):
             message = "the node did not answer in time"
-        return fail(message, getattr(exc, "next_step", None) or next_step_for(exc))
+        return fail(message, getattr(exc, "next_step", None) or _next_step(exc, args))
+
+
+def _next_step(exc: BaseException, args: argparse.Namespace | None) -> str:
+    """`next_step_for`, with the node and its door filled in from the site where it can be."""
+    from gateway.errors import DoorcountError, NotBondedError
+    from gateway.installer.site import Site
+    from gateway.installer.view import next_step_for
+
+    config = getattr(args, "config", None)
+    if isinstance(exc, NotBondedError) and exc.address is not None and config is not None:
+        try:
+            site = Site(config)
+        except (DoorcountError, OSError):
+            return next_step_for(exc)
+        return site.stale_fix(site.node_of(exc.address) or exc.address)
+    return next_step_for(exc)
 
 
 def say(*lines: str) -> None:
@@ -198,6 +215,7 @@ def tell(outcome: Outcome) -> int:
 
 
 async def scan(args: argparse.Namespace) -> int:
+    from gateway.errors import NotBondedError
     from gateway.installer.scan import listen, read_node_id, stale_bonds
     from gateway.installer.site import Site
     from gateway.installer.view import ScanRow, StepError, scan_lines, warn
@@ -212,7 +230,10 @@ async def scan(args: argparse.Namespace) -> int:
             paired = site.entries(h.address)
             node = paired[0].node if paired else (h.name or site.node_of(h.address))
             if node is None and h.pairing_open:
-                node = await read_node_id(backend, h.address)
+                # A node this gateway holds a lost bond with refuses even that read: it is
+                # listed (its id unknown) and its stale bond is told below.
+                with contextlib.suppress(NotBondedError):
+                    node = await read_node_id(backend, h.address)
             ours = backend.central is not None and await backend.central.is_bonded(h.address)
             rows.append(
                 ScanRow(

@@ -64,10 +64,14 @@ async def gather(site: Site, *, offline: bool, seconds: float) -> Commissioning:
             )
     for view in report.health.values():
         if view.rssi is not None and view.rssi < RSSI_WEAK:
+            where = " and ".join(
+                dict.fromkeys(name for name, beams in doors for b in beams if b.node == view.node)
+            )
             warnings.append(
                 (
-                    f"node {view.node}: weak signal ({view.rssi} dBm)",
-                    "move the gateway or its antenna closer, or add a gateway nearer the door",
+                    f"node {view.node}: weak signal ({view.rssi} dBm, below {RSSI_WEAK})",
+                    f"move the gateway or its antenna closer to door {where}, or add a gateway "
+                    f"nearer it; doorcount doors shows {view.node}'s signal again",
                 )
             )
     return Commissioning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gateway.installer import steps
 from gateway.installer.scan import probe, probe_step
 from gateway.installer.site import Site
 from gateway.installer.view import BeamView, NodeView, door_lines, node_line
@@ -36,7 +37,7 @@ def layout(site: Site) -> tuple[list[tuple[str, list[BeamView]]], list[tuple[str
                 problems.append(
                     (
                         f"door {door.name} has no {position} beam",
-                        f"doorcount pair NODE --door {door.name} --position {position}",
+                        steps.pair_beam_step(door.name, position),
                     )
                 )
         out.append((door.name, views))
@@ -66,5 +67,12 @@ async def doors(site: Site, *, offline: bool, seconds: float) -> DoorsReport:
             if node in health:
                 lines.append(node_line(health[node]))
     if not doors_:
-        problems.append(("the config lists no doors", f"add [[doors]] to {site.path}"))
+        problems.append(
+            (
+                "the config lists no doors",
+                f"add a [[doors]] table per doorway to {site.path}, each with the name you "
+                'choose (a line [[doors]], then name = "entrance"); docs/deploy.md shows a '
+                "complete config",
+            )
+        )
     return DoorsReport(lines, problems, health)

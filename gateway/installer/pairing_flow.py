@@ -8,6 +8,7 @@ node that was reset) is an `Outcome` warning with its fix; it never blocks this 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,11 +16,17 @@ from typing import Literal
 from bleak.exc import BleakDeviceNotFoundError, BleakGATTProtocolError
 
 from gateway.config import Pairing, Position
-from gateway.errors import NOT_BONDED_ATT_CODES, NotBondedError, PairingError
+from gateway.errors import (
+    NOT_BONDED_ATT_CODES,
+    BleError,
+    LinkLostError,
+    NotBondedError,
+    PairingError,
+)
 from gateway.installer import steps
-from gateway.installer.scan import locate
+from gateway.installer.scan import holds_bond, locate
 from gateway.installer.site import Site
-from gateway.installer.view import StepError, is_address, next_step_for, paired_lines
+from gateway.installer.view import StepError, is_address, paired_lines
 from gateway.sources.ble import pairing
 
 PositionArg = Literal["outer", "inner", "both"]
@@ -60,15 +67,43 @@ def check_beams_free(site: Site, node: str, door: str, position: PositionArg, be
             )
 
 
-def pairing_failed(node: str, exc: PairingError) -> StepError:
-    """A pairing failure in the installer's words, naming the node."""
+def pair_again(node: str, door: str, position: PositionArg, beam: int) -> str:
+    """The `doorcount pair` command the installer typed, values filled in (it asks for the
+    passkey: passkeys are never printed)."""
+    extra = f" --beam {beam}" if beam and position != "both" else ""
+    return f"doorcount pair {node} --door {door} --position {position}{extra}"
+
+
+def pairing_failed(node: str, exc: PairingError, again: str) -> StepError:
+    """A pairing failure in the installer's words, naming the node; `again` is the command."""
     if exc.reason == "CONFIRM_VALUE_FAILED":
-        message = f"pairing {node} failed: wrong passkey (the node and this gateway disagree)"
-    elif "PAIRING_NOT_SUPPORTED" in exc.reason:
-        message = f"pairing {node} failed: its pairing window closed"
+        return StepError(
+            f"pairing {node} failed: wrong passkey (the node and this gateway disagree)",
+            f"check the 6 digits on the label inside {node}'s lid, then {again}",
+        )
+    if "PAIRING_NOT_SUPPORTED" in exc.reason:
+        return StepError(
+            f"pairing {node} failed: its pairing window closed",
+            f"press the button on {node} (its LED blinks slowly), then within 2 minutes: {again}",
+        )
+    return StepError(
+        f"pairing {node} failed ({exc.reason or exc})",
+        f"press the button on {node}, check the passkey on its label, then {again}",
+    )
+
+
+def link_failed(node: str, exc: BleError | TimeoutError, again: str) -> StepError:
+    """The link to the node dropped, went silent or gave no id during pairing: no bond."""
+    if isinstance(exc, LinkLostError):
+        what = "the link dropped during pairing (it powered off, was reset or went out of range)"
     else:
-        message = f"pairing {node} failed ({exc.reason or exc})"
-    return StepError(message, next_step_for(exc))
+        address = exc.address if isinstance(exc, BleError) else None
+        what = (str(exc).removeprefix(f"{address}: ") if address else str(exc)) or "timeout"
+    return StepError(
+        f"pairing {node} failed: {what}",
+        f"check {node} is powered (LED blip every 5 s) and within a few metres, press its "
+        f"button, then {again}",
+    )
 
 
 async def pair(
@@ -80,15 +115,40 @@ async def pair(
     passkey: int,
     scan_seconds: float,
 ) -> Outcome:
-    """Pair `node` and give it `door`'s beam(s); the registry is written only on success."""
+    """Pair `node` and give it `door`'s beam(s); the registry is written only on success.
+
+    A bond the node itself no longer holds (it was reset) is replaced: the installer pressed its
+    button and gave its passkey, which is what pairing afresh needs.
+    """
     backend = await site.open_backend()
+    lines: list[str] = []
     try:
         found = await locate(backend, site, node, scan_seconds, for_pairing=True)
-        name = found.target.name or site.node_of(found.target.address) or node
+        address = found.target.address
+        name = found.target.name or site.node_of(address) or node
+        label = name if not is_address(name) else node
+        again = pair_again(label, door, position, beam)
+        replaced = f"{label} no longer held this gateway's bond (it was reset): bond replaced"
+        target = found.target
+        if (
+            target.advert is not None
+            and not target.bonded
+            and await holds_bond(backend, site, address)
+        ):
+            with contextlib.suppress(BleakDeviceNotFoundError):  # BlueZ knew no such device
+                await pairing.unpair(backend, address)
+            lines.append(replaced)
         try:
-            paired = await pairing.pair(backend, found.target.address, passkey)
+            try:
+                paired = await pairing.pair(backend, address, passkey)
+            except NotBondedError:  # its advert did not tell (bonded elsewhere since the reset)
+                await pairing.unpair(backend, address)
+                lines.append(replaced)
+                paired = await pairing.pair(backend, address, passkey)
         except PairingError as exc:
-            raise pairing_failed(name if not is_address(name) else node, exc) from None
+            raise pairing_failed(label, exc, again) from None
+        except (BleError, TimeoutError) as exc:
+            raise link_failed(label, exc, again) from None
         if not is_address(node) and paired.node != node:
             await pairing.unpair(backend, paired.address)
             raise StepError(
@@ -113,7 +173,8 @@ async def pair(
     site.save(kept + added)
     ready = any(s.door == door for s in site.config.door_specs(site.pairings))
     warnings = [(f"node {s.node} no longer holds this gateway's bond", s.fix) for s in found.stale]
-    return Outcome(paired_lines(paired.node, paired.address, added, ready), warnings)
+    told = paired_lines(paired.node, paired.address, added, ready)
+    return Outcome([*told[:2], *lines, *told[2:]], warnings)
 
 
 async def unpair(site: Site, node: str) -> Outcome:

@@ -102,7 +102,7 @@ class Site:
         ] or ["outer"]
         raise StepError(
             f"door {name!r} has no {' or '.join(missing)} beam yet",
-            f"pair it: doorcount pair NODE --door {name} --position {missing[0]}",
+            steps.pair_beam_step(name, missing[0]),
         )
 
     def stale_fix(self, node: str) -> str:

@@ -1,7 +1,9 @@
 """Next steps: the exact command an installer types next, values filled in.
 
-Pure text builders, each checked by a test that provokes the failure it answers. A placeholder
-(NODE, NAME) appears only where the installer has to choose it.
+Pure text builders, each checked by a test that provokes the failure it answers. Every value
+known to the gateway is filled in; one it cannot know (the door a never-paired node is mounted
+on, the id on the label of a node not yet paired) is said in words, with the command that
+tells it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ STOP_SERVICE = (
 )
 
 
+UNKNOWN_DOOR = (
+    "--door <the door it is mounted on> --position <outer, inner or both> "
+    "(doorcount doors shows each door's free beams)"
+)
+
+
 def pair_command(node: str, entries: list[Pairing]) -> str:
-    """The `doorcount pair` command that gives `node` its beams back (NODE if none are known)."""
+    """The `doorcount pair` command that gives `node` its beams back; with no registry entries
+    its door is not known to the gateway and is asked for in words."""
     if not entries:
-        return f"doorcount pair {node} --door NAME --position outer|inner"
+        return f"doorcount pair {node} {UNKNOWN_DOOR}"
     door = entries[0].door
     positions = {p.position for p in entries if p.door == door}
     if positions == {"outer", "inner"}:
@@ -88,14 +97,13 @@ def unreachable_step() -> str:
 
 
 def adapter_step(spec: str, config: Path) -> str:
+    """A bumble transport that cannot be opened (the OS backend says what BlueZ lacks)."""
     if spec.startswith("bumble:tcp"):
         return (
             f"start what serves {spec.removeprefix('bumble:')} (e.g. sensor-sim serve "
             f"--gateway-hci ...), or fix ble.backend in {config}"
         )
-    if spec.startswith("bumble:"):
-        return f"plug in the Bluetooth dongle for {spec!r}, or fix ble.backend in {config}"
-    return f"check the gateway's Bluetooth adapter is on (bluetoothctl show); {STOP_SERVICE}"
+    return f"plug in the Bluetooth dongle for {spec!r}, or fix ble.backend in {config}"
 
 
 def beam_taken_step(
@@ -109,3 +117,12 @@ def beam_taken_step(
             f"doorcount pair {node} --door {door} --position {free[0]}{extra}"
         )
     return f"if {holder} is the wrong node there, unpair it first: doorcount unpair {holder}"
+
+
+def pair_beam_step(door: str, position: str) -> str:
+    """A beam with no node yet: which node is mounted there only the label on it tells."""
+    return (
+        f"press the button on the node at door {door}'s {position} beam, then "
+        f"doorcount pair <the id on its label> --door {door} --position {position} "
+        "(doorcount scan shows its id once the button is pressed)"
+    )

@@ -15,6 +15,7 @@ from typing import TextIO
 from gateway.config import Pairing, Position
 from gateway.core.events import Crossing, Health
 from gateway.errors import BleError, ConfigError, DoorcountError, NotBondedError, PairingError
+from gateway.installer import steps
 from gateway.installer.audit import AuditResult, Correction
 from gateway.installer.walktest import (
     Finding,
@@ -57,19 +58,16 @@ def next_step_for(exc: BaseException) -> str:  # noqa: PLR0911 - one next step p
     """The installer's next step for an error that did not come with one."""
     if isinstance(exc, StepError):
         return exc.next_step
-    if isinstance(exc, PairingError):
-        if exc.reason == "CONFIRM_VALUE_FAILED":
-            return "check the 6 digits on the label inside the node's lid and pair again"
-        if exc.reason == "BAD_PASSKEY_FORMAT":
-            return "type the 6 digits printed on the node's label, e.g. --passkey 042913"
-        if "PAIRING_NOT_SUPPORTED" in exc.reason:
-            return "press the node's button (LED blinks slowly), then pair within 2 minutes"
-        return "press the node's button, check the passkey on its label, and pair again"
-    if isinstance(exc, NotBondedError):
-        return "doorcount unpair NODE, press the button on NODE, then doorcount pair NODE ..."
+    if isinstance(exc, PairingError):  # the flows name the node; only a typo gets here
+        return "type the 6 digits printed on the node's label, e.g. --passkey 042913"
+    if isinstance(exc, NotBondedError):  # the command resolves the node first (`run`)
+        return steps.stale_bond_step(exc.address or "the node", [])
     if isinstance(exc, ConfigError):
         if "cannot read config" in str(exc):
-            return "pass --config PATH or set DOORCOUNT_CONFIG (docs/deploy.md has an example)"
+            return (
+                "pass --config with the path of the gateway's config file, or set "
+                "DOORCOUNT_CONFIG to it (docs/deploy.md has an example)"
+            )
         return "fix the config file (or the pairing registry) as the message says"
     if isinstance(exc, PermissionError):
         return "run it as the gateway's user or with sudo (the state directory is not yours)"
@@ -145,9 +143,7 @@ def paired_lines(node: str, address: str, added: list[Pairing], door_ready: bool
         lines.append(f"next: doorcount walktest --door {door}")
     else:
         missing = "inner" if added[0].position == "outer" else "outer"
-        lines.append(
-            f"next: pair the {missing} node: doorcount pair NODE --door {door} --position {missing}"
-        )
+        lines.append(f"next: {steps.pair_beam_step(door, missing)}")
     return lines
 
 

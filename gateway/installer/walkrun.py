@@ -26,9 +26,16 @@ def door_nodes(site: Site, door: str) -> list[PairedNode]:
     for node in dict.fromkeys((spec.outer.node, spec.inner.node)):
         address = site.address_of(node)
         if address is None:
+            held = [
+                (p, r) for p, r in (("outer", spec.outer), ("inner", spec.inner)) if r.node == node
+            ]
+            where = "--position both"
+            if len(held) == 1:
+                position, ref = held[0]
+                where = f"--position {position}" + (f" --beam {ref.beam}" if ref.beam else "")
             raise StepError(
                 f"node {node} of door {door} has no BLE address",
-                f"pair it: doorcount pair {node} --door {door} --position outer|inner",
+                f"press the button on {node}, then doorcount pair {node} --door {door} {where}",
             )
         nodes.append(PairedNode(node, address))
     return nodes
@@ -47,8 +54,10 @@ def next_for_links(site: Site, failed: list[NodeHealth]) -> str:
         if h.answers_as is not None and (h.last_error or "").startswith("wrong_node"):
             entries = [p for p in site.pairings if p.node == h.node]
             return steps.wrong_node_step(h.node, h.answers_as, entries)
+    names = " and ".join(h.node for h in failed)
     return (
-        "check the nodes are powered (LED blip every 5 s) and within range; " + steps.STOP_SERVICE
+        f"check {names} {'is' if len(failed) == 1 else 'are'} powered (LED blip every 5 s) "
+        f"and within a few metres; {steps.STOP_SERVICE}"
     )
 
 
@@ -80,10 +89,19 @@ def not_connected(site: Site, ingest: Ingest) -> StepError:
     """The error for nodes that did not connect in time, naming each and the next step."""
     missing = [h for h in ingest.health() if not h.connected]
     return StepError(
-        "not connected to "
-        + ", ".join(f"{h.node} ({h.last_error or 'not heard'})" for h in missing),
+        "not connected to " + ", ".join(f"{h.node} ({link_problem(h)})" for h in missing),
         next_for_links(site, missing),
     )
+
+
+def link_problem(health: NodeHealth) -> str:
+    """Why a node would not connect, in the installer's words (the stack's detail with -v)."""
+    error = health.last_error or ""
+    if error.startswith("not_bonded"):
+        if "stored bond" in error:
+            return "it no longer holds this gateway's bond: reset, or paired elsewhere"
+        return "it refuses this gateway: no bond"
+    return error or "not heard"
 
 
 async def run_walktest(

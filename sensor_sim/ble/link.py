@@ -13,6 +13,7 @@ models no link-layer retransmission, so link loss is simulated by the peripheral
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 from collections import deque
@@ -45,6 +46,9 @@ class RadioLink(LocalLink):
         self._rng = random.Random(seed)
         self._phases: dict[frozenset[int], float] = {}
         self._directions: dict[tuple[int, int], _Direction] = {}
+        self.rssi: dict[str, int] = {}
+        """Signal strength (dBm) a gateway hears each advertiser at, by address; bumble's
+        controller reports -50 for everyone. Set one to place that node far away."""
 
     def send_acl_data(
         self,
@@ -115,7 +119,27 @@ class VirtualController(Controller):
     specification has it (Vol 4, Part E, 7.8.13). bumble's answers success but keeps the
     connection pending, so one connect given up on (its peer never advertised again) made
     the controller refuse every later one with COMMAND_DISALLOWED until it was reset.
+
+    On a `RadioLink` it also reports each advertiser at the RSSI the link gives it.
     """
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        rssi = self.link.rssi if isinstance(self.link, RadioLink) else {}
+        if rssi and isinstance(packet, hci.HCI_LE_Advertising_Report_Event):
+            packet = hci.HCI_LE_Advertising_Report_Event(
+                [
+                    dataclasses.replace(r, rssi=rssi.get(r.address.to_string(False), r.rssi))
+                    for r in packet.reports
+                ]
+            )
+        elif rssi and isinstance(packet, hci.HCI_LE_Extended_Advertising_Report_Event):
+            packet = hci.HCI_LE_Extended_Advertising_Report_Event(
+                [
+                    dataclasses.replace(r, rssi=rssi.get(r.address.to_string(False), r.rssi))
+                    for r in packet.reports
+                ]
+            )
+        super().send_hci_packet(packet)
 
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command

@@ -302,6 +302,7 @@ class SimNode:
             await device.keystore.delete_all()
         await self.drop_link()
         await self.reboot()
+        self.peripheral.readvertise()  # it now says it holds no bond
 
     # The firmware core ---------------------------------------------------------------------
 

@@ -265,9 +265,13 @@ class NodePeripheral:
         # Let HCI commands in flight finish: a cancelled one leaves bumble's host waiting.
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5.0)
-        device, self._device = self._device, None
+        # The gateway must hear the link end: bumble's virtual radio has no supervision
+        # timeout, so a link the node just dropped by powering off would stay open there.
+        device = self._device
         if device is not None:
             await self._disconnect(POWER_OFF)
+        self._device = None
+        if device is not None:
             with contextlib.suppress(Exception):
                 await device.power_off()
         if self._controller is not None and isinstance(self._radio, LocalLink):
@@ -297,10 +301,11 @@ class NodePeripheral:
             self._pairing_timer.cancel()
             self._pairing_timer = None
         if seconds > 0:
-            self._pairing_timer = loop.call_later(seconds, self._readvertise)
+            self._pairing_timer = loop.call_later(seconds, self.readvertise)
         self._tasks.spawn(self._advertise())
 
-    def _readvertise(self) -> None:
+    def readvertise(self) -> None:
+        """Advertise what the node is now (pairing window, bonded or not), when not connected."""
         self._tasks.spawn(self._advertise())
 
     def advert(self, bonded: bool = False) -> NodeAdvert:

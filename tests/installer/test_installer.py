@@ -86,7 +86,11 @@ async def test_pair_writes_the_registry_and_a_bond_and_never_shows_the_passkey(
     result = await doorcount(radio, config, line)
     assert result.rc == 0, result.text
     assert result.out.splitlines()[0] == f"paired n01 ({n01.address})"
-    assert "next: pair the inner node" in result.out
+    assert result.out.splitlines()[2] == (
+        "next: press the button on the node at door front's inner beam, then doorcount pair "
+        "<the id on its label> --door front --position inner (doorcount scan shows its id once "
+        "the button is pressed)"
+    )
     [entry] = registry(config)
     assert (entry.node, entry.address, entry.door, entry.position, entry.beam) == (
         "n01",
@@ -209,7 +213,14 @@ async def test_doors_shows_configuration_and_live_health(
     assert "BEAM 0 BROKEN" in out[5]
     assert out[6] == "back: NOT READY (no outer or inner beam)"
     assert "door back has no outer beam" in result.err
-    assert "doorcount pair NODE --door back --position outer" in result.err
-    assert "node n02: a beam is broken right now" in result.err
+    assert (
+        "doorcount pair <the id on its label> --door back --position outer (doorcount scan"
+        in result.err
+    )
+    assert "error: node n02: a beam is broken right now" in result.err.splitlines()
+    assert (
+        "next:  if nobody is in the door, check that beam's alignment and what blocks it"
+        in result.err.splitlines()
+    )
     offline = await doorcount(radio, config, "doors --offline")
     assert offline.out.splitlines()[:4] == out[:4]

@@ -48,7 +48,9 @@ def test_paired_lines_say_what_comes_next() -> None:
     assert paired_lines("n01", A1, [pairing("outer")], door_ready=False) == [
         f"paired n01 ({A1})",
         "  door front outer (beam 0)",
-        "next: pair the inner node: doorcount pair NODE --door front --position inner",
+        "next: press the button on the node at door front's inner beam, then doorcount pair "
+        "<the id on its label> --door front --position inner (doorcount scan shows its id once "
+        "the button is pressed)",
     ]
     both = [pairing("outer"), pairing("inner", beam=1)]
     assert paired_lines("n01", A1, both, door_ready=True)[1:] == [
@@ -80,9 +82,11 @@ def test_node_line_shows_live_health() -> None:
 @pytest.mark.parametrize(
     ("error", "step"),
     [
-        (PairingError("x", A1, "CONFIRM_VALUE_FAILED"), "check the 6 digits on the label"),
-        (PairingError("x", A1, "PAIRING_NOT_SUPPORTED"), "press the node's button"),
-        (NotBondedError("x", A1), "doorcount unpair NODE, press the button on NODE"),
+        (
+            NotBondedError("x", A1),
+            f"doorcount unpair {A1}, press the button on {A1}, then doorcount pair {A1} "
+            "--door <the door it is mounted on>",
+        ),
         (BleError("no connection within 20 s", A1), "sudo systemctl stop doorcount-gateway"),
         (ConfigError("cannot read config /x: No such file"), "DOORCOUNT_CONFIG"),
         (StepError("x", "do this"), "do this"),

@@ -42,7 +42,9 @@ async def test_commands_on_a_door_that_is_not_ready_or_not_there(
     result = await doorcount(radio, config, "walktest --door front")
     assert result.err.splitlines() == [
         "error: door 'front' has no outer or inner beam yet",
-        "next:  pair it: doorcount pair NODE --door front --position outer",
+        "next:  press the button on the node at door front's outer beam, then doorcount pair "
+        "<the id on its label> --door front --position outer (doorcount scan shows its id once "
+        "the button is pressed)",
     ]
     result = await doorcount(radio, config, "walktest --door front --walks 0")
     assert result.err.splitlines() == [
@@ -147,7 +149,8 @@ async def test_unpair_a_node_that_is_not_paired(radio: RadioLink, config: Path) 
     assert result.err.splitlines() == [
         "error: node F4:12:FA:3B:00:09 is not paired with this gateway: no bond, no door",
         "next:  nothing to unpair; to pair it: press the button on F4:12:FA:3B:00:09, then "
-        "doorcount pair F4:12:FA:3B:00:09 --door NAME --position outer|inner",
+        "doorcount pair F4:12:FA:3B:00:09 --door <the door it is mounted on> --position "
+        "<outer, inner or both> (doorcount doors shows each door's free beams)",
     ]
 
 
@@ -158,9 +161,13 @@ async def test_doors_offline_names_each_missing_beam_and_the_pair_command(
     assert result.rc == 1
     assert result.err.splitlines() == [
         "error: door front has no outer beam",
-        "next:  doorcount pair NODE --door front --position outer",
+        "next:  press the button on the node at door front's outer beam, then doorcount pair "
+        "<the id on its label> --door front --position outer (doorcount scan shows its id once "
+        "the button is pressed)",
         "error: door front has no inner beam",
-        "next:  doorcount pair NODE --door front --position inner",
+        "next:  press the button on the node at door front's inner beam, then doorcount pair "
+        "<the id on its label> --door front --position inner (doorcount scan shows its id once "
+        "the button is pressed)",
     ]
 
 

@@ -60,7 +60,8 @@ async def test_unpair_a_node_bluez_holds_no_bond_with_says_there_is_nothing_to_u
     assert capsys.readouterr().err.splitlines() == [
         f"error: node n05 ({N05}) is not paired with this gateway: no bond, no door",
         "next:  nothing to unpair; to pair it: press the button on n05, then doorcount pair "
-        "n05 --door NAME --position outer|inner",
+        "n05 --door <the door it is mounted on> --position <outer, inner or both> (doorcount "
+        "doors shows each door's free beams)",
     ]
 
 

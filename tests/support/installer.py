@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TextIO, cast
 
-from bumble.controller import Controller
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
 from gateway.cli import main
 from gateway.config import Pairing, load_pairings
 from sensor_sim.ble.console import walk_through
-from sensor_sim.ble.link import RadioLink
+from sensor_sim.ble.link import RadioLink, VirtualController
 from sensor_sim.ble.node import SimNode
 
 CONFIG = """
@@ -78,7 +77,7 @@ async def dongle(radio: RadioLink) -> AsyncIterator[str]:
     sock.listen(1)
     port = sock.getsockname()[1]
     transport = await open_tcp_server_transport_with_socket(sock)
-    controller = Controller(
+    controller = VirtualController(
         "gateway-dongle", host_source=transport.source, host_sink=transport.sink, link=radio
     )
     try:
@@ -155,3 +154,36 @@ async def until(condition: object, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
+
+
+async def doorcount_process(radio: RadioLink, config: Path, line: str, stdin: str = "") -> Result:
+    """`doorcount` as its own process (the installed script), as typed in a shell: its logging
+    is configured as in real use, so library log lines reach its stderr if they leak. The
+    dongle is served from this process, so nodes on `radio` stay under the test's control."""
+    words = shlex.split(line)
+    options: list[str] = []
+    while words[0].startswith("-"):  # doorcount's own options (-v) come before COMMAND
+        options.append(words.pop(0))
+    size = 2 if words[0] in ("commission", "badge") else 1  # COMMAND ACTION --config ...
+    command, rest = [*options, *words[:size]], words[size:]
+    script = Path(sys.executable).parent / "doorcount"
+    async with dongle(radio) as spec:
+        env = {**os.environ, "DOORCOUNT_BLE__BACKEND": spec}
+        proc = await asyncio.create_subprocess_exec(
+            str(script),
+            *command,
+            "--config",
+            str(config),
+            *rest,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await proc.communicate(stdin.encode())
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    return Result(proc.returncode or 0, out.decode(), err.decode())

@@ -31,7 +31,7 @@ from bumble.device import Advertisement, Connection
 from bumble.gatt import Characteristic
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy
 
-from gateway.errors import BleError, NotBondedError, PairingError
+from gateway.errors import BleError, LinkLostError, NotBondedError, PairingError
 from gateway.sources.ble import central as central_mod
 
 logger = logging.getLogger(__name__)
@@ -208,9 +208,14 @@ class BumbleClient(BaseBleakClient):
         await self._discover(connection)
 
     async def _while_connected(
-        self, connection: Connection, work: Coroutine[Any, Any, None]
+        self, connection: Connection, work: Coroutine[Any, Any, None], what: str = "setting up"
     ) -> None:
-        """Run `work`, but give up at once if the link drops (not every bumble wait does)."""
+        """Run `work`, but give up at once if the link drops (not every bumble wait does).
+
+        A lost link raises `LinkLostError`, whatever `work` ended with: some bumble waits end
+        in a CancelledError of their own when the link drops ("abort: disconnection event
+        occurred"), which must not pass for a cancellation of the caller.
+        """
         loop = asyncio.get_running_loop()
         lost: asyncio.Future[int] = loop.create_future()
 
@@ -234,9 +239,13 @@ class BumbleClient(BaseBleakClient):
                 await asyncio.wait({task})
                 if not task.cancelled():
                     task.exception()  # retrieved: what it died of is the disconnection
-        if not finished:
+        if finished and not task.cancelled() and task.exception() is None:
+            return
+        if lost.done():
+            if finished and not task.cancelled():
+                task.exception()  # retrieved: the disconnection is what it died of
             reason = lost.result()
-            raise BleakError(f"{self.address}: disconnected while setting up (0x{reason:02X})")
+            raise LinkLostError(f"disconnected while {what} (0x{reason:02X})", self.address, reason)
         task.result()
 
     async def _encrypt(self, connection: Connection) -> None:
@@ -276,7 +285,7 @@ class BumbleClient(BaseBleakClient):
         """Pair and bond (LE Secure Connections, passkey entry from the central's delegate)."""
         connection = self._require()
         try:
-            await connection.pair()
+            await self._while_connected(connection, self._pair(connection), "pairing")
         except ProtocolError as exc:
             # A failed SMP session leaves the link unusable for another attempt: drop it.
             await self.disconnect()
@@ -284,6 +293,10 @@ class BumbleClient(BaseBleakClient):
             raise PairingError(_pairing_message(reason), self.address, reason) from exc
         finally:
             central_mod.current().forget_passkey(self.address)
+
+    @staticmethod
+    async def _pair(connection: Connection) -> None:
+        await connection.pair()
 
     async def unpair(self) -> None:
         await central_mod.current().delete_bond(self.address)
