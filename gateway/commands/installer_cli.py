@@ -215,7 +215,9 @@ def tell(outcome: Outcome) -> int:
 
 
 async def scan(args: argparse.Namespace) -> int:
-    from gateway.errors import NotBondedError
+    from bleak.exc import BleakError
+
+    from gateway.errors import BleError
     from gateway.installer.scan import listen, read_node_id, stale_bonds
     from gateway.installer.site import Site
     from gateway.installer.view import ScanRow, StepError, scan_lines, warn
@@ -230,9 +232,9 @@ async def scan(args: argparse.Namespace) -> int:
             paired = site.entries(h.address)
             node = paired[0].node if paired else (h.name or site.node_of(h.address))
             if node is None and h.pairing_open:
-                # A node this gateway holds a lost bond with refuses even that read: it is
-                # listed (its id unknown) and its stale bond is told below.
-                with contextlib.suppress(NotBondedError):
+                # A node this gateway holds a lost bond with refuses even that read, another
+                # may drop the link: each is listed (its id unknown), a stale bond told below.
+                with contextlib.suppress(BleakError, BleError, TimeoutError):
                     node = await read_node_id(backend, h.address)
             ours = backend.central is not None and await backend.central.is_bonded(h.address)
             rows.append(

@@ -54,12 +54,23 @@ async def doors(site: Site, *, offline: bool, seconds: float) -> DoorsReport:
             if view.problem is not None:
                 problems.append((f"node {view.node}: {view.problem}", probe_step(site, view)))
             elif view.status is not None and view.status.beams_broken:
-                problems.append(
-                    (
-                        f"node {view.node}: a beam is broken right now",
-                        "if nobody is in the door, check that beam's alignment and what blocks it",
+                mask = view.status.beams_broken
+                where = [
+                    (name, b)
+                    for name, beams in doors_
+                    for b in beams
+                    if b.node == view.node and mask >> b.beam & 1
+                ]
+                if where:  # a beam no door counts on may be broken all it likes
+                    what = " and ".join(f"door {n} {b.position} (beam {b.beam})" for n, b in where)
+                    doors_named = " or ".join(dict.fromkeys(n for n, _ in where))
+                    problems.append(
+                        (
+                            f"node {view.node}: {what} broken right now",
+                            f"if nobody is in door {doors_named}, check that beam's alignment and "
+                            "what blocks it; doorcount live shows it as it changes",
+                        )
                     )
-                )
     lines = [f"site {site.config.site}: {len(doors_)} door{'s' if len(doors_) != 1 else ''}"]
     for name, views in doors_:
         lines += door_lines(name, views)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bleak.exc import BleakDeviceNotFoundError, BleakGATTProtocolError
+from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 
 from gateway.config import Pairing, Position
 from gateway.errors import (
@@ -106,6 +106,18 @@ def link_failed(node: str, exc: BleError | TimeoutError, again: str) -> StepErro
     )
 
 
+def wrong_address_step(site: Site, node: str, answer: str, pair_answer: str) -> str:
+    """`node`'s known address (registry or config file) answers as `answer`."""
+    if site.entries(node):
+        fix = f"doorcount unpair {node}, press the button on {node}, then run this again"
+    else:
+        fix = (
+            f'correct its address in {site.path} ([[nodes]] id = "{node}") and press the '
+            f"button on {node}"
+        )
+    return f"the node at that address is {answer}: to pair it, {pair_answer}; to pair {node}, {fix}"
+
+
 async def pair(
     site: Site,
     node: str,
@@ -153,7 +165,9 @@ async def pair(
             await pairing.unpair(backend, paired.address)
             raise StepError(
                 f"the node at {paired.address} says it is {paired.node!r}, not {node!r}",
-                "check the node id on its label and press the button on that node",
+                wrong_address_step(
+                    site, node, paired.node, pair_again(paired.node, door, position, beam)
+                ),
             )
     finally:
         await backend.close()
@@ -242,6 +256,13 @@ async def identify(site: Site, node: str, seconds: int, scan_seconds: float) -> 
                     "pair it first: " + steps.not_bonded_step(name, entries),
                 ) from exc
             raise
+        except (BleakError, BleError, TimeoutError) as exc:  # the link dropped, or no answer
+            detail = str(exc).removeprefix(f"{address}: ") or "no answer in time"
+            raise StepError(
+                f"node {name} did not take the identify command ({detail})",
+                f"check {name} is powered (LED blip every 5 s) and within a few metres, then "
+                f"doorcount identify {name} --seconds {seconds}",
+            ) from None
     finally:
         await backend.close()
     if seconds:

@@ -128,6 +128,9 @@ def assert_audit_stored(result: Result, tmp_path: Path) -> None:
     assert any(x.startswith("  OUT hand    1  device    1  count ratio 100.0%") for x in lines)
     assert "correction IN: x1.333" in result.out
     assert "published counts are multiplied by it, raw counts kept beside them" in result.out
+    assert result.out.splitlines()[-1] == (
+        "next: restart the gateway service so it applies the correction"
+    )
     state = tmp_path / "state"
     [stored] = json.loads((state / "audits.json").read_text())
     assert stored["door"] == "front"

@@ -217,10 +217,10 @@ async def test_doors_shows_configuration_and_live_health(
         "doorcount pair <the id on its label> --door back --position outer (doorcount scan"
         in result.err
     )
-    assert "error: node n02: a beam is broken right now" in result.err.splitlines()
+    assert "error: node n02: door front inner (beam 0) broken right now" in result.err.splitlines()
     assert (
-        "next:  if nobody is in the door, check that beam's alignment and what blocks it"
-        in result.err.splitlines()
+        "next:  if nobody is in door front, check that beam's alignment and what blocks it; "
+        "doorcount live shows it as it changes" in result.err.splitlines()
     )
     offline = await doorcount(radio, config, "doors --offline")
     assert offline.out.splitlines()[:4] == out[:4]

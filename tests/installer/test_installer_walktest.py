@@ -144,7 +144,9 @@ def test_one_direction_alone_never_proposes_a_swap() -> None:
     verdict = test.verdict()
     assert not verdict.swapped
     assert [f.kind for f in verdict.findings] == ["unconfirmed"]
-    assert "--direction both" in verdict.findings[0].next_step
+    assert verdict.findings[0].next_step == (
+        "walk 2 times each way, alone: doorcount walktest --door front --direction both --walks 2"
+    )
 
 
 def test_one_wrong_walk_is_mixed_not_swapped() -> None:
@@ -160,7 +162,10 @@ def test_one_wrong_walk_is_mixed_not_swapped() -> None:
     )
     plan: tuple[Direction, ...] = ("in", "out", "in", "out")
     verdict = judge("front", plan, results, {"outer": 4, "inner": 4}, 0)
-    assert [f.kind for f in verdict.findings] == ["mixed"]
+    assert finding_lines(verdict.findings) == [
+        "problem: 3 of 4 walks counted the other way",
+        "next:    walk straight through, one at a time, at normal pace; then run it again",
+    ]
 
 
 def test_a_beam_that_never_breaks_is_named() -> None:
@@ -175,14 +180,22 @@ def test_a_beam_that_never_breaks_is_named() -> None:
     assert verdict.decided == ()
     assert verdict.not_counted == 3  # each one-beam break was decided within the test
     assert any(isinstance(s, NotCounted) for s in seen)
-    assert "the inner beam never broke" in finding_lines(verdict.findings)[0]
+    assert finding_lines(verdict.findings) == [
+        "problem: the inner beam never broke",
+        "next:    align the inner beam: in install mode the node's LED lights while a hand "
+        "blocks it",
+    ]
 
 
 def test_nobody_walking_is_reported_as_no_breaks() -> None:
     test = WalkTest(two_node_door().doors[0], T0, walks=1)
     run(test, [], T0 + 5)
     test.finish()
-    assert [f.kind for f in test.verdict().findings] == ["quiet"]
+    assert finding_lines(test.verdict().findings) == [
+        "problem: no beam broke during the test",
+        "next:    walk through the door; if you did, check both nodes are on and aligned "
+        "(doorcount doors)",
+    ]
 
 
 def test_a_stuck_beam_is_flagged() -> None:
@@ -195,6 +208,10 @@ def test_a_stuck_beam_is_flagged() -> None:
     assert [(f.kind, f.position) for f in verdict.findings][:2] == [
         ("stuck", "inner"),
         ("silent", "outer"),
+    ]
+    assert finding_lines(verdict.findings)[:2] == [
+        "problem: the inner beam was broken for 20 s or more (stuck)",
+        "next:    clear the doorway; look for a wedge, mat, tape or door leaf in that beam",
     ]
     assert any("beam stuck" in observation_line(s) for s in seen)  # type: ignore[arg-type]
 
@@ -264,8 +281,9 @@ async def pair(radio: RadioLink, config: Path, node: SimNode, position: str) -> 
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("answer", ["--yes", "n"])
 async def test_walktest_finds_a_door_wired_backwards_and_fixes_the_registry(
-    tmp_path: Path,
+    tmp_path: Path, answer: str
 ) -> None:
     radio = RadioLink(interval=0.0)
     config = write_config(tmp_path, ["front"])
@@ -275,17 +293,33 @@ async def test_walktest_finds_a_door_wired_backwards_and_fixes_the_registry(
         await pair(radio, config, n01, "inner")
         await pair(radio, config, n02, "outer")
         radio.interval = 0.015  # a real connection interval for the live part
+        args, stdin = ("--yes", "") if answer == "--yes" else ("", f"{answer}\n")
         rc, out, err = await walk_test(
-            radio, config, (n01, 0), (n02, 0), "--yes --connect-timeout 20"
+            radio, config, (n01, 0), (n02, 0), f"{args} --connect-timeout 20", stdin
         )
-    assert rc == 0, out + err
     lines = out.splitlines()
     assert lines[0] == "connected to n02, n01"
     walks = [line for line in lines if "conf" in line]
     assert len(walks) == 4
     assert all(line.endswith("WRONG WAY") for line in walks)
-    assert "outer and inner are swapped" in err
-    assert "fixed: door front outer and inner swapped" in out
+    assert err.splitlines()[:2] == [
+        "problem: every walk counted the other way (2 IN walks counted OUT, 2 OUT walks counted "
+        "IN): outer and inner are swapped",
+        "next:    swap outer and inner for this door (this command offers to), then walk again",
+    ]
+    if answer == "n":  # the installer says no: nothing changes, and how to do it later
+        assert rc == 1
+        assert err.splitlines()[2:] == [
+            "error: outer and inner left as they are",
+            "next:  swap them with doorcount walktest --door front --yes, or swap the heads",
+        ]
+        assert {p.node: p.position for p in registry(config)} == {"n01": "inner", "n02": "outer"}
+        return
+    assert rc == 0, out + err
+    assert lines[-2:] == [
+        f"fixed: door front outer and inner swapped in {config.parent / 'state' / 'pairings.json'}",
+        "next: doorcount walktest --door front (then restart the gateway service)",
+    ]
     positions = {p.node: p.position for p in registry(config)}
     assert positions == {"n01": "outer", "n02": "inner"}
     [spec] = load_config(config).door_specs()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
 import pytest
+from bumble.device import Connection, Device
 
 from gateway.installer.auditrun import ask_total, parse_taps
 from gateway.installer.view import StepError, finding_lines
@@ -14,7 +16,7 @@ from gateway.protocol.trace import Direction
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.node import SimNode
 from tests.support.ble import PASSKEY, nodes_on
-from tests.support.installer import doorcount, write_config
+from tests.support.installer import _process_io, doorcount, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -183,4 +185,207 @@ def test_walks_missed_or_crowded_say_how_to_walk_the_test_again() -> None:
         "next:    run the test when the door is quiet, or ask people to wait a moment",
         "problem: 0 of 2 walks counted",
         "next:    walk through when told, one at a time, and run the test again",
+    ]
+
+
+async def test_doors_on_a_config_without_doors_says_how_to_add_one(
+    radio: RadioLink, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, [])
+    result = await doorcount(radio, config, "doors --offline")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: the config lists no doors",
+        f"next:  add a [[doors]] table per doorway to {config}, each with the name you choose "
+        '(a line [[doors]], then name = "entrance"); docs/deploy.md shows a complete config',
+    ]
+
+
+async def test_a_door_node_from_the_config_file_without_an_address_says_pair_it_there(
+    radio: RadioLink, tmp_path: Path
+) -> None:
+    door = '[[nodes]]\nid = "n05"\n[[nodes]]\nid = "n06"\n'
+    door += '[[doors]]\nname = "front"\nouter = { node = "n05", beam = 2 }\n'
+    door += 'inner = { node = "n06", beam = 0 }\n'
+    config = write_config(tmp_path, [], door)
+    result = await doorcount(radio, config, "walktest --door front")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: node n05 of door front has no BLE address",
+        "next:  press the button on n05, then doorcount pair n05 --door front --position outer "
+        "--beam 2",
+    ]
+
+
+async def test_door_nodes_that_are_off_are_named_in_the_next_step(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01", "n02"], tmp_path) as (n01, n02):
+        for node, position in ((n01, "outer"), (n02, "inner")):
+            node.peripheral.open_pairing_window()
+            line = f"pair {node.node_id} --door front --position {position} --passkey {PASSKEY}"
+            assert (await doorcount(radio, config, line + " --scan-seconds 1")).rc == 0
+        await n02.close()  # its battery pulled
+        walked = await doorcount(radio, config, "walktest --door front --connect-timeout 2")
+        doors = await doorcount(radio, config, "doors --seconds 1")
+    assert walked.rc == 1
+    assert walked.err.splitlines() == [
+        "error: not connected to n02 (not heard)",
+        "next:  check n02 is powered (LED blip every 5 s) and within a few metres; if the "
+        "gateway service is running it holds the links: sudo systemctl stop doorcount-gateway",
+    ]
+    assert doors.rc == 1
+    assert doors.err.splitlines() == [
+        "error: node n02: not heard",
+        "next:  check it is powered (LED blip every 5 s) and within a few metres; if the "
+        "gateway service is running it holds the links: sudo systemctl stop doorcount-gateway",
+    ]
+
+
+async def test_doors_on_a_node_that_refuses_a_gateway_which_lost_its_bond(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        n01.peripheral.open_pairing_window()
+        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+        n01.peripheral.open_pairing_window(0)
+        (tmp_path / "state" / "ble-keys.json").unlink()  # the gateway's bonds are gone
+        result = await doorcount(radio, config, "doors --seconds 2")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: node n01: refuses this gateway (no bond)",
+        "next:  press the button on n01, then doorcount pair n01 --door front --position both",
+    ]
+
+
+async def test_identify_a_node_id_nobody_answers_to(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01"], tmp_path):
+        result = await doorcount(radio, config, "identify n09 --scan-seconds 1")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: node n09 not heard",
+        "next:  check the node id on its label; doorcount scan lists the nodes nearby",
+    ]
+
+
+async def test_identify_when_the_link_drops_names_the_node_and_the_command_again(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        n01.peripheral.open_pairing_window()
+        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+        n01.peripheral.open_pairing_window(0)
+        tasks: set[asyncio.Task[None]] = set()
+
+        def on_encrypted() -> None:  # the link drops as soon as the bond is in use
+            tasks.add(asyncio.get_running_loop().create_task(n01.drop_link()))
+
+        def on_connection(connection: Connection) -> None:
+            connection.once(Connection.EVENT_CONNECTION_ENCRYPTION_CHANGE, on_encrypted)
+
+        n01.peripheral.device.on(Device.EVENT_CONNECTION, on_connection)
+        result = await doorcount(radio, config, "identify n01 --seconds 5 --scan-seconds 1")
+        await asyncio.gather(*tasks)
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: node n01 did not take the identify command (disconnected while setting up (0x08))",
+        "next:  check n01 is powered (LED blip every 5 s) and within a few metres, then "
+        "doorcount identify n01 --seconds 5",
+    ]
+
+
+async def test_pair_a_node_whose_listed_address_answers_as_another(
+    radio: RadioLink, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n02"], tmp_path) as (n02,):
+        # The config lists n01 at the address of the node that is in fact n02.
+        config = write_config(
+            tmp_path, ["front"], f'[[nodes]]\nid = "n01"\naddress = "{n02.address}"\n'
+        )
+        n02.peripheral.open_pairing_window()
+        line = f"pair n01 --door front --position outer --passkey {PASSKEY} --scan-seconds 1"
+        result = await doorcount(radio, config, line)
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        f"error: the node at {n02.address} says it is 'n02', not 'n01'",
+        f"next:  the node at that address is n02: to pair it, doorcount pair n02 --door front "
+        f"--position outer; to pair n01, correct its address in {config} ([[nodes]] id = "
+        '"n01") and press the button on n01',
+    ]
+
+
+async def test_a_malformed_passkey_typed_on_the_command_line(
+    radio: RadioLink, config: Path
+) -> None:
+    result = await doorcount(radio, config, "pair n01 --door front --position outer --passkey 12")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: the passkey must be the 6 digits on the node's label, got '12'",
+        "next:  type the 6 digits printed on the node's label, e.g. --passkey 042913",
+    ]
+
+
+async def test_a_usb_dongle_that_is_not_there(tmp_path: Path) -> None:
+    from gateway.cli import main
+
+    config = write_config(tmp_path, ["front"])
+    with _process_io("", "bumble:usb:0", io.StringIO()) as (_, err):
+        rc = await asyncio.to_thread(main, ["scan", "--config", str(config), "--seconds", "1"])
+    assert rc == 1
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith(
+        "error: cannot open the gateway's Bluetooth adapter (cannot open bumble transport 'usb:0'"
+    )
+    assert lines[1:] == [
+        f"next:  plug in the Bluetooth dongle for 'bumble:usb:0', or fix ble.backend in {config}"
+    ]
+
+
+async def test_audit_with_no_taps_says_how_to_count(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        n01.peripheral.open_pairing_window()
+        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
+        assert (await doorcount(radio, config, line)).rc == 0
+        result = await doorcount(radio, config, "audit --door front", stdin="q\n")
+    assert result.rc == 1
+    assert result.err.splitlines() == [
+        "error: no taps: nobody was counted by hand",
+        "next:  run doorcount audit --door front again and type i or o for each person",
+    ]
+
+
+async def test_commission_report_tells_each_open_warning_with_its_next_step(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, ["front", "back"])
+    async with nodes_on(radio, ["n01", "n02"], tmp_path) as (n01, n02):
+        for node, door in ((n01, "front"), (n02, "back")):
+            node.peripheral.open_pairing_window()
+            line = f"pair {node.node_id} --door {door} --position both --passkey {PASSKEY}"
+            assert (await doorcount(radio, config, line + " --scan-seconds 1")).rc == 0
+            node.peripheral.open_pairing_window(0)
+        # A walk test nobody walked: it does not pass.
+        result = await doorcount(radio, config, "walktest --door back --walks 1 --timeout 2")
+        assert result.rc == 1
+        radio.rssi[n02.address] = -88  # n02 is far from the gateway
+        result = await doorcount(radio, config, "commission report --seconds 2")
+    assert result.rc == 0, result.text
+    assert result.out.splitlines()[1:] == [
+        "  warning: door front has no walk test",
+        "  next:    doorcount walktest --door front",
+        "  warning: door front has no audit",
+        "  next:    doorcount audit --door front (a hand count)",
+        "  warning: door back's last walk test did not pass",
+        "  next:    doorcount walktest --door back",
+        "  warning: door back has no audit",
+        "  next:    doorcount audit --door back (a hand count)",
+        "  warning: node n02: weak signal (-88 dBm, below -80)",
+        "  next:    move the gateway or its antenna closer to door back, or add a gateway "
+        "nearer it; doorcount doors shows n02's signal again",
     ]

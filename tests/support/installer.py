@@ -128,10 +128,12 @@ async def doorcount(
     DOORCOUNT_BLE__BACKEND, as an operator would override the file's. Pass `out` to watch
     stdout while the command runs.
     """
-    command, *rest = shlex.split(line)
+    words = shlex.split(line)
+    size = 2 if words[0] in ("commission", "badge") else 1  # COMMAND ACTION --config ...
+    command, rest = words[:size], words[size:]
     async with dongle(radio) as spec:
         with _process_io(stdin, spec, out or io.StringIO()) as (out, err):
-            rc = await asyncio.to_thread(main, [command, "--config", str(config), *rest])
+            rc = await asyncio.to_thread(main, [*command, "--config", str(config), *rest])
     return Result(rc, out.getvalue(), err.getvalue())
 
 

@@ -367,6 +367,13 @@ class BumbleCentral:
                         connection, hci.HCI_CONNECTION_FAILED_TO_BE_ESTABLISHED_ERROR
                     )
                 continue
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # given up from outside
+                # bumble ends a request on a link that dropped with a CancelledError of its own
+                logger.info("%s: the link dropped during the MTU exchange, retrying", address)
+                continue
             except Exception as exc:
                 raise BleError(f"MTU exchange failed: {exc}", address) from exc
             if not self.is_alive(connection):
