@@ -166,7 +166,7 @@ def run(work: Coroutine[Any, Any, int], args: argparse.Namespace | None = None) 
     from bleak.exc import BleakError
 
     from gateway.errors import DoorcountError
-    from gateway.installer.view import fail
+    from gateway.installer.view import fail, next_step_for
 
     verbose = getattr(args, "verbose", 0) if args is not None else 0
     for name in QUIET_LOGGERS:
@@ -178,23 +178,7 @@ def run(work: Coroutine[Any, Any, int], args: argparse.Namespace | None = None) 
         message = str(exc) or type(exc).__name__
         if isinstance(exc, TimeoutError) and not str(exc):
             message = "the node did not answer in time"
-        return fail(message, getattr(exc, "next_step", None) or _next_step(exc, args))
-
-
-def _next_step(exc: BaseException, args: argparse.Namespace | None) -> str:
-    """`next_step_for`, with the node and its door filled in from the site where it can be."""
-    from gateway.errors import DoorcountError, NotBondedError
-    from gateway.installer.site import Site
-    from gateway.installer.view import next_step_for
-
-    config = getattr(args, "config", None)
-    if isinstance(exc, NotBondedError) and exc.address is not None and config is not None:
-        try:
-            site = Site(config)
-        except (DoorcountError, OSError):
-            return next_step_for(exc)
-        return site.stale_fix(site.node_of(exc.address) or exc.address)
-    return next_step_for(exc)
+        return fail(message, getattr(exc, "next_step", None) or next_step_for(exc))
 
 
 def say(*lines: str) -> None:

@@ -60,7 +60,7 @@ def next_step_for(exc: BaseException) -> str:  # noqa: PLR0911 - one next step p
         return exc.next_step
     if isinstance(exc, PairingError):  # the flows name the node; only a typo gets here
         return "type the 6 digits printed on the node's label, e.g. --passkey 042913"
-    if isinstance(exc, NotBondedError):  # the command resolves the node first (`run`)
+    if isinstance(exc, NotBondedError):  # each flow tells it with the node's id; a fallback
         return steps.stale_bond_step(exc.address or "the node", [])
     if isinstance(exc, ConfigError):
         if "cannot read config" in str(exc):

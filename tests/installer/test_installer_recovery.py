@@ -335,3 +335,37 @@ async def test_walktest_live_and_audit_on_a_stale_bond_give_its_fix_and_no_log_n
             radio, config, "-v walktest --door door1 --connect-timeout 3"
         )
     assert "WARNING gateway.sources.ble.ingest: n01" in result.err
+
+
+OUR_LINES = ("error: ", "next:  ", "warning: ")
+
+
+async def test_no_library_log_line_reaches_the_installers_terminal_without_v(
+    radio: RadioLink, config: Path, tmp_path: Path
+) -> None:
+    """Each installer command as its own process, its logging set up as in real use, on the
+    failures that make bumble, bleak or the BLE source log: only our lines reach stderr."""
+    async with nodes_on(radio, ["n01", "n02"], tmp_path) as (n01, n02):
+        await pair(radio, config, n01, "--door door1 --position outer")
+        await n01.forget_bonds()
+        n02.peripheral.open_pairing_window()
+        wrong = "pair n02 --door door1 --position inner --passkey 654321 --scan-seconds 1"
+        lines = [
+            "scan --seconds 1",
+            wrong,
+            "doors --seconds 1",
+            "identify n01 --scan-seconds 1",
+            "commission report --seconds 1",
+            "unpair n01",
+        ]
+        for line in lines:
+            result = await doorcount_process(radio, config, line)
+            stray = [s for s in result.err.splitlines() if not s.startswith(OUR_LINES)]
+            assert stray == [], line
+            assert " WARNING " not in result.out, line
+            assert "Traceback" not in result.text, line
+        # With -v the stack's own account is there (bumble's, of the wrong passkey).
+        await pair(radio, config, n01, "--door door1 --position outer")
+        result = await doorcount_process(radio, config, f"-v {wrong}")
+    assert "bumble" in result.err
+    assert "CONFIRM_VALUE_FAILED" in result.err

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from pathlib import Path
 
 import pytest
 from bumble.device import Connection, Device
 
+from gateway.config import Pairing
+from gateway.errors import LinkLostError, PairingError
+from gateway.installer import steps
 from gateway.installer.auditrun import ask_total, parse_taps
+from gateway.installer.pairing_flow import link_failed, pair_again, pairing_failed
 from gateway.installer.view import StepError, finding_lines
 from gateway.installer.walktest import WalkResult, judge
 from gateway.protocol.trace import Direction
@@ -19,6 +24,7 @@ from tests.support.ble import PASSKEY, nodes_on
 from tests.support.installer import _process_io, doorcount, write_config
 
 pytestmark = pytest.mark.timeout(60)
+A = "DF:20:AE:51:2C:D7"
 
 
 @pytest.fixture
@@ -389,3 +395,36 @@ async def test_commission_report_tells_each_open_warning_with_its_next_step(
         "  next:    move the gateway or its antenna closer to door back, or add a gateway "
         "nearer it; doorcount doors shows n02's signal again",
     ]
+
+
+def test_the_docs_tables_show_the_next_steps_the_commands_print() -> None:
+    """docs/installer.md's `next:` cells, against the builders the commands print them with
+    (the page's example names: lobby-east, a dual-beam node on door lobby; n03; n01)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "installer.md").read_text()
+    cells = set(re.findall(r"`next: ([^`]+)`", doc))
+    both = [
+        Pairing(node="lobby-east", address=A, door="lobby", position=p, beam=b, paired_at=0.0)
+        for p, b in (("outer", 0), ("inner", 1))
+    ]
+    n01 = [Pairing(node="n01", address=A, door="lobby", position="outer", paired_at=0.0)]
+    again = pair_again("lobby-east", "lobby", "both", 0)
+    config = Path("/etc/doorcount/doorcount.toml")
+    printed = [
+        pairing_failed("lobby-east", PairingError("x", A, "CONFIRM_VALUE_FAILED"), again),
+        pairing_failed("lobby-east", PairingError("x", A, "PAIRING_NOT_SUPPORTED"), again),
+        link_failed("lobby-east", LinkLostError("disconnected while pairing", A, 8), again),
+    ]
+    expected = [e.next_step for e in printed] + [
+        steps.beam_taken_step("lobby-west", "lobby", "outer", "n03", ["inner"], 0),
+        steps.beam_taken_step("lobby-west", "lobby", "inner", "n03", [], 0),
+        steps.stale_bond_step("n01", n01),
+        steps.stale_bond_step("lobby-east", both),
+        steps.stale_bond_step(A, []),
+        steps.not_bonded_step("lobby-east", both),
+        steps.pair_beam_step("back", "outer"),
+        steps.unreachable_step(),
+        steps.adapter_step("bumble:usb:0", config),
+        "nothing to unpair; to pair it: " + steps.not_bonded_step("n05", []),
+        "pair it first: " + steps.not_bonded_step(A, []),
+    ]
+    assert [e for e in expected if e not in cells] == []
