@@ -284,9 +284,8 @@ async def probe(site: Site, nodes: list[str], seconds: float) -> dict[str, NodeV
                 problem = NO_BOND if code in NOT_BONDED_ATT_CODES else str(exc)
                 out[node] = NodeView(node, address, h.rssi, problem=problem)
             except (BleakError, BleError, TimeoutError, wire.WireError) as exc:
-                out[node] = NodeView(
-                    node, address, h.rssi, problem=f"no status: {exc or 'timeout'}"
-                )
+                detail = str(exc).removeprefix(f"{address}: ") or "timeout"
+                out[node] = NodeView(node, address, h.rssi, problem=f"no status: {detail}")
             else:
                 out[node] = NodeView(node, address, h.rssi, status, firmware=firmware)
     finally:

@@ -295,7 +295,14 @@ async def test_identify_when_the_link_drops_names_the_node_and_the_command_again
 
         n01.peripheral.device.on(Device.EVENT_CONNECTION, on_connection)
         result = await doorcount(radio, config, "identify n01 --seconds 5 --scan-seconds 1")
+        doors = await doorcount(radio, config, "doors --seconds 1")
         await asyncio.gather(*tasks)
+    assert doors.rc == 1
+    assert doors.err.splitlines() == [
+        "error: node n01: no status: disconnected while setting up (0x08)",
+        "next:  check it is powered (LED blip every 5 s) and within a few metres; if the "
+        "gateway service is running it holds the links: sudo systemctl stop doorcount-gateway",
+    ]
     assert result.rc == 1
     assert result.err.splitlines() == [
         "error: node n01 did not take the identify command (disconnected while setting up (0x08))",

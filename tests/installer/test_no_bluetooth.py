@@ -150,4 +150,18 @@ def test_a_pairing_registry_of_the_wrong_shape_is_named(
     assert "pairing registry" in err
     assert "is malformed" in err
     assert says in err
+    assert err.splitlines()[-1] == (
+        "next:  fix the config file (or the pairing registry) as the message says"
+    )
     assert "Traceback" not in err
+
+
+def test_a_config_file_that_is_not_there_says_how_to_name_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", "--config", str(tmp_path / "nowhere.toml")]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot read config {tmp_path / 'nowhere.toml'}: No such file or directory",
+        "next:  pass --config with the path of the gateway's config file, or set "
+        "DOORCOUNT_CONFIG to it (docs/deploy.md has an example)",
+    ]
