@@ -9,6 +9,9 @@ with `sensor-sim ctl --control PATH COMMAND ...`. Each command returns its answe
     block NODE BEAM           break a beam and keep it broken (a hand in it, a wedge)
     clear NODE BEAM           the beam is clear again
     reset NODE                hold the button 10 s: the node forgets every bond and restarts
+    hang NODE [pairing]       its firmware hangs now (or as the next pairing begins): the
+                              link stays up, the node answers nothing until restarted
+    restart NODE              power-cycle the node: its link drops, it boots (bonds kept)
     led [NODE]                what each node's LED shows, and its link
     help                      this list
 """
@@ -177,6 +180,17 @@ class Console:
             node = self._node(args[0])
             await node.forget_bonds()
             return f"{node.node_id}: every bond forgotten, restarted"
+        if verb == "hang" and args and args[1:] in ([], ["pairing"]):
+            node = self._node(args[0])
+            if args[1:]:
+                node.hang("pairing")
+                return f"{node.node_id}: its firmware will hang as the next pairing begins"
+            node.hang()
+            return f"{node.node_id}: firmware hung, answers nothing until restarted"
+        if verb == "restart" and len(args) == 1:
+            node = self._node(args[0])
+            await node.reboot()
+            return f"{node.node_id}: power-cycled, booted again"
         if verb == "led" and len(args) <= 1:
             names = [self._node(args[0]).node_id] if args else sorted(self.nodes)
             return "\n".join(

@@ -36,7 +36,7 @@ from pathlib import Path
 from bumble.link import LocalLink
 
 from gateway.protocol import wire
-from sensor_sim.ble.peripheral import NodePeripheral
+from sensor_sim.ble.peripheral import HangWhen, NodePeripheral
 from sensor_sim.ble.tasks import BackgroundTasks
 from sensor_sim.twin import FIRMWARE_VERSION, ControlFrameError, TwinError, TwinNode
 
@@ -68,10 +68,11 @@ class SimNode:
 
     `emit()` feeds a beam edge to the firmware core (live, or replayed from a trace with its
     node clock); `created` lists every tick the core made, `lost` those that never left the
-    node. `reboot()` starts a new boot; `drop_link()` simulates link loss. `status_interval`
-    is the STATUS period in wall seconds (None: the core's STATUS_INTERVAL_S, node time);
-    `batch_latency` (seconds, None: the firmware default) and `glitch_filter_us` are set in
-    the core as by SET_CONFIG, again after every reboot.
+    node. `reboot()` starts a new boot; `drop_link()` simulates link loss; `hang()` a firmware
+    that stops answering while its link stays up. `status_interval` is the STATUS period in
+    wall seconds (None: the core's STATUS_INTERVAL_S, node time); `batch_latency` (seconds,
+    None: the firmware default) and `glitch_filter_us` are set in the core as by SET_CONFIG,
+    again after every reboot.
     """
 
     def __init__(
@@ -259,6 +260,7 @@ class SimNode:
                     while self._advance(self._now()) or self.unsent:
                         await asyncio.sleep(0.005)
         await self.peripheral.drop_link()
+        self.peripheral.wake()  # a power cycle wakes a hung firmware
         self._sync()
         if broken is not None:
             held = set(broken)
@@ -277,14 +279,22 @@ class SimNode:
     async def drop_link(self) -> None:
         await self.peripheral.drop_link()
 
+    def hang(self, when: HangWhen = "now") -> None:
+        """The firmware hangs, now or as the next pairing begins: the link stays up, nothing
+        answers (`NodePeripheral.hang`) until `reboot()` (a power cycle)."""
+        self.peripheral.hang(when)
+
     @property
     def broken_beams(self) -> tuple[int, ...]:
         """The beams physically broken now."""
         return tuple(b for b, broken in self._levels.items() if broken)
 
     def led(self) -> str:
-        """What the node's LED shows now (firmware_notes/installation.md, first match wins)."""
+        """What the node's LED shows now (firmware_notes/installation.md, first match wins;
+        a hung firmware's LED stays as it was, which the simulator says as "frozen")."""
         loop = asyncio.get_running_loop()
+        if self.peripheral.hung:
+            return "frozen (firmware hung)"
         if self.identify_until > loop.time():
             return "fast blink (identify)"
         if self.peripheral.pairing_open:

@@ -15,6 +15,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from bumble import hci, smp
 from bumble.att import ATT_DEFAULT_MTU, Attribute
@@ -27,6 +28,7 @@ from bumble.gatt import (
     CharacteristicValue,
     Service,
 )
+from bumble.host import Connection as HostConnection
 from bumble.host import Host
 from bumble.keys import JsonKeyStore, MemoryKeyStore
 from bumble.link import LocalLink
@@ -50,6 +52,8 @@ from gateway.protocol.gatt import (
 from sensor_sim.ble.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
+
+HangWhen = Literal["now", "pairing"]
 
 PROTECTED = (
     Attribute.READ_REQUIRES_ENCRYPTION
@@ -99,6 +103,17 @@ class _NodeDelegate(PairingDelegate):
 
     async def compare_numbers(self, number: int, digits: int) -> bool:
         return False
+
+
+class _NodeHost(Host):
+    """The node's host stack. `hung` is firmware that stopped: the controller keeps the link
+    (a real node's radio runs on its own), nothing above it hears or answers ATT or SMP."""
+
+    hung = False
+
+    def on_l2cap_pdu(self, connection: HostConnection, cid: int, pdu: bytes) -> None:
+        if not self.hung:
+            super().on_l2cap_pdu(connection, cid, pdu)
 
 
 class _StrictSession(smp.Session):
@@ -160,6 +175,8 @@ class NodePeripheral:
         self._pairing_until = 0.0
         self._pairing_timer: asyncio.TimerHandle | None = None
         self._device: Device | None = None
+        self._host: _NodeHost | None = None
+        self._hang_at_pairing = False
         self._controller: Controller | None = None
         self._transport: Transport | None = None
         self._connection: Connection | None = None
@@ -212,13 +229,12 @@ class NodePeripheral:
         address = hci.Address(self.address, hci.Address.RANDOM_DEVICE_ADDRESS)
         if isinstance(self._radio, LocalLink):
             self._controller = Controller(f"node-{self.node_id}", link=self._radio)
-            host = Host(self._controller, AsyncPipeSink(self._controller))
-            device = Device(name=self.node_id, address=address, host=host)
+            host = _NodeHost(self._controller, AsyncPipeSink(self._controller))
         else:
             self._transport = await open_transport(self._radio)
-            device = Device.with_hci(
-                self.node_id, address, self._transport.source, self._transport.sink
-            )
+            host = _NodeHost(self._transport.source, self._transport.sink)
+        self._host = host
+        device = Device(name=self.node_id, address=address, host=host)
         if self._keystore is not None:
             self._keystore.parent.mkdir(parents=True, exist_ok=True)
             device.keystore = JsonKeyStore(self.address, str(self._keystore))
@@ -287,6 +303,30 @@ class NodePeripheral:
             await self._transport.close()
             self._transport = None
 
+    @property
+    def hung(self) -> bool:
+        return self._host is not None and self._host.hung
+
+    def hang(self, when: HangWhen = "now") -> None:
+        """The firmware hangs, now or as the next pairing begins (the central's first SMP
+        request heard), until `wake()`.
+
+        Hung, it keeps its link and its radio answers the link layer, but it hears and answers
+        nothing (no ATT, no SMP), notifies nothing and, once the link ends, stays silent: no
+        advertising until it wakes.
+        """
+        if when == "pairing":
+            self._hang_at_pairing = True
+        elif self._host is not None:
+            self._host.hung = True
+
+    def wake(self) -> None:
+        """The firmware runs again (a power cycle): it answers and advertises."""
+        self._hang_at_pairing = False
+        if self._host is not None:
+            self._host.hung = False
+        self.readvertise()
+
     # Pairing window ----------------------------------------------------------------------
 
     @property
@@ -316,7 +356,12 @@ class NodePeripheral:
 
     async def _advertise(self) -> None:
         async with self._adv_lock:
-            if not self._running or self._device is None or self._connection is not None:
+            if (
+                not self._running
+                or self._device is None
+                or self._connection is not None
+                or self.hung
+            ):
                 return
             await self._device.start_advertising(
                 advertising_data=self._advertising_data(await self._bonded()),
@@ -356,6 +401,12 @@ class NodePeripheral:
         connection.on(
             Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection)
         )
+        connection.on(Connection.EVENT_PAIRING_START, self._on_pairing_start)
+
+    def _on_pairing_start(self) -> None:
+        if self._hang_at_pairing:
+            self._hang_at_pairing = False
+            self.hang()
 
     def _on_disconnection(self, connection: Connection) -> None:
         if self._connection is connection:
@@ -416,7 +467,7 @@ class NodePeripheral:
 
     async def notify_stream(self, frame: bytes) -> bool:
         """Send one frame on the tick characteristic; False when nobody is subscribed."""
-        if self._device is None or self._connection is None:
+        if self._device is None or self._connection is None or self.hung:
             return False
         await self._device.notify_subscribers(self.tick_char, frame)
         return True
@@ -424,7 +475,7 @@ class NodePeripheral:
     async def publish_status(self, frame: bytes) -> None:
         """Make `frame` the status value and notify it."""
         self.status_char.value = frame
-        if self._device is not None and self._connection is not None:
+        if self._device is not None and self._connection is not None and not self.hung:
             await self._device.notify_subscribers(self.status_char, frame)
 
 

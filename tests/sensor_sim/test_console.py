@@ -49,6 +49,27 @@ async def test_commands_drive_the_nodes_and_show_their_leds(tmp_path: Path) -> N
         assert await console.run("reset n02") == "n02: every bond forgotten, restarted"
 
 
+async def test_a_hung_node_answers_nothing_until_restarted(tmp_path: Path) -> None:
+    radio = RadioLink(interval=0.0)
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        console = Console({"n01": n01}, [DOOR])
+        assert await console.run("hang n01 pairing") == (
+            "n01: its firmware will hang as the next pairing begins"
+        )
+        assert not n01.peripheral.hung  # not before a pairing begins
+        assert await console.run("hang n01") == (
+            "n01: firmware hung, answers nothing until restarted"
+        )
+        assert n01.peripheral.hung
+        assert (
+            await console.run("led n01") == f"n01        {n01.address}  LED frozen (firmware hung)"
+        )
+        assert await console.run("restart n01") == "n01: power-cycled, booted again"
+        assert not n01.peripheral.hung
+        assert "LED blip every 5 s" in await console.run("led n01")
+        assert await console.run("hang n01 later") == "error: cannot do 'hang n01 later'; try: help"
+
+
 async def test_bad_commands_say_what_is_wrong(tmp_path: Path) -> None:
     radio = RadioLink(interval=0.0)
     async with nodes_on(radio, ["n01", "n02"], tmp_path) as (n01, n02):
