@@ -174,7 +174,12 @@ class BleConfig(BaseModel):
         default="os",
         description="'os' (BlueZ on Linux) or 'bumble:<transport>', e.g. 'bumble:usb:0'",
     )
-    connect_timeout_s: float = Field(default=20.0, gt=0)
+    connect_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="give up on a node's connection after this long (in doorcount pair and "
+        "identify: on the whole exchange)",
+    )
     silent_after_s: float = Field(default=30.0, gt=0, description="no status this long: dead")
     backoff_min_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)

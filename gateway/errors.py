@@ -64,6 +64,15 @@ class LinkLostError(BleError):
         super().__init__(message, address)
 
 
+class NoAnswerError(BleError, TimeoutError):
+    """The node took the connection, then answered nothing for `seconds` while the link stayed
+    up (its firmware hung, or it went out of range without the link dropping yet)."""
+
+    def __init__(self, message: str, address: str | None = None, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        super().__init__(message, address)
+
+
 class NotBondedError(BleError, PermissionError):
     """The node refused access: this gateway holds no (authenticated) bond with it."""
 

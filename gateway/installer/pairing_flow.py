@@ -20,6 +20,7 @@ from gateway.errors import (
     NOT_BONDED_ATT_CODES,
     BleError,
     LinkLostError,
+    NoAnswerError,
     NotBondedError,
     PairingError,
 )
@@ -94,6 +95,15 @@ def pairing_failed(node: str, exc: PairingError, again: str) -> StepError:
 
 def link_failed(node: str, exc: BleError | TimeoutError, again: str) -> StepError:
     """The link to the node dropped, went silent or gave no id during pairing: no bond."""
+    if isinstance(exc, NoAnswerError):
+        # It took the connection, so it is powered and was in range: only a restart wakes a
+        # hung firmware, and the button then opens a fresh pairing window.
+        return StepError(
+            f"pairing {node} failed: {node} took the connection, then answered nothing for "
+            f"{exc.seconds:g} s (its firmware hung, or it went out of range)",
+            f"power-cycle {node} (unplug it or take its battery out for 10 s), stand within a "
+            f"few metres of it, press its button, then {again}",
+        )
     if isinstance(exc, LinkLostError):
         what = "the link dropped during pairing (it powered off, was reset or went out of range)"
     else:
@@ -133,6 +143,7 @@ async def pair(
     button and gave its passkey, which is what pairing afresh needs.
     """
     backend = await site.open_backend()
+    timeout = site.config.ble.connect_timeout_s
     lines: list[str] = []
     try:
         found = await locate(backend, site, node, scan_seconds, for_pairing=True)
@@ -152,11 +163,11 @@ async def pair(
             lines.append(replaced)
         try:
             try:
-                paired = await pairing.pair(backend, address, passkey)
+                paired = await pairing.pair(backend, address, passkey, timeout=timeout)
             except NotBondedError:  # its advert did not tell (bonded elsewhere since the reset)
                 await pairing.unpair(backend, address)
                 lines.append(replaced)
-                paired = await pairing.pair(backend, address, passkey)
+                paired = await pairing.pair(backend, address, passkey, timeout=timeout)
         except PairingError as exc:
             raise pairing_failed(label, exc, again) from None
         except (BleError, TimeoutError) as exc:

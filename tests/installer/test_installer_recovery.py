@@ -369,3 +369,35 @@ async def test_no_library_log_line_reaches_the_installers_terminal_without_v(
         result = await doorcount_process(radio, config, f"-v {wrong}")
     assert "bumble" in result.err
     assert "CONFIRM_VALUE_FAILED" in result.err
+
+
+async def test_a_node_that_goes_silent_during_pairing_says_power_cycle_it(
+    radio: RadioLink, config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node takes the connection, then its firmware hangs as pairing begins: the link
+    stays up and nothing answers until `ble.connect_timeout_s` (an operator's override here)
+    runs out. Following the next step (power-cycle, button, the same command) pairs it."""
+    monkeypatch.setenv("DOORCOUNT_BLE__CONNECT_TIMEOUT_S", "2")
+    async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
+        n01.peripheral.open_pairing_window()
+        n01.hang("pairing")  # as `sensor-sim ctl ... hang n01 pairing` does
+        line = f"pair n01 --door door1 --position outer --passkey {PASSKEY} --scan-seconds 1"
+        result = await doorcount_process(radio, config, line)
+        assert result.rc == 1, result.text
+        assert result.err.splitlines() == [
+            "error: pairing n01 failed: n01 took the connection, then answered nothing for 2 s "
+            "(its firmware hung, or it went out of range)",
+            "next:  power-cycle n01 (unplug it or take its battery out for 10 s), stand within a "
+            "few metres of it, press its button, then doorcount pair n01 --door door1 "
+            "--position outer",
+        ]
+        assert result.out == ""
+        assert registry(config) == []
+        assert n01.peripheral.hung
+        # The next step, followed: power-cycle, press the button, the same command.
+        await n01.reboot()
+        n01.peripheral.open_pairing_window()
+        result = await doorcount_process(radio, config, line)
+    assert result.rc == 0, result.text
+    assert result.err == ""
+    assert [(p.node, p.position) for p in registry(config)] == [("n01", "outer")]

@@ -11,7 +11,7 @@ import pytest
 from bumble.device import Connection, Device
 
 from gateway.config import Pairing
-from gateway.errors import LinkLostError, PairingError
+from gateway.errors import LinkLostError, NoAnswerError, PairingError
 from gateway.installer import steps
 from gateway.installer.auditrun import ask_total, parse_taps
 from gateway.installer.pairing_flow import link_failed, pair_again, pairing_failed
@@ -420,6 +420,7 @@ def test_the_docs_tables_show_the_next_steps_the_commands_print() -> None:
         pairing_failed("lobby-east", PairingError("x", A, "CONFIRM_VALUE_FAILED"), again),
         pairing_failed("lobby-east", PairingError("x", A, "PAIRING_NOT_SUPPORTED"), again),
         link_failed("lobby-east", LinkLostError("disconnected while pairing", A, 8), again),
+        link_failed("lobby-east", NoAnswerError("no answer", A, 20.0), again),
     ]
     expected = [e.next_step for e in printed] + [
         steps.beam_taken_step("lobby-west", "lobby", "outer", "n03", ["inner"], 0),

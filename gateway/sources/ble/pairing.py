@@ -18,7 +18,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
-from gateway.errors import AdvertError, BleError, PairingError
+from gateway.errors import AdvertError, BleError, NoAnswerError, PairingError
 from gateway.protocol import wire
 from gateway.protocol.gatt import (
     COMPANY_ID,
@@ -74,21 +74,28 @@ async def pair(
     """Bond with the node at `address` using its label passkey; returns its id and address.
 
     The node must be in pairing mode (its button pressed). After pairing, a read of the
-    protected status characteristic proves the bond works before this returns.
+    protected status characteristic proves the bond works before this returns. Out of time
+    once connected, it raises `NoAnswerError`: the node took the link, then went silent.
     """
     key = parse_passkey(passkey)
     address = address.upper()
     agent = await backend.agent()
     agent.expect_passkey(address, key)
     client = BleakClient(address, timeout=timeout, **backend.client_kwargs())
+    connected = False
     try:
         async with asyncio.timeout(timeout):
             await client.connect()
+            connected = True
             await client.pair()
             await client.read_gatt_char(STATUS_UUID)
             raw = await client.read_gatt_char(SERIAL_NUMBER_UUID)
     except TimeoutError:
-        raise BleError(f"pairing did not finish within {timeout:g} s", address) from None
+        if connected:
+            raise NoAnswerError(
+                f"connected, then no answer within {timeout:g} s", address, timeout
+            ) from None
+        raise BleError(f"no connection within {timeout:g} s", address) from None
     except BleakError as exc:
         raise PairingError(f"pairing failed: {exc}", address) from exc
     finally:
