@@ -11,7 +11,9 @@ An episode is a stretch of activity bounded by both beams clear for a while. The
    alignment with the fewest unexplained breaks, then the most consistent timing.
 3. A matched pair is a crossing when the outer beam both breaks and clears first ("in") or
    both breaks and clears last ("out"). Breaking one way and clearing the other is someone who
-   stepped in and went back: never counted.
+   stepped in and went back: never counted. Where the first touch and last leave (blips
+   included) and the bodies' own edges disagree, one walker in and one walker out are scored
+   by what each has to assume (`_walker`: torso, arm gaps, hands and bags, a merged hand).
 4. A matched break whose speed-independent length (duration / outer-inner lag) is about twice
    the door's usual single-person length is two people in contact; far longer is one person
    with a cart or stroller.
@@ -70,6 +72,43 @@ SHORT_RATIO = 0.25
 than a body's (`blip_s`) and under this share of the other beam's, which lasted long enough
 for a stop and a turn (`TURN_MIN_S`), is a hand or bag reaching into the second beam while
 the body stood in the first and turned back: not one body on both beams."""
+BLIP_COST = 1.0
+"""A piece next to the torso taken as a hand or bag: -ln(0.35), a blip on about a third of
+passes per beam (issue 12's held-out traces; docs/engine.md, "One walker, scored")."""
+GAP_COST = 1.0
+"""An arm-torso gap (10-45 ms) inside the torso's break: also on about a third of passes."""
+BODY_GAP_MAX_S = 0.05
+"""Longest arm-torso gap (45 ms, issue 12); a longer clear inside one torso costs more."""
+LONG_GAP_COST = 2.5
+"""-ln(0.08): a clear longer than that inside one torso (a reflective patch, 20-120 ms)."""
+MERGE_COST = 2.5
+"""One edge moved outward by a hand or bag merged into the break, the other pair of edges
+giving the lag: -ln(0.08), a blip that touches the torso's break (one blip in five: one
+starting 40-140 ms ahead and 12-50 ms long ends within `merge_gap_s` of the torso about one
+time in five, one starting 20-120 ms behind about one in ten) on a third to a half of passes."""
+LAG_WEIGHT = 2.0
+"""Cost per relative difference of the front and back lags (one body, one pace)."""
+DURATION_WEIGHT = 1.0
+"""Cost per relative difference of the two beams' torso breaks (same body, same pace)."""
+EXTENT_COST = 2.0
+"""Per end where the first touch or last leave goes against the direction: -ln(0.135), a hand
+swinging ahead or behind that is seen on both beams moves with the body, in walking order..."""
+EXTENT_AGREE = 0.5
+"""...which it shows by a front lag and a back lag that agree within this share (a swinging
+hand's pace differs from the torso's); a blip on one beam only gives the extents lags that
+do not, and then they have no say."""
+WALK_MARGIN = 0.5
+"""A direction must be this much cheaper than the other to decide; else the caller's rules."""
+NEST_MARGIN = 1.0
+"""The same where the breaks nest in a wide door (`passing`): those are also the edges of two
+people passing, which counts one error at worst, while a wrong direction counts two (a miss
+and a false count); so the walker must be e times likelier than the other direction."""
+MAX_PIECES = 8
+"""A walker's pass shows at most a torso, an arm-torso gap and a hand or bag ahead and behind
+on a beam; more pieces near one body are flicker or a lingerer's sways: left to the rules."""
+TORSO_NEAR_S = 0.15
+"""Pieces this close to a body's extent are its own: blips start 40-140 ms ahead of the
+torso and 20-120 ms behind it (issue 12)."""
 AGREE = 0.25
 """An edge's lag agrees with the bulk lag within this share of it: a walker's lag varies by
 less than that over the few centimetres between the beams (a change of pace of 25 %)."""
@@ -561,7 +600,9 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
             ob, ib = outer[a], inner[b]
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
-        direction = direction_of(ob, ib, raw_outer, raw_inner, tuning.blip_s)
+        direction = _walker(ob, ib, raw_outer, raw_inner, tuning) if p == q == 1 else None
+        if direction is None:
+            direction = direction_of(ob, ib, raw_outer, raw_inner, tuning.blip_s)
         if direction is None:
             if tuning.passing and p == q == 1 and _crossed_over(ob.core, ib.core):
                 t = (min(ob.core.start, ib.core.start) + max(ob.core.end, ib.core.end)) / 2
@@ -607,6 +648,106 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
             singles.append(length)
         crossings.append(Decision(direction, t, kind, confidence))
     return Outcome(crossings, rejected, singles)
+
+
+def _walker(
+    o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval], tuning: Limits
+) -> Direction | None:
+    """One walker's direction, where the quick reading is in doubt, by the likelier hypothesis.
+
+    When the extents and the cores agree, that is the answer (None here: the caller reads
+    it). Otherwise each direction is scored by what it takes to explain every piece of both
+    beams with one body at one walking lag (`docs/engine.md`, "One walker, scored"): which
+    run of pieces is the torso on each beam (an arm-torso gap inside it costs), which pieces
+    are hands or bags around it (each costs, and none can be body-long), whether the front and
+    back lags and the two breaks' lengths agree (same body, same pace), one edge moved outward
+    by an appendage merged into the break (costs), and the first touch and last leave against
+    the direction (a hand seen on both beams moves with the body). The cheaper direction wins
+    by `WALK_MARGIN`; else None (the caller's rules: a turn, or two people passing).
+    Not for a stop and a turn: both breaks long enough (`TURN_MIN_S`) is left to the caller.
+    """
+    by_extent = _signs(o.extent, i.extent)
+    if by_extent is not None and by_extent == _signs(o.core, i.core):
+        return None
+    if min(o.core.duration, i.core.duration) >= TURN_MIN_S:
+        return None
+    torsos_o = _torsos(raw_o, o.extent, tuning)
+    torsos_i = _torsos(raw_i, i.extent, tuning)
+    lag_front = i.extent.start - o.extent.start
+    lag_back = i.extent.end - o.extent.end
+    front, back = _sign(lag_front), _sign(lag_back)
+    if front * back <= 0 or abs(abs(lag_front) - abs(lag_back)) > EXTENT_AGREE * max(
+        abs(lag_front), abs(lag_back)
+    ):
+        front = back = 0  # not one thing crossing both beams at one lag: no say
+    cost_in = cost_out = math.inf
+    for ts, te, tc in torsos_o:
+        for us, ue, uc in torsos_i:
+            base = tc + uc
+            cost_in = min(cost_in, base + _walk_cost(us - ts, ue - te, te - ts, ue - us))
+            cost_out = min(cost_out, base + _walk_cost(ts - us, te - ue, te - ts, ue - us))
+    cost_in += EXTENT_COST * ((front < 0) + (back < 0))
+    cost_out += EXTENT_COST * ((front > 0) + (back > 0))
+    margin = WALK_MARGIN
+    if tuning.passing and _crossed_over(o.core, i.core) and _signs(o.core, i.core) is None:
+        margin = NEST_MARGIN
+    if cost_in + margin < cost_out:
+        return "in"
+    if cost_out + margin < cost_in:
+        return "out"
+    return None
+
+
+def _torsos(
+    raw: list[Interval], span: Interval, tuning: Limits
+) -> list[tuple[float, float, float]]:
+    """Each run of a beam's pieces near a body taken as the torso: (start, end, cost of the
+    gaps inside it and of the pieces outside it as hands and bags)."""
+    near = _pieces(raw, span, tuning)
+    n = len(near)
+    out: list[tuple[float, float, float]] = []
+    if n > MAX_PIECES:
+        return out
+    longs = [k for k in range(n) if near[k].end - near[k].start >= tuning.blip_s]
+    for j in range(n):
+        gaps = 0.0
+        for k in range(j, n):
+            if k > j:
+                gap = near[k].start - near[k - 1].end
+                gaps += GAP_COST if gap <= BODY_GAP_MAX_S else LONG_GAP_COST
+            if longs and (longs[0] < j or longs[-1] > k):
+                continue  # a body-long break is no hand or bag
+            out.append((near[j].start, near[k].end, gaps + BLIP_COST * (n - 1 - k + j)))
+    return out
+
+
+def _pieces(raw: list[Interval], span: Interval, tuning: Limits) -> list[Interval]:
+    """A beam's pieces within reach of a body: flicker bridged (a hand or torso seen with a
+    dropout is still one object), receiver noise and other people's bodies left out."""
+    near: list[Interval] = []
+    for iv in raw:
+        if iv.end <= span.start - TORSO_NEAR_S or iv.start >= span.end + TORSO_NEAR_S:
+            continue
+        length = iv.end - iv.start
+        if length < PIECE_MIN_S:
+            continue
+        if length >= tuning.blip_s and (iv.end <= span.start or iv.start >= span.end):
+            continue  # someone else's body: the caller matched it elsewhere
+        if near and iv.start - near[-1].end < tuning.merge_gap_s:
+            near[-1] = Interval(near[-1].start, max(near[-1].end, iv.end))
+        else:
+            near.append(iv)
+    return near
+
+
+def _walk_cost(lag_front: float, lag_back: float, d_outer: float, d_inner: float) -> float:
+    """One body at one walking lag, lags signed so that positive is the hypothesis' way."""
+    if lag_front > SIGN_EPS_S and lag_back > SIGN_EPS_S:
+        lag = LAG_WEIGHT * abs(lag_front - lag_back) / max(lag_front, lag_back)
+        return lag + DURATION_WEIGHT * abs(d_outer - d_inner) / max(d_outer, d_inner)
+    if lag_front > SIGN_EPS_S or lag_back > SIGN_EPS_S:
+        return MERGE_COST
+    return math.inf
 
 
 def _crossed_over(o: Interval, i: Interval) -> bool:

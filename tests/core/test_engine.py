@@ -154,6 +154,40 @@ def test_two_people_passing_inside_each_others_breaks(passing):
     assert sorted(c.direction for c in cs) == (["in", "out"] if passing else [])
 
 
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_one_walker_whose_breaks_nest_is_not_two_people_passing(make):
+    site = make()
+    warm_up(site)
+    # Going out quickly past beams 5 cm apart: a hand merged into the outer beam's break
+    # moved its front 50 ms early, and an arm-torso gap cut the inner torso's front off
+    # (the 7 ms piece 45 ms before it). The two breaks nest, which is also the edges of two
+    # people passing; only one body is there, and it leads on the inner beam.
+    site.add("o1" if make is two_node_door else "d1", 0, 9.949, 10.092)
+    inner = "i1" if make is two_node_door else "d1"
+    beam = 0 if make is two_node_door else 1
+    site.add(inner, beam, 9.927, 9.934)
+    site.add(inner, beam, 9.979, 10.062)
+    assert directions(crossings(site)) == ["out"]
+
+
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_hands_seen_on_one_beam_each_do_not_turn_a_walker_around(make):
+    site = make()
+    warm_up(site)
+    # Going in: a hand ahead shows on the inner beam only (100 ms before the torso reaches
+    # the outer one), a bag behind on the outer only, so the first touch is inner and the last
+    # leave outer, at lags no one thing crossing both beams makes (100 and 48 ms). The
+    # torso's own breaks, one lag at both ends, say in.
+    outer, inner = ("o1", 0), ("i1", 0)
+    if make is dual_beam_door:
+        outer, inner = ("d1", 0), ("d1", 1)
+    site.add(*outer, 9.908, 10.065)
+    site.add(*outer, 10.100, 10.140)
+    site.add(*inner, 9.808, 9.850)
+    site.add(*inner, 9.937, 10.092)
+    assert directions(crossings(site)) == ["in"]
+
+
 def test_cart_is_one_person():
     site = two_node_door()
     warm_up(site)
