@@ -26,7 +26,7 @@ from benchmarks.robustness import Job, _cleanroom, _sim
 from gateway.core import confidence
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing
-from gateway.evaluation.scoring import Counted
+from gateway.evaluation.scoring import Counted, match
 from gateway.protocol.trace import Record, Tick, TraceHeader, Truth
 from sensor_sim.generator import generate
 from sensor_sim.scenarios import PRESETS
@@ -93,15 +93,10 @@ def _right(truth: list[Truth], counted: list[Counted]) -> list[bool]:
     for k, c in enumerate(counted):
         keys[(c.door, c.direction)].append(k)
     for key, idx in keys.items():
-        tt = sorted(t.t for t in truth if (t.door, t.direction) == key)
-        idx.sort(key=lambda k: counted[k].t)
-        i = 0
-        for k in idx:
-            while i < len(tt) and counted[k].t - tt[i] > 1.0:
-                i += 1
-            if i < len(tt) and abs(counted[k].t - tt[i]) <= 1.0:
-                flags[k] = True
-                i += 1
+        tt = [t.t for t in truth if (t.door, t.direction) == key]
+        _, _, pairs = match(tt, [counted[k].t for k in idx])
+        for _, k in pairs:
+            flags[idx[k]] = True
     return flags
 
 

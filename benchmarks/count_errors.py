@@ -33,6 +33,7 @@ from pathlib import Path
 from benchmarks.robustness import Job, _cleanroom, _sim, jobs
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing
+from gateway.evaluation.scoring import match
 from gateway.protocol.trace import Record, Tick, TraceHeader, Truth
 
 WINDOW = 1.0
@@ -52,31 +53,6 @@ class CellErrors:
     @property
     def accuracy(self) -> float:
         return self.matched / self.denom if self.denom else 1.0
-
-
-def _match(truth: list[float], counted: list[float]) -> tuple[list[int], list[int], int]:
-    """Greedy in time order, as `gateway.evaluation.scoring`: indices of unmatched truths and
-    unmatched counted crossings, and the number matched."""
-    t_order = sorted(range(len(truth)), key=lambda k: truth[k])
-    c_order = sorted(range(len(counted)), key=lambda k: counted[k])
-    i = j = matched = 0
-    missed: list[int] = []
-    false: list[int] = []
-    while i < len(t_order) and j < len(c_order):
-        dt = counted[c_order[j]] - truth[t_order[i]]
-        if dt < -WINDOW:
-            false.append(c_order[j])
-            j += 1
-        elif dt > WINDOW:
-            missed.append(t_order[i])
-            i += 1
-        else:
-            matched += 1
-            i += 1
-            j += 1
-    missed.extend(t_order[i:])
-    false.extend(c_order[j:])
-    return missed, false, matched
 
 
 def _edges(header: TraceHeader, ticks: list[Tick], door: str, t0: float) -> str:
@@ -126,8 +102,8 @@ def _door(out: CellErrors, d: Door) -> None:
     for direction in ("in", "out"):
         t_dir = [t for t in d.truth if t.direction == direction]
         c_dir = [c for c in d.counted if c.direction == direction]
-        m, f, matched = _match([t.t for t in t_dir], [c.t for c in c_dir])
-        out.matched += matched
+        m, f, pairs = match([t.t for t in t_dir], [c.t for c in c_dir], WINDOW)
+        out.matched += len(pairs)
         out.denom += max(len(t_dir), len(c_dir))
         missed += [t_dir[k] for k in m]
         false += [c_dir[k] for k in f]

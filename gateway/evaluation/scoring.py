@@ -75,29 +75,35 @@ class Score:
         }
 
 
-def _match(
-    truth: list[float], counted: list[float], window: float
-) -> tuple[int, list[float], list[float]]:
-    truth.sort()
-    counted.sort()
-    i = j = matched = 0
-    missed: list[float] = []
-    false: list[float] = []
-    while i < len(truth) and j < len(counted):
-        dt = counted[j] - truth[i]
+def match(
+    truth: Sequence[float], counted: Sequence[float], window: float = 1.0
+) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """One-to-one matching of counted to true times within +-`window`, greedy in time order.
+
+    Returns the indices of the unmatched truths (missed), of the unmatched counted crossings
+    (false) and the matched (truth, counted) index pairs. The inputs are not reordered.
+    """
+    t_order = sorted(range(len(truth)), key=truth.__getitem__)
+    c_order = sorted(range(len(counted)), key=counted.__getitem__)
+    i = j = 0
+    missed: list[int] = []
+    false: list[int] = []
+    pairs: list[tuple[int, int]] = []
+    while i < len(t_order) and j < len(c_order):
+        dt = counted[c_order[j]] - truth[t_order[i]]
         if dt < -window:
-            false.append(counted[j])
+            false.append(c_order[j])
             j += 1
         elif dt > window:
-            missed.append(truth[i])
+            missed.append(t_order[i])
             i += 1
         else:
-            matched += 1
+            pairs.append((t_order[i], c_order[j]))
             i += 1
             j += 1
-    missed.extend(truth[i:])
-    false.extend(counted[j:])
-    return matched, missed, false
+    missed.extend(t_order[i:])
+    false.extend(c_order[j:])
+    return missed, false, pairs
 
 
 def score(
@@ -121,8 +127,12 @@ def score(
         for direction in DIRECTIONS:
             tt = t_times.get((door, direction), [])
             cc = c_times.get((door, direction), [])
-            matched, missed, false = _match(tt, cc, window)
-            cells[door][direction] = Cell(len(tt), len(cc), matched, missed, false, tt, cc)
+            tt.sort()
+            cc.sort()
+            missed, false, pairs = match(tt, cc, window)
+            lost = [tt[k] for k in missed]
+            extra = [cc[k] for k in false]
+            cells[door][direction] = Cell(len(tt), len(cc), len(pairs), lost, extra, tt, cc)
     return Score(cells)
 
 

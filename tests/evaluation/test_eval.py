@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gateway.cli import main
-from gateway.evaluation.scoring import Counted, score
+from gateway.evaluation.scoring import Counted, match, score
 from gateway.protocol.trace import Direction, Tick, Truth, write_trace
 from tests.support.enginekit import T0, two_node_door, warm_up
 
@@ -110,6 +110,14 @@ def test_scoring_matches_one_to_one_within_a_second():
     # event_accuracy = 2 / (max(3,3) + max(0,1)); count_error = (0 + 1) / 3
     assert sc.event_accuracy == pytest.approx(2 / 4)
     assert sc.count_error == pytest.approx(1 / 3)
+
+
+def test_match_returns_indices_into_unsorted_inputs():
+    truth = [20.0, 10.0, 11.0]
+    counted = [25.0, 10.4, 10.2]
+    missed, false, pairs = match(truth, counted, 1.0)
+    assert sorted(pairs) == [(1, 2), (2, 1)]
+    assert (missed, false) == ([0], [0])
 
 
 def test_none_truth_is_never_expected():
