@@ -19,7 +19,7 @@ from gateway.config import load_config
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.node import SimNode
 from tests.support.ble import PASSKEY, nodes_on
-from tests.support.installer import doorcount, registry, write_config
+from tests.support.installer import doorcount, pair, registry, write_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,15 +49,6 @@ def bonds(path: Path) -> dict[str, object]:
 
 def gateway_bonds(config: Path) -> dict[str, object]:
     return bonds(config.parent / "state" / "ble-keys.json")
-
-
-async def pair(radio: RadioLink, config: Path, node: SimNode, where: str) -> None:
-    """Press the node's button and pair it as `where` ("--door D --position P")."""
-    node.peripheral.open_pairing_window()
-    line = f"pair {node.node_id} {where} --passkey {PASSKEY} --scan-seconds 1"
-    result = await doorcount(radio, config, line)
-    node.peripheral.open_pairing_window(0)
-    assert result.rc == 0, result.text
 
 
 async def test_scan_lists_nodes_with_pairing_mode_and_pairing_state(

@@ -24,6 +24,7 @@ from tests.support.installer import (
     _process_io,
     doorcount,
     doorcount_process,
+    pair,
     registry,
     write_config,
 )
@@ -49,14 +50,6 @@ async def run_with_backend(config: Path, line: str, spec: str) -> Result:
     with _process_io("", spec, io.StringIO()) as (out, err):
         rc = await asyncio.to_thread(main, [command, "--config", str(config), *rest])
     return Result(rc, out.getvalue(), err.getvalue())
-
-
-async def pair(radio: RadioLink, config: Path, node: SimNode, where: str) -> None:
-    node.peripheral.open_pairing_window()
-    line = f"pair {node.node_id} {where} --passkey {PASSKEY} --scan-seconds 1"
-    result = await doorcount(radio, config, line)
-    node.peripheral.open_pairing_window(0)
-    assert result.rc == 0, result.text
 
 
 @contextlib.asynccontextmanager

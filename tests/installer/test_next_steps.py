@@ -21,7 +21,7 @@ from gateway.protocol.trace import Direction
 from sensor_sim.ble.link import RadioLink
 from sensor_sim.ble.node import SimNode
 from tests.support.ble import PASSKEY, nodes_on
-from tests.support.installer import _process_io, doorcount, write_config
+from tests.support.installer import _process_io, doorcount, pair, write_config
 
 pytestmark = pytest.mark.timeout(60)
 A = "DF:20:AE:51:2C:D7"
@@ -73,9 +73,7 @@ async def test_a_paired_node_that_is_off_is_not_heard(
     radio: RadioLink, config: Path, tmp_path: Path
 ) -> None:
     async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
-        n01.peripheral.open_pairing_window()
-        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
-        assert (await doorcount(radio, config, line)).rc == 0
+        await pair(radio, config, n01, "--door front --position both")
     # n01 is powered off now.
     result = await doorcount(radio, config, "identify n01 --scan-seconds 0.5")
     assert result.rc == 1
@@ -119,9 +117,7 @@ async def test_a_door_node_whose_address_answers_as_another_node(
     radio: RadioLink, config: Path, tmp_path: Path
 ) -> None:
     async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
-        n01.peripheral.open_pairing_window()
-        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
-        assert (await doorcount(radio, config, line)).rc == 0
+        await pair(radio, config, n01, "--door front --position both")
     # The same board, re-provisioned as n07: same address, same bond, another node id.
     n07 = SimNode("n07", PASSKEY, radio, keystore=tmp_path / "node-n01.json", address=n01.address)
     await n07.start()
@@ -135,9 +131,7 @@ async def test_a_door_node_whose_address_answers_as_another_node(
         ]
         # The step, followed as printed: the door is ready with n07 and its node answers.
         assert (await doorcount(radio, config, "unpair n01")).rc == 0
-        n07.peripheral.open_pairing_window()
-        line = f"pair n07 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
-        assert (await doorcount(radio, config, line)).rc == 0
+        await pair(radio, config, n07, "--door front --position both")
         result = await doorcount(radio, config, "doors --seconds 2")
     finally:
         await n07.close()
@@ -228,9 +222,7 @@ async def test_door_nodes_that_are_off_are_named_in_the_next_step(
 ) -> None:
     async with nodes_on(radio, ["n01", "n02"], tmp_path) as (n01, n02):
         for node, position in ((n01, "outer"), (n02, "inner")):
-            node.peripheral.open_pairing_window()
-            line = f"pair {node.node_id} --door front --position {position} --passkey {PASSKEY}"
-            assert (await doorcount(radio, config, line + " --scan-seconds 1")).rc == 0
+            await pair(radio, config, node, f"--door front --position {position}")
         await n02.close()  # its battery pulled
         walked = await doorcount(radio, config, "walktest --door front --connect-timeout 2")
         doors = await doorcount(radio, config, "doors --seconds 1")
@@ -252,10 +244,7 @@ async def test_doors_on_a_node_that_refuses_a_gateway_which_lost_its_bond(
     radio: RadioLink, config: Path, tmp_path: Path
 ) -> None:
     async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
-        n01.peripheral.open_pairing_window()
-        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
-        assert (await doorcount(radio, config, line)).rc == 0
-        n01.peripheral.open_pairing_window(0)
+        await pair(radio, config, n01, "--door front --position both")
         (tmp_path / "state" / "ble-keys.json").unlink()  # the gateway's bonds are gone
         result = await doorcount(radio, config, "doors --seconds 2")
     assert result.rc == 1
@@ -281,10 +270,7 @@ async def test_identify_when_the_link_drops_names_the_node_and_the_command_again
     radio: RadioLink, config: Path, tmp_path: Path
 ) -> None:
     async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
-        n01.peripheral.open_pairing_window()
-        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
-        assert (await doorcount(radio, config, line)).rc == 0
-        n01.peripheral.open_pairing_window(0)
+        await pair(radio, config, n01, "--door front --position both")
         tasks: set[asyncio.Task[None]] = set()
 
         def on_encrypted() -> None:  # the link drops as soon as the bond is in use
@@ -362,9 +348,7 @@ async def test_audit_with_no_taps_says_how_to_count(
     radio: RadioLink, config: Path, tmp_path: Path
 ) -> None:
     async with nodes_on(radio, ["n01"], tmp_path) as (n01,):
-        n01.peripheral.open_pairing_window()
-        line = f"pair n01 --door front --position both --passkey {PASSKEY} --scan-seconds 1"
-        assert (await doorcount(radio, config, line)).rc == 0
+        await pair(radio, config, n01, "--door front --position both")
         result = await doorcount(radio, config, "audit --door front", stdin="q\n")
     assert result.rc == 1
     assert result.err.splitlines() == [
@@ -379,10 +363,7 @@ async def test_commission_report_tells_each_open_warning_with_its_next_step(
     config = write_config(tmp_path, ["front", "back"])
     async with nodes_on(radio, ["n01", "n02"], tmp_path) as (n01, n02):
         for node, door in ((n01, "front"), (n02, "back")):
-            node.peripheral.open_pairing_window()
-            line = f"pair {node.node_id} --door {door} --position both --passkey {PASSKEY}"
-            assert (await doorcount(radio, config, line + " --scan-seconds 1")).rc == 0
-            node.peripheral.open_pairing_window(0)
+            await pair(radio, config, node, f"--door {door} --position both")
         # A walk test nobody walked: it does not pass.
         result = await doorcount(radio, config, "walktest --door back --walks 1 --timeout 2")
         assert result.rc == 1

@@ -27,6 +27,7 @@ from gateway.config import Pairing, load_pairings
 from sensor_sim.ble.console import walk_through
 from sensor_sim.ble.link import RadioLink, VirtualController
 from sensor_sim.ble.node import SimNode
+from tests.support.ble import PASSKEY
 
 CONFIG = """
 site = "test-site"
@@ -135,6 +136,16 @@ async def doorcount(
         with _process_io(stdin, spec, out or io.StringIO()) as (out, err):
             rc = await asyncio.to_thread(main, [*command, "--config", str(config), *rest])
     return Result(rc, out.getvalue(), err.getvalue())
+
+
+async def pair(radio: RadioLink, config: Path, node: SimNode, where: str) -> None:
+    """Press the node's button and pair it as `where` ("--door D --position P"), as an
+    installer would; the pairing must succeed, and the node's pairing window closes again."""
+    node.peripheral.open_pairing_window()
+    line = f"pair {node.node_id} {where} --passkey {PASSKEY} --scan-seconds 1"
+    result = await doorcount(radio, config, line)
+    node.peripheral.open_pairing_window(0)
+    assert result.rc == 0, result.text
 
 
 async def walk(
