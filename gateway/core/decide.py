@@ -102,7 +102,8 @@ WALK_MARGIN = 0.5
 NEST_MARGIN = 1.0
 """The same where the breaks nest in a wide door (`passing`): those are also the edges of two
 people passing, which counts one error at worst, while a wrong direction counts two (a miss
-and a false count); so the walker must be e times likelier than the other direction."""
+and a false count); so the walker must be e times likelier than the other direction, or
+less where the door is too quiet for two people to be passing (`_nested`)."""
 MAX_PIECES = 8
 """A walker's pass shows at most a torso, an arm-torso gap and a hand or bag ahead and behind
 on a beam; more pieces near one body are flicker or a lingerer's sways: left to the rules."""
@@ -567,8 +568,12 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     edges: list[tuple[float, int, bool]],
     tuning: Limits,
     typical_length: float | None,
+    crowd: float = 0.0,
 ) -> Outcome:
-    """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted."""
+    """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted.
+
+    `crowd`: the people the door expects to walk through the other way within `PASS_MAX_S`
+    of the episode (from its recent traffic), for the chance that someone passed someone."""
     if not edges:
         return Outcome([], 0, [])
     raw_outer, raw_inner = split_intervals(edges)
@@ -600,7 +605,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
             ob, ib = outer[a], inner[b]
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
-        direction = _walker(ob, ib, raw_outer, raw_inner, tuning) if p == q == 1 else None
+        direction = _walker(ob, ib, raw_outer, raw_inner, tuning, crowd) if p == q == 1 else None
         if direction is None:
             direction = direction_of(ob, ib, raw_outer, raw_inner, tuning.blip_s)
         if direction is None:
@@ -651,7 +656,12 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
 
 
 def _walker(
-    o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval], tuning: Limits
+    o: Body,
+    i: Body,
+    raw_o: list[Interval],
+    raw_i: list[Interval],
+    tuning: Limits,
+    crowd: float = 0.0,
 ) -> Direction | None:
     """One walker's direction, where the quick reading is in doubt, by the likelier hypothesis.
 
@@ -663,7 +673,8 @@ def _walker(
     back lags and the two breaks' lengths agree (same body, same pace), one edge moved outward
     by an appendage merged into the break (costs), and the first touch and last leave against
     the direction (a hand seen on both beams moves with the body). The cheaper direction wins
-    by `WALK_MARGIN`; else None (the caller's rules: a turn, or two people passing).
+    by `WALK_MARGIN`; else None (the caller's rules: a turn, or two people passing). Where
+    the breaks nest in a wide door, two people passing is a third hypothesis (`_nested`).
     Not for a stop and a turn: both breaks long enough (`TURN_MIN_S`) is left to the caller.
     """
     by_extent = _signs(o.extent, i.extent)
@@ -688,13 +699,32 @@ def _walker(
             cost_out = min(cost_out, base + _walk_cost(ts - us, te - ue, te - ts, ue - us))
     cost_in += EXTENT_COST * ((front < 0) + (back < 0))
     cost_out += EXTENT_COST * ((front > 0) + (back > 0))
-    margin = WALK_MARGIN
     if tuning.passing and _crossed_over(o.core, i.core) and _signs(o.core, i.core) is None:
-        margin = NEST_MARGIN
-    if cost_in + margin < cost_out:
+        return _nested(cost_in, cost_out, crowd)
+    if cost_in + WALK_MARGIN < cost_out:
         return "in"
-    if cost_out + margin < cost_in:
+    if cost_out + WALK_MARGIN < cost_in:
         return "out"
+    return None
+
+
+def _nested(cost_in: float, cost_out: float, crowd: float) -> Direction | None:
+    """Nested breaks in a wide door: one walker in, one walker out, or two people passing
+    (None: the caller counts both), whichever answer is expected to count the fewest errors.
+
+    A walker nests its breaks only with a hand or bag merged into one of them, which its
+    cost includes (`MERGE_COST`); two people passing nest them by themselves, one the other
+    way round, but need someone walking the other way in the door at that moment: with
+    `crowd` such people expected within `PASS_MAX_S`, a chance of 1 - e^-crowd (Poisson
+    arrivals). So, against the likelier walker (weight 1), the other walker weighs e^-margin
+    and two people passing (1 - e^-crowd) e^MERGE_COST. A wrong direction counts two errors
+    (a miss and a false count), "passing" one (for a walker, or a walker for two passers):
+    the walker is counted when 2 e^-margin + w_pass < 1 + e^-margin.
+    """
+    w_pass = -math.expm1(-crowd) * math.exp(MERGE_COST)
+    margin = abs(cost_in - cost_out)
+    if margin > NEST_MARGIN or (margin > 0.0 and math.exp(-margin) + w_pass < 1.0):
+        return "in" if cost_in < cost_out else "out"
     return None
 
 

@@ -15,6 +15,7 @@ benefit from what was learned since (see gateway/core/decide.py for the decision
 from __future__ import annotations
 
 import bisect
+import math
 import pickle
 import statistics
 from collections import deque
@@ -24,7 +25,7 @@ from typing import Any, Self
 
 from gateway.core.clock import ClockModel
 from gateway.core.confidence import calibrated
-from gateway.core.decide import INNER, OUTER, Limits, decide
+from gateway.core.decide import INNER, OUTER, PASS_MAX_S, Limits, decide
 from gateway.core.events import Crossing, DoorOccupancy, Event, Health
 from gateway.core.tuning import DoorTuning, EngineConfig
 from gateway.protocol.seqwindow import fill, give_up_below
@@ -37,6 +38,12 @@ at boot, a few (node time, rx) pairs leave the alignment error near a connection
 MAX_BOOTS = 4
 """Boots remembered per node, for late ticks of an earlier boot."""
 TYPICAL_SAMPLES = 64
+TRAFFIC_TAU_S = 600.0
+"""A door's traffic rate is the crossings it counted, weighted down by e per this much time:
+footfall changes over tens of minutes (a shop's hourly profile), not from one minute to the
+next, and ten minutes hold enough crossings to estimate it on a quiet door."""
+TRAFFIC_MIN_S = 60.0
+"""A door seen for less than this has no rate yet: it is taken as busy (the rules before)."""
 DEFAULT_LIMITS = Limits.of(DoorTuning())
 _DERIVED = frozenset({"gap_s", "reorder_s", "limits"})
 BEHIND_S = 0.8
@@ -233,6 +240,11 @@ class _Door:
     """Median of `lengths`, once there are `split_after` of them."""
     entries: int = 0
     exits: int = 0
+    traffic: float = 0.0
+    """Crossings counted, each weighted down by e per `TRAFFIC_TAU_S` since (at `traffic_t`)."""
+    traffic_t: float = -INF
+    traffic_since: float = INF
+    """When the door decided its first episode: the rate's time base until it is long."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         # gap_s, reorder_s and limits are derived from `tuning`: `Engine.restore` rebuilds them.
@@ -243,6 +255,25 @@ class _Door:
             self.lengths.extend(lengths)
             if len(self.lengths) >= self.tuning.split_after:
                 self.typical = statistics.median(self.lengths)
+
+    def crowd(self, t: float) -> float:
+        """People expected to walk through this door the other way within `PASS_MAX_S` of
+        time t: half its recent crossing rate (either way, as likely) times that window;
+        infinite (unknown: as busy as can be) until the door has been seen `TRAFFIC_MIN_S`."""
+        if t - self.traffic_since < TRAFFIC_MIN_S:
+            return INF
+        weight = self.traffic * math.exp(-max(0.0, t - self.traffic_t) / TRAFFIC_TAU_S)
+        seen = TRAFFIC_TAU_S * -math.expm1(-(t - self.traffic_since) / TRAFFIC_TAU_S)
+        return weight / seen * PASS_MAX_S / 2
+
+    def count(self, t: float, crossings: int) -> None:
+        """Add an episode's crossings at time t to the door's traffic rate."""
+        if self.traffic_since == INF:
+            self.traffic_since = t
+        if self.traffic_t != -INF:
+            self.traffic *= math.exp(-max(0.0, t - self.traffic_t) / TRAFFIC_TAU_S)
+        self.traffic += crossings
+        self.traffic_t = max(t, self.traffic_t)
 
 
 _ENGINE_STATE = (
@@ -761,7 +792,9 @@ class Engine:
             for _, role, broken, boot, node_s in episode.edges
         ]
         mapped.sort()
-        outcome = decide(mapped, door.limits, door.typical)
+        start = mapped[0][0] if mapped else now
+        outcome = decide(mapped, door.limits, door.typical, door.crowd(start))
+        door.count(start, len(outcome.crossings))
         self.stats.rejected += outcome.rejected
         door.learn(outcome.single_lengths)
         name = door.spec.door

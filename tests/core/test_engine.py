@@ -170,6 +170,23 @@ def test_one_walker_whose_breaks_nest_is_not_two_people_passing(make):
     assert directions(crossings(site)) == ["out"]
 
 
+@pytest.mark.parametrize(("gap", "expected"), [(20.0, ["out"]), (1.5, ["in", "out"])])
+def test_nested_breaks_are_one_walker_on_a_quiet_door_two_passing_on_a_busy_one(gap, expected):
+    site = two_node_door()
+    # A door's traffic before: a walker every `gap` seconds, either way.
+    for k in range(16 if gap > 10 else 120):
+        site.walk(0, -10.0 - gap * k, "in" if k % 2 == 0 else "out")
+    # The inner break lies inside the outer one: a walker going out whose hand showed on the
+    # inner beam first (77 ms ahead) and merged into the outer break's front, or two people
+    # passing. The walker out is the likelier walker, but not by `NEST_MARGIN`: on a quiet
+    # door (one person every 20 s) nobody was there to pass it; on a busy one (every 1.5 s)
+    # two people passing is likelier and counted as such.
+    site.add("o1", 0, 10.0, 10.308)
+    site.add("i1", 0, 9.923, 9.948)
+    site.add("i1", 0, 10.041, 10.252)
+    assert sorted(directions(crossings(site))) == expected
+
+
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_hands_seen_on_one_beam_each_do_not_turn_a_walker_around(make):
     site = make()
