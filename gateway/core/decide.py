@@ -104,6 +104,8 @@ NEST_MARGIN = 1.0
 people passing, which counts one error at worst, while a wrong direction counts two (a miss
 and a false count); so the walker must be e times likelier than the other direction, or
 less where the door is too quiet for two people to be passing (`_nested`)."""
+PASS_PRIOR_REF = MERGE_COST
+"""The chance of two people passing below which the shared-break rule pays for it."""
 MAX_PIECES = 8
 """A walker's pass shows at most a torso, an arm-torso gap and a hand or bag ahead and behind
 on a beam; more pieces near one body are flicker or a lingerer's sways: left to the rules."""
@@ -495,14 +497,19 @@ def _share(
     return 0.2 + SHARE_COST + 0.2 * spread, la, lb
 
 
-def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | None]:  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
-    """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len)."""
+def align(  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
+    outer: list[Body], inner: list[Body], tuning: Limits, crowd: float = 0.0
+) -> list[Step | None]:
+    """Monotone alignment; returns matched groups as (o_start, o_len, i_start, i_len).
+
+    `crowd` as for `decide`: two people passing on a shared break cost `_passing_cost`."""
     m, n = len(outer), len(inner)
     inf = math.inf
     cost = [[inf] * (n + 1) for _ in range(m + 1)]
     back: list[list[tuple[int, int, bool] | None]] = [[None] * (n + 1) for _ in range(m + 1)]
     cost[0][0] = 0.0
     max_lag = tuning.max_lag_s
+    passing_cost = _passing_cost(crowd)
     os_ = [b.core.start for b in outer]
     oe_ = [b.core.end for b in outer]
     is_ = [b.core.start for b in inner]
@@ -547,10 +554,13 @@ def align(outer: list[Body], inner: list[Body], tuning: Limits) -> list[Step | N
                     shared = _share(inner[b].core, inner[b + 1].core, outer[a].core, max_lag)
                 if shared is None:
                     continue
-                if not tuning.passing and (shared[1] > 0) != (shared[2] > 0):
-                    continue  # two people passing each other need a wide door
-                if here + shared[0] < cost[a + p][b + q]:
-                    cost[a + p][b + q] = here + shared[0]
+                extra = 0.0
+                if (shared[1] > 0) != (shared[2] > 0):
+                    if not tuning.passing:
+                        continue  # two people passing each other need a wide door
+                    extra = passing_cost
+                if here + shared[0] + extra < cost[a + p][b + q]:
+                    cost[a + p][b + q] = here + shared[0] + extra
                     back[a + p][b + q] = (p, q, True)
     steps: list[Step | None] = []
     a, b = m, n
@@ -592,7 +602,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
         else:
             steps = [(0, 1, 0, 1, False)]
     else:
-        steps = align(outer, inner, tuning)
+        steps = align(outer, inner, tuning, crowd)
     for step in steps:
         if step is None:
             rejected += 1
@@ -706,6 +716,17 @@ def _walker(
     if cost_out + WALK_MARGIN < cost_in:
         return "out"
     return None
+
+
+def _passing_cost(crowd: float) -> float:
+    """What two people passing on one shared break must assume beyond the edges: that someone
+    walked the other way through the door at that moment, a chance of 1 - e^-crowd (Poisson
+    arrivals; `crowd` as for `decide`). Where that is likelier than a merged hand or bag
+    (`MERGE_COST`, what one walker's breaks would have to assume instead) it costs nothing,
+    as before: busy doors decide by the edges alone."""
+    if crowd <= 0.0:
+        return math.inf
+    return max(0.0, -math.log(-math.expm1(-crowd)) - PASS_PRIOR_REF)
 
 
 def _nested(cost_in: float, cost_out: float, crowd: float) -> Direction | None:

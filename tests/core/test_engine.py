@@ -187,6 +187,23 @@ def test_nested_breaks_are_one_walker_on_a_quiet_door_two_passing_on_a_busy_one(
     assert sorted(directions(crossings(site))) == expected
 
 
+@pytest.mark.parametrize(("gap", "expected"), [(20.0, ["in"]), (1.5, ["in", "out"])])
+def test_a_shared_break_is_one_walker_on_a_quiet_door_two_passing_on_a_busy_one(gap, expected):
+    site = two_node_door()
+    for k in range(16 if gap > 10 else 120):
+        site.walk(0, -10.0 - gap * k, "in" if k % 2 == 0 else "out")
+    # Shop-day seed 6: a walker going in, a hand ahead on the outer beam (40 ms) that then
+    # merged into the front of the inner break, and an arm-torso gap (50 ms) in the inner
+    # break. Two inner breaks under one outer break, the first leading and the second
+    # trailing, are also two people passing each other, one each way; that needs someone
+    # walking out at that moment, which a door with one person every 20 s rarely has.
+    site.add("o1", 0, 9.732, 9.772)
+    site.add("o1", 0, 9.853, 10.332)
+    site.add("i1", 0, 9.782, 10.157)
+    site.add("i1", 0, 10.207, 10.407)
+    assert sorted(directions(crossings(site))) == expected
+
+
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_hands_seen_on_one_beam_each_do_not_turn_a_walker_around(make):
     site = make()
