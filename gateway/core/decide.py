@@ -112,6 +112,9 @@ on a beam; more pieces near one body are flicker or a lingerer's sways: left to 
 TORSO_NEAR_S = 0.15
 """Pieces this close to a body's extent are its own: blips start 40-140 ms ahead of the
 torso and 20-120 ms behind it (issue 12)."""
+RESCUE_REACH = 1.5
+"""How far apart (middle to middle, in lengths of its break) one body's breaks on the two
+beams can be: beams up to 0.3 m apart, a torso at least 0.2 m deep (docs/engine.md)."""
 AGREE = 0.25
 """An edge's lag agrees with the bulk lag within this share of it: a walker's lag varies by
 less than that over the few centimetres between the beams (a change of pace of 25 %)."""
@@ -233,7 +236,7 @@ class Body:
     extent: Interval
 
 
-def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
+def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) -> list[Body]:
     """Bridge flicker, drop glitches, attach blips to the body they swing from."""
     if len(raw) == 1:  # the common case: one clean break
         iv = raw[0]
@@ -245,7 +248,7 @@ def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
         else:
             merged.append(iv)
     solid = [iv for iv in merged if iv.duration >= tuning.glitch_s]
-    cores = [iv for iv in solid if iv.duration >= tuning.blip_s]
+    cores = [iv for iv in solid if iv.duration >= tuning.blip_s or iv.start in promote]
     if not cores:
         # A quick walker's torso can be shorter than `blip_s`: the longest break is the body
         # if a body can make it; the rest are its hands and bags.
@@ -258,7 +261,7 @@ def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
     ends = [c.end for c in cores]
     lone: list[Body] = []
     for iv in solid:
-        if iv.duration >= tuning.blip_s or iv is cores[0]:
+        if iv.duration >= tuning.blip_s or iv is cores[0] or iv.start in promote:
             continue
         # The nearest body within reach carries this blip; a lone blip stays a candidate.
         best, best_gap = -1, reach
@@ -275,6 +278,50 @@ def clean(raw: list[Interval], tuning: Limits) -> list[Body]:
     bodies.extend(lone)
     bodies.sort(key=lambda b: b.core.start)
     return bodies
+
+
+def _rescue(
+    these: list[Body], others: list[Body], raw: list[Interval], tuning: Limits
+) -> tuple[float, ...]:
+    """Starts of the other beam's short pieces to take as bodies, not hands.
+
+    A torso crosses both beams. A body-long break on this beam with no body near it on the
+    other means the other beam's break of that body was taken for a hand or bag: a brisk
+    walker's torso (0.2 m at 2.5 m/s: 80 ms) is shorter than `blip_s`. Its counterpart is the
+    nearest piece there that a torso can make (`BODY_MIN_S`), at least half as long (the
+    same body at about the same pace), within `RESCUE_REACH` of it. Neither may lie within
+    `carry_gap_s` of another body on its beam: that close, it is what a body carries (`carry`),
+    and people walking one behind the other keep further apart (issue 12: >= 0.15 s).
+    """
+    out: list[float] = []
+    for b in these:
+        d = b.core.duration
+        if d < tuning.blip_s:
+            continue
+        mid = (b.core.start + b.core.end) / 2
+        if any(abs((a.core.start + a.core.end) / 2 - mid) <= RESCUE_REACH * d for a in others):
+            continue
+        if any(c is not b and _apart(c.core, b.core) < tuning.carry_gap_s for c in these):
+            continue  # what a body carries right behind or ahead of it (`carry`)
+        best = None
+        for iv in raw:
+            if iv.duration < BODY_MIN_S or iv.duration >= tuning.blip_s:
+                continue
+            if iv.duration < 0.5 * d:
+                continue
+            if any(_apart(a.core, iv) < tuning.carry_gap_s for a in others):
+                continue
+            gap = abs((iv.start + iv.end) / 2 - mid)
+            if gap <= RESCUE_REACH * d and (best is None or gap < best[0]):
+                best = (gap, iv.start)
+        if best is not None:
+            out.append(best[1])
+    return tuple(out)
+
+
+def _apart(a: Interval, b: Interval) -> float:
+    """Clear time between two breaks of one beam (negative where they overlap)."""
+    return max(a.start - b.end, b.start - a.end)
 
 
 def carry(outer: list[Body], inner: list[Body], tuning: Limits) -> None:
@@ -589,6 +636,12 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     raw_outer, raw_inner = split_intervals(edges)
     outer = clean(raw_outer, tuning)
     inner = clean(raw_inner, tuning)
+    up_o = _rescue(inner, outer, raw_outer, tuning)
+    up_i = _rescue(outer, inner, raw_inner, tuning)
+    if up_o:
+        outer = clean(raw_outer, tuning, up_o)
+    if up_i:
+        inner = clean(raw_inner, tuning, up_i)
     carry(outer, inner, tuning)
     crossings: list[Decision] = []
     singles: list[float] = []

@@ -92,6 +92,32 @@ def test_tailgaters_with_short_gap_are_two_people():
     assert directions(cs) == ["in", "in"]
 
 
+def test_a_brisk_tailgater_whose_torso_is_shorter_than_a_blip_on_one_beam_is_counted():
+    site = two_node_door()
+    warm_up(site)
+    # A walker, then one at 2.3 m/s whose 0.2 m torso breaks the outer beam for 90 ms: as
+    # short as a hand, and within reach of the first walker's break, but it has the inner
+    # beam's 130 ms break (no other body near it there) as its counterpart.
+    site.add("o1", 0, 10.000, 10.190)
+    site.add("i1", 0, 10.110, 10.300)
+    site.add("o1", 0, 10.530, 10.620)
+    site.add("i1", 0, 10.640, 10.770)
+    assert directions(crossings(site)) == ["in", "in"]
+
+
+def test_a_bag_carried_just_ahead_is_not_a_second_person():
+    site = dual_beam_door()
+    warm_up(site)
+    # Beams 5 cm apart; what the walker carries ahead breaks each beam for 80-130 ms, a
+    # clear of 155 ms (outer) and 107 ms (inner) ahead of the torso: closer than people
+    # walking one behind the other keep on the inner beam, so it is no second person.
+    site.add("d1", 0, 9.651, 9.729)
+    site.add("d1", 1, 9.693, 9.824)
+    site.add("d1", 0, 9.884, 10.073)
+    site.add("d1", 1, 9.931, 10.143)
+    assert directions(crossings(site)) == ["in"]
+
+
 def test_opposite_flows_close_together():
     site = two_node_door()
     warm_up(site)
