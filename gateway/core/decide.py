@@ -247,7 +247,7 @@ def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) 
             merged[-1] = Interval(merged[-1].start, max(merged[-1].end, iv.end))
         else:
             merged.append(iv)
-    solid = [iv for iv in merged if iv.duration >= tuning.glitch_s]
+    solid = _joined([iv for iv in merged if iv.duration >= tuning.glitch_s], tuning)
     cores = [iv for iv in solid if iv.duration >= tuning.blip_s or iv.start in promote]
     if not cores:
         # A quick walker's torso can be shorter than `blip_s`: the longest break is the body
@@ -285,13 +285,14 @@ def _rescue(
 ) -> tuple[float, ...]:
     """Starts of the other beam's short pieces to take as bodies, not hands.
 
-    A torso crosses both beams. A body-long break on this beam with no body near it on the
-    other means the other beam's break of that body was taken for a hand or bag: a brisk
-    walker's torso (0.2 m at 2.5 m/s: 80 ms) is shorter than `blip_s`. Its counterpart is the
-    nearest piece there that a torso can make (`BODY_MIN_S`), at least half as long (the
-    same body at about the same pace), within `RESCUE_REACH` of it. Neither may lie within
-    `carry_gap_s` of another body on its beam: that close, it is what a body carries (`carry`),
-    and people walking one behind the other keep further apart (issue 12: >= 0.15 s).
+    A torso crosses both beams. A body-long break on this beam whose nearest match on the
+    other beam is a short piece, not a body, is a body whose break there was taken for a hand
+    or bag: a brisk walker's torso (0.2 m at 2.5 m/s: 80 ms) is shorter than `blip_s`. The
+    piece must be one a torso can make (`BODY_MIN_S`), at least half as long (the same body
+    at about the same pace), within `RESCUE_REACH` of it, and nearer to it than any body
+    there. Neither may lie within `carry_gap_s` of another body on its beam: that close, it
+    is what a body carries (`carry`), and people walking one behind the other keep further
+    apart (issue 12: >= 0.15 s).
     """
     out: list[float] = []
     for b in these:
@@ -299,8 +300,9 @@ def _rescue(
         if d < tuning.blip_s:
             continue
         mid = (b.core.start + b.core.end) / 2
-        if any(abs((a.core.start + a.core.end) / 2 - mid) <= RESCUE_REACH * d for a in others):
-            continue
+        nearest = min(
+            (abs((a.core.start + a.core.end) / 2 - mid) for a in others), default=math.inf
+        )
         if any(c is not b and _apart(c.core, b.core) < tuning.carry_gap_s for c in these):
             continue  # what a body carries right behind or ahead of it (`carry`)
         best = None
@@ -312,11 +314,42 @@ def _rescue(
             if any(_apart(a.core, iv) < tuning.carry_gap_s for a in others):
                 continue
             gap = abs((iv.start + iv.end) / 2 - mid)
-            if gap <= RESCUE_REACH * d and (best is None or gap < best[0]):
+            if gap <= RESCUE_REACH * d and gap < nearest and (best is None or gap < best[0]):
                 best = (gap, iv.start)
         if best is not None:
             out.append(best[1])
     return tuple(out)
+
+
+def _joined(solid: list[Interval], tuning: Limits) -> list[Interval]:
+    """Pieces shorter than a blip that arm-torso gaps (`BODY_GAP_MAX_S`) cut from one
+    body-long break are that break: a torso seen through the gaps beside its arms, not hands
+    for the nearest body on the beam to carry. Only where the beam has a body-long break of
+    its own (alone, the longest piece is the body anyway, `clean`, and the hands beside it
+    stay hands), and only `carry_gap_s` or more clear of it: a hand or bag that swings that
+    close to a body is its own, and people walking one behind the other keep further apart."""
+    bodies = [iv for iv in solid if iv.duration >= tuning.blip_s]
+    if not bodies:
+        return solid  # no other body to lose them to: `clean` takes the longest as the body
+    out: list[Interval] = []
+    k = 0
+    while k < len(solid):
+        j = k
+        while j + 1 < len(solid) and solid[j + 1].start - solid[j].end <= BODY_GAP_MAX_S:
+            j += 1
+        run = solid[k : j + 1]
+        span = Interval(run[0].start, run[-1].end)
+        if (
+            j > k
+            and span.duration >= tuning.blip_s
+            and all(iv.duration < tuning.blip_s for iv in run)
+            and all(_apart(b, span) >= tuning.carry_gap_s for b in bodies)
+        ):
+            out.append(span)
+        else:
+            out.extend(run)
+        k = j + 1
+    return out
 
 
 def _apart(a: Interval, b: Interval) -> float:
