@@ -115,6 +115,12 @@ torso and 20-120 ms behind it (issue 12)."""
 RESCUE_REACH = 1.5
 """How far apart (middle to middle, in lengths of its break) one body's breaks on the two
 beams can be: beams up to 0.3 m apart, a torso at least 0.2 m deep (docs/engine.md)."""
+SHARE_HOLE = 0.5
+"""Two people under one long break on the other beam cover it with their two bodies, each
+about as long there as on this beam: the second's break there may begin after the first's
+ends by at most this share of their two breaks here (a change of pace of up to a half between
+the beams: people passing each other slow down and step aside); a longer hole in the long
+break is someone else standing in that beam, not these two."""
 AGREE = 0.25
 """An edge's lag agrees with the bulk lag within this share of it: a walker's lag varies by
 less than that over the few centimetres between the beams (a change of pace of 25 %)."""
@@ -572,6 +578,10 @@ def _share(
     la = y.start - x1.start
     lb = y.end - x2.end
     if not (SIGN_EPS_S < abs(la) <= max_lag and SIGN_EPS_S < abs(lb) <= max_lag):
+        return None
+    # y is the two bodies' breaks on the other beam: x1 and x2 moved by their lags, at about
+    # the same pace. A hole between them is time nobody of the two covered (`SHARE_HOLE`).
+    if (x2.start + lb) - (x1.end + la) > SHARE_HOLE * (x1.duration + x2.duration):
         return None
     spread = abs(abs(la) - abs(lb)) / (abs(la) + abs(lb) + 0.05)
     return 0.2 + SHARE_COST + 0.2 * spread, la, lb
