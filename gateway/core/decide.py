@@ -242,17 +242,23 @@ class Body:
     extent: Interval
 
 
-def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) -> list[Body]:
-    """Bridge flicker, drop glitches, attach blips to the body they swing from."""
-    if len(raw) == 1:  # the common case: one clean break
-        iv = raw[0]
-        return [Body(iv, iv)] if iv.end - iv.start >= tuning.glitch_s else []
+def _bridged(raw: list[Interval], tuning: Limits) -> list[Interval]:
+    """A beam's breaks with flicker gaps (`merge_gap_s`) bridged."""
     merged: list[Interval] = []
     for iv in raw:
         if merged and iv.start - merged[-1].end < tuning.merge_gap_s:
             merged[-1] = Interval(merged[-1].start, max(merged[-1].end, iv.end))
         else:
             merged.append(iv)
+    return merged
+
+
+def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) -> list[Body]:
+    """Bridge flicker, drop glitches, attach blips to the body they swing from."""
+    if len(raw) == 1:  # the common case: one clean break
+        iv = raw[0]
+        return [Body(iv, iv)] if iv.end - iv.start >= tuning.glitch_s else []
+    merged = _bridged(raw, tuning)
     solid = _joined([iv for iv in merged if iv.duration >= tuning.glitch_s], tuning)
     cores = [iv for iv in solid if iv.duration >= tuning.blip_s or iv.start in promote]
     if not cores:
@@ -312,7 +318,7 @@ def _rescue(
         if any(c is not b and _apart(c.core, b.core) < tuning.carry_gap_s for c in these):
             continue  # what a body carries right behind or ahead of it (`carry`)
         best = None
-        for iv in raw:
+        for iv in _bridged(raw, tuning):
             if iv.duration < BODY_MIN_S or iv.duration >= tuning.blip_s:
                 continue
             if iv.duration < 0.5 * d:
