@@ -115,6 +115,10 @@ torso and 20-120 ms behind it (issue 12)."""
 RESCUE_REACH = 1.5
 """How far apart (middle to middle, in lengths of its break) one body's breaks on the two
 beams can be: beams up to 0.3 m apart, a torso at least 0.2 m deep (docs/engine.md)."""
+SHORT_PAIR_SHARE = 0.5
+"""A pair of short breaks, one per beam, at one lag, is a torso when its length over its lag
+is at least this share of the door's usual single-person length: an adult's torso is 0.2-0.4 m
+deep (mean 0.28, docs/simulator.md), at least 0.7 of it; a hand (5-10 cm) a third or less."""
 SHARE_HOLE = 0.5
 """Two people under one long break on the other beam cover it with their two bodies, each
 about as long there as on this beam: the second's break there may begin after the first's
@@ -362,6 +366,59 @@ def _joined(solid: list[Interval], tuning: Limits) -> list[Interval]:
             out.extend(run)
         k = j + 1
     return out
+
+
+def _short_pair(
+    raw_o: list[Interval],
+    raw_i: list[Interval],
+    outer: list[Body],
+    inner: list[Body],
+    tuning: Limits,
+    typical: float,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Starts of short pieces, one on each beam, to take as one body: a walker quick enough
+    that its torso breaks both beams for less than `blip_s`. A hand or bag is a third to a
+    quarter of a torso's depth, so its length over its lag is that much shorter than the door's
+    usual length (`typical`); a torso's is about the usual. The pair must be one thing: each
+    the other's nearest piece, overlapping in time (a torso deeper than the beams are apart
+    covers both at once; wider apart, the pieces of people one behind the other alias), and
+    crossing at one lag (front and back lags agree); and it must lie `carry_gap_s` clear of
+    every body on both beams."""
+
+    def shorts(raw: list[Interval], bodies: list[Body]) -> list[Interval]:
+        return [
+            iv
+            for iv in _bridged(raw, tuning)
+            if BODY_MIN_S <= iv.duration < tuning.blip_s
+            and all(_apart(b.core, iv) >= tuning.carry_gap_s for b in bodies)
+        ]
+
+    so, si = shorts(raw_o, outer), shorts(raw_i, inner)
+    all_o = [iv for iv in _bridged(raw_o, tuning) if iv.duration >= tuning.glitch_s]
+    all_i = [iv for iv in _bridged(raw_i, tuning) if iv.duration >= tuning.glitch_s]
+
+    def nearest(x: Interval, pieces: list[Interval]) -> Interval | None:
+        return min(pieces, key=lambda y: abs(y.start + y.end - x.start - x.end), default=None)
+
+    out_o: list[float] = []
+    out_i: list[float] = []
+    for o in so:
+        i = nearest(o, all_i)
+        if i is None or i not in si or nearest(i, all_o) != o:
+            continue  # each is the other's nearest piece on its beam: the same thing
+        if _apart(o, i) >= 0.0:
+            continue  # a torso deeper than the beams are apart covers both at once
+        front, back = i.start - o.start, i.end - o.end
+        if _sign(front) == 0 or _sign(front) != _sign(back):
+            continue
+        if abs(front - back) > AGREE * max(abs(front), abs(back)) + SIGN_EPS_S:
+            continue
+        length = (o.duration + i.duration) / (abs(front) + abs(back))
+        if length < SHORT_PAIR_SHARE * typical:
+            continue
+        out_o.append(o.start)
+        out_i.append(i.start)
+    return tuple(out_o), tuple(out_i)
 
 
 def _apart(a: Interval, b: Interval) -> float:
@@ -687,6 +744,10 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     inner = clean(raw_inner, tuning)
     up_o = _rescue(inner, outer, raw_outer, tuning)
     up_i = _rescue(outer, inner, raw_inner, tuning)
+    if typical_length is not None:
+        po, pi = _short_pair(raw_outer, raw_inner, outer, inner, tuning, typical_length)
+        up_o += po
+        up_i += pi
     if up_o:
         outer = clean(raw_outer, tuning, up_o)
     if up_i:

@@ -118,6 +118,18 @@ def test_a_brisk_tailgaters_short_torso_seen_with_a_flicker_is_still_counted():
     assert directions(crossings(site)) == ["in", "in"]
 
 
+def test_a_brisk_tailgater_shorter_than_a_blip_on_both_beams_is_counted():
+    site = two_node_door()
+    warm_up(site)
+    # The second walker breaks each beam for 90 ms, 30 ms apart: hand-short on both beams,
+    # but as long for its lag as the door's usual walker, which a hand never is.
+    site.add("o1", 0, 10.000, 10.190)
+    site.add("i1", 0, 10.110, 10.300)
+    site.add("o1", 0, 10.530, 10.620)
+    site.add("i1", 0, 10.570, 10.660)
+    assert directions(crossings(site)) == ["in", "in"]
+
+
 def test_a_tailgater_whose_torso_an_arm_gap_cuts_in_two_short_pieces_is_counted():
     site = dual_beam_door()
     warm_up(site)
