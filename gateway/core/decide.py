@@ -258,7 +258,9 @@ def _bridged(raw: list[Interval], tuning: Limits) -> list[Interval]:
 
 
 def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) -> list[Body]:
-    """Bridge flicker, drop glitches, attach blips to the body they swing from."""
+    """Bridge flicker, drop glitches, attach blips to the body they swing from. `promote`:
+    starts of flicker-bridged pieces shorter than a blip that are bodies all the same
+    (`_rescue`, `_short_pair`)."""
     if len(raw) == 1:  # the common case: one clean break
         iv = raw[0]
         return [Body(iv, iv)] if iv.end - iv.start >= tuning.glitch_s else []
@@ -310,6 +312,7 @@ def _rescue(
     is what a body carries (`carry`), and people walking one behind the other keep further
     apart (issue 12: >= 0.15 s).
     """
+    pieces = _bridged(raw, tuning)
     out: list[float] = []
     for b in these:
         d = b.core.duration
@@ -322,7 +325,7 @@ def _rescue(
         if any(c is not b and _apart(c.core, b.core) < tuning.carry_gap_s for c in these):
             continue  # what a body carries right behind or ahead of it (`carry`)
         best = None
-        for iv in _bridged(raw, tuning):
+        for iv in pieces:
             if iv.duration < BODY_MIN_S or iv.duration >= tuning.blip_s:
                 continue
             if iv.duration < 0.5 * d:
@@ -385,17 +388,18 @@ def _short_pair(
     crossing at one lag (front and back lags agree); and it must lie `carry_gap_s` clear of
     every body on both beams."""
 
-    def shorts(raw: list[Interval], bodies: list[Body]) -> list[Interval]:
+    all_o = [iv for iv in _bridged(raw_o, tuning) if iv.duration >= tuning.glitch_s]
+    all_i = [iv for iv in _bridged(raw_i, tuning) if iv.duration >= tuning.glitch_s]
+
+    def shorts(pieces: list[Interval], bodies: list[Body]) -> list[Interval]:
         return [
             iv
-            for iv in _bridged(raw, tuning)
+            for iv in pieces
             if BODY_MIN_S <= iv.duration < tuning.blip_s
             and all(_apart(b.core, iv) >= tuning.carry_gap_s for b in bodies)
         ]
 
-    so, si = shorts(raw_o, outer), shorts(raw_i, inner)
-    all_o = [iv for iv in _bridged(raw_o, tuning) if iv.duration >= tuning.glitch_s]
-    all_i = [iv for iv in _bridged(raw_i, tuning) if iv.duration >= tuning.glitch_s]
+    so, si = shorts(all_o, outer), shorts(all_i, inner)
 
     def nearest(x: Interval, pieces: list[Interval]) -> Interval | None:
         return min(pieces, key=lambda y: abs(y.start + y.end - x.start - x.end), default=None)

@@ -92,41 +92,31 @@ def test_tailgaters_with_short_gap_are_two_people():
     assert directions(cs) == ["in", "in"]
 
 
-def test_a_brisk_tailgater_whose_torso_is_shorter_than_a_blip_on_one_beam_is_counted():
+@pytest.mark.parametrize(
+    "second",
+    [
+        # At 2.3 m/s a 0.2 m torso breaks the outer beam for 90 ms: as short as a hand, and
+        # within reach of the first walker's break, but the inner beam's 130 ms break (no
+        # other body near it there) has it as its counterpart.
+        pytest.param([("o1", 10.530, 10.620), ("i1", 10.640, 10.770)], id="short-on-one-beam"),
+        # The same, the 90 ms outer break flickering clear for 15 ms: one object
+        # (`merge_gap_s`), not two pieces too short for a torso.
+        pytest.param(
+            [("o1", 10.530, 10.560), ("o1", 10.575, 10.620), ("i1", 10.640, 10.770)],
+            id="short-with-a-flicker",
+        ),
+        # 90 ms on each beam, 30 ms apart: hand-short on both beams, but as long for its lag
+        # as the door's usual walker, which a hand never is.
+        pytest.param([("o1", 10.530, 10.620), ("i1", 10.570, 10.660)], id="short-on-both-beams"),
+    ],
+)
+def test_a_brisk_tailgater_whose_torso_is_shorter_than_a_blip_is_counted(second):
     site = two_node_door()
     warm_up(site)
-    # A walker, then one at 2.3 m/s whose 0.2 m torso breaks the outer beam for 90 ms: as
-    # short as a hand, and within reach of the first walker's break, but it has the inner
-    # beam's 130 ms break (no other body near it there) as its counterpart.
-    site.add("o1", 0, 10.000, 10.190)
+    site.add("o1", 0, 10.000, 10.190)  # the walker ahead
     site.add("i1", 0, 10.110, 10.300)
-    site.add("o1", 0, 10.530, 10.620)
-    site.add("i1", 0, 10.640, 10.770)
-    assert directions(crossings(site)) == ["in", "in"]
-
-
-def test_a_brisk_tailgaters_short_torso_seen_with_a_flicker_is_still_counted():
-    site = two_node_door()
-    warm_up(site)
-    # As above, but the 90 ms outer break flickers clear for 15 ms: one object (`merge_gap_s`),
-    # so it is still the inner break's counterpart, not two pieces too short for a torso.
-    site.add("o1", 0, 10.000, 10.190)
-    site.add("i1", 0, 10.110, 10.300)
-    site.add("o1", 0, 10.530, 10.560)
-    site.add("o1", 0, 10.575, 10.620)
-    site.add("i1", 0, 10.640, 10.770)
-    assert directions(crossings(site)) == ["in", "in"]
-
-
-def test_a_brisk_tailgater_shorter_than_a_blip_on_both_beams_is_counted():
-    site = two_node_door()
-    warm_up(site)
-    # The second walker breaks each beam for 90 ms, 30 ms apart: hand-short on both beams,
-    # but as long for its lag as the door's usual walker, which a hand never is.
-    site.add("o1", 0, 10.000, 10.190)
-    site.add("i1", 0, 10.110, 10.300)
-    site.add("o1", 0, 10.530, 10.620)
-    site.add("i1", 0, 10.570, 10.660)
+    for node, start, end in second:
+        site.add(node, 0, start, end)
     assert directions(crossings(site)) == ["in", "in"]
 
 
