@@ -940,8 +940,11 @@ def _torsos(
 
 
 def _pieces(raw: list[Interval], span: Interval, tuning: Limits) -> list[Interval]:
-    """A beam's pieces within reach of a body: flicker bridged (a hand or torso seen with a
-    dropout is still one object), receiver noise and other people's bodies left out."""
+    """A beam's pieces within reach of a body, receiver noise and other people's bodies left
+    out. Flicker is not bridged here: a clear as short as flicker (`merge_gap_s`) is also the
+    gap between a hand and the torso (10-45 ms, issue 12), and bridging it would decide
+    which piece is the torso before the hypotheses are scored; a gap inside the torso costs
+    the same (`GAP_COST`) whichever way the walker goes."""
     near: list[Interval] = []
     for iv in raw:
         if iv.end <= span.start - TORSO_NEAR_S or iv.start >= span.end + TORSO_NEAR_S:
@@ -951,10 +954,7 @@ def _pieces(raw: list[Interval], span: Interval, tuning: Limits) -> list[Interva
             continue
         if length >= tuning.blip_s and (iv.end <= span.start or iv.start >= span.end):
             continue  # someone else's body: the caller matched it elsewhere
-        if near and iv.start - near[-1].end < tuning.merge_gap_s:
-            near[-1] = Interval(near[-1].start, max(near[-1].end, iv.end))
-        else:
-            near.append(iv)
+        near.append(iv)
     return near
 
 
