@@ -78,7 +78,8 @@ passes per beam (issue 12's held-out traces; docs/engine.md, "One walker, scored
 GAP_COST = 1.0
 """An arm-torso gap (10-45 ms) inside the torso's break: also on about a third of passes."""
 BODY_GAP_MAX_S = 0.05
-"""Longest arm-torso gap (45 ms, issue 12); a longer clear inside one torso costs more."""
+"""Longest arm-torso gap (45 ms, issue 12); a longer clear inside one torso costs more, and
+the alignment takes breaks this close on one beam as one person's (`align`)."""
 LONG_GAP_COST = 2.5
 """-ln(0.08): a clear longer than that inside one torso (a reflective patch, 20-120 ms)."""
 MERGE_COST = 2.5
@@ -689,14 +690,23 @@ def align(  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
                 continue
             for p in range(1, min(MAX_GROUP, m - a) + 1):
                 o_s, o_e = os_[a], oe_[a + p - 1]
-                # A run of outer breaks is one swaying person only under one inner break.
-                if p > 1 and not (is_[b] <= oe_[a + p - 2] and os_[a + p - 1] <= ie_[b]):
+                # A run of outer breaks is one person only under one inner break (swaying
+                # in the door) or cut by clears no longer than an arm-torso gap (a torso
+                # with an arm swinging past its side, issue 12: 10-45 ms): at 30 cm and a
+                # slow pace one person's two breaks need not overlap at all.
+                if p > 1 and not (
+                    (is_[b] <= oe_[a + p - 2] and os_[a + p - 1] <= ie_[b])
+                    or os_[a + p - 1] - oe_[a + p - 2] <= BODY_GAP_MAX_S
+                ):
                     break
                 for q in range(1, min(MAX_GROUP, n - b) + 1):
                     if p > 1 and q > 1:
                         break
                     i_s, i_e = is_[b], ie_[b + q - 1]
-                    if q > 1 and not (o_s <= ie_[b + q - 2] and is_[b + q - 1] <= o_e):
+                    if q > 1 and not (
+                        (o_s <= ie_[b + q - 2] and is_[b + q - 1] <= o_e)
+                        or is_[b + q - 1] - ie_[b + q - 2] <= BODY_GAP_MAX_S
+                    ):
                         break
                     c = here + _cost(o_s, o_e, i_s, i_e, p + q - 2, max_lag)
                     if c < cost[a + p][b + q]:
