@@ -258,16 +258,51 @@ def _bridged(raw: list[Interval], tuning: Limits) -> list[Interval]:
     return merged
 
 
-def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) -> list[Body]:
+def _fused(pieces: list[Interval], spans: tuple[Interval, ...]) -> list[Interval]:
+    """`pieces` with those inside each of `spans` replaced by the span."""
+    out: list[Interval] = []
+    for iv in pieces:
+        span = next((s for s in spans if s.start <= iv.start and iv.end <= s.end), None)
+        if span is None:
+            out.append(iv)
+        elif not out or out[-1] != span:
+            out.append(span)
+    return out
+
+
+def _arm_runs(pieces: list[Interval], tuning: Limits) -> list[Interval]:
+    """Each piece shorter than a blip, and each longest run of them cut only by arm-torso
+    gaps (`BODY_GAP_MAX_S`) as one span: a torso seen only between its arms (`_joined` does
+    the same where the run is long enough for a body by itself)."""
+    out = [iv for iv in pieces if iv.duration < tuning.blip_s]
+    k = 0
+    while k < len(pieces):
+        j = k
+        while (
+            j + 1 < len(pieces)
+            and pieces[j].duration < tuning.blip_s
+            and pieces[j + 1].duration < tuning.blip_s
+            and pieces[j + 1].start - pieces[j].end <= BODY_GAP_MAX_S
+        ):
+            j += 1
+        if j > k:
+            out.append(Interval(pieces[k].start, pieces[j].end))
+        k = j + 1
+    return out
+
+
+def clean(raw: list[Interval], tuning: Limits, promote: tuple[Interval, ...] = ()) -> list[Body]:
     """Bridge flicker, drop glitches, attach blips to the body they swing from. `promote`:
-    starts of flicker-bridged pieces shorter than a blip that are bodies all the same
-    (`_rescue`, `_short_pair`)."""
+    flicker-bridged pieces shorter than a blip, or runs of them cut only by arm gaps, that
+    are bodies all the same (`_rescue`, `_short_pair`)."""
     if len(raw) == 1:  # the common case: one clean break
         iv = raw[0]
         return [Body(iv, iv)] if iv.end - iv.start >= tuning.glitch_s else []
     merged = _bridged(raw, tuning)
+    if promote:
+        merged = _fused(merged, promote)
     solid = _joined([iv for iv in merged if iv.duration >= tuning.glitch_s], tuning)
-    cores = [iv for iv in solid if iv.duration >= tuning.blip_s or iv.start in promote]
+    cores = [iv for iv in solid if iv.duration >= tuning.blip_s or iv in promote]
     if not cores:
         # A quick walker's torso can be shorter than `blip_s`: the longest break is the body
         # if a body can make it; the rest are its hands and bags.
@@ -280,7 +315,7 @@ def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) 
     ends = [c.end for c in cores]
     lone: list[Body] = []
     for iv in solid:
-        if iv.duration >= tuning.blip_s or iv is cores[0] or iv.start in promote:
+        if iv.duration >= tuning.blip_s or iv is cores[0] or iv in promote:
             continue
         # The nearest body within reach carries this blip; a lone blip stays a candidate.
         best, best_gap = -1, reach
@@ -301,8 +336,9 @@ def clean(raw: list[Interval], tuning: Limits, promote: tuple[float, ...] = ()) 
 
 def _rescue(
     these: list[Body], others: list[Body], raw: list[Interval], tuning: Limits
-) -> tuple[float, ...]:
-    """Starts of the other beam's short pieces to take as bodies, not hands.
+) -> tuple[Interval, ...]:
+    """The other beam's short pieces (or runs of them cut by arm gaps) to take as bodies,
+    not hands.
 
     A torso crosses both beams. A body-long break on this beam whose nearest match on the
     other beam is a short piece, not a body, is a body whose break there was taken for a hand
@@ -313,8 +349,8 @@ def _rescue(
     is what a body carries (`carry`), and people walking one behind the other keep further
     apart (issue 12: >= 0.15 s).
     """
-    pieces = _bridged(raw, tuning)
-    out: list[float] = []
+    pieces = _arm_runs(_bridged(raw, tuning), tuning)
+    out: list[Interval] = []
     for b in these:
         d = b.core.duration
         if d < tuning.blip_s:
@@ -335,7 +371,7 @@ def _rescue(
                 continue
             gap = abs((iv.start + iv.end) / 2 - mid)
             if gap <= RESCUE_REACH * d and gap < nearest and (best is None or gap < best[0]):
-                best = (gap, iv.start)
+                best = (gap, iv)
         if best is not None:
             out.append(best[1])
     return tuple(out)
@@ -379,8 +415,8 @@ def _short_pair(
     inner: list[Body],
     tuning: Limits,
     typical: float,
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Starts of short pieces, one on each beam, to take as one body: a walker quick enough
+) -> tuple[tuple[Interval, ...], tuple[Interval, ...]]:
+    """Short pieces, one on each beam, to take as one body: a walker quick enough
     that its torso breaks both beams for less than `blip_s`. A hand or bag is a third to a
     quarter of a torso's depth, so its length over its lag is that much shorter than the door's
     usual length (`typical`); a torso's is about the usual. The pair must be one thing: each
@@ -405,8 +441,8 @@ def _short_pair(
     def nearest(x: Interval, pieces: list[Interval]) -> Interval | None:
         return min(pieces, key=lambda y: abs(y.start + y.end - x.start - x.end), default=None)
 
-    out_o: list[float] = []
-    out_i: list[float] = []
+    out_o: list[Interval] = []
+    out_i: list[Interval] = []
     for o in so:
         i = nearest(o, all_i)
         if i is None or i not in si or nearest(i, all_o) != o:
@@ -421,8 +457,8 @@ def _short_pair(
         length = (o.duration + i.duration) / (abs(front) + abs(back))
         if length < SHORT_PAIR_SHARE * typical:
             continue
-        out_o.append(o.start)
-        out_i.append(i.start)
+        out_o.append(o)
+        out_i.append(i)
     return tuple(out_o), tuple(out_i)
 
 
