@@ -270,24 +270,26 @@ def _fused(pieces: list[Interval], spans: tuple[Interval, ...]) -> list[Interval
     return out
 
 
+def _arm_gap_runs(pieces: list[Interval]) -> list[list[Interval]]:
+    """A beam's pieces in runs whose clears are no longer than an arm-torso gap
+    (`BODY_GAP_MAX_S`): what one torso seen past its arms can show."""
+    runs: list[list[Interval]] = []
+    for iv in pieces:
+        if runs and iv.start - runs[-1][-1].end <= BODY_GAP_MAX_S:
+            runs[-1].append(iv)
+        else:
+            runs.append([iv])
+    return runs
+
+
 def _arm_runs(pieces: list[Interval], tuning: Limits) -> list[Interval]:
-    """Each piece shorter than a blip, and each longest run of them cut only by arm-torso
-    gaps (`BODY_GAP_MAX_S`) as one span: a torso seen only between its arms (`_joined` does
-    the same where the run is long enough for a body by itself)."""
+    """Each piece shorter than a blip, and each run of them cut only by arm gaps
+    (`_arm_gap_runs`) as one span: a torso seen only between its arms (`_joined` takes such
+    a run where it is long enough for a body by itself)."""
     out = [iv for iv in pieces if iv.duration < tuning.blip_s]
-    k = 0
-    while k < len(pieces):
-        j = k
-        while (
-            j + 1 < len(pieces)
-            and pieces[j].duration < tuning.blip_s
-            and pieces[j + 1].duration < tuning.blip_s
-            and pieces[j + 1].start - pieces[j].end <= BODY_GAP_MAX_S
-        ):
-            j += 1
-        if j > k:
-            out.append(Interval(pieces[k].start, pieces[j].end))
-        k = j + 1
+    for run in _arm_gap_runs(pieces):
+        if len(run) > 1 and all(iv.duration < tuning.blip_s for iv in run):
+            out.append(Interval(run[0].start, run[-1].end))
     return out
 
 
@@ -388,15 +390,10 @@ def _joined(solid: list[Interval], tuning: Limits) -> list[Interval]:
     if not bodies:
         return solid  # no other body to lose them to: `clean` takes the longest as the body
     out: list[Interval] = []
-    k = 0
-    while k < len(solid):
-        j = k
-        while j + 1 < len(solid) and solid[j + 1].start - solid[j].end <= BODY_GAP_MAX_S:
-            j += 1
-        run = solid[k : j + 1]
+    for run in _arm_gap_runs(solid):
         span = Interval(run[0].start, run[-1].end)
         if (
-            j > k
+            len(run) > 1
             and span.duration >= tuning.blip_s
             and all(iv.duration < tuning.blip_s for iv in run)
             and all(_apart(b, span) >= tuning.carry_gap_s for b in bodies)
@@ -404,7 +401,6 @@ def _joined(solid: list[Interval], tuning: Limits) -> list[Interval]:
             out.append(span)
         else:
             out.extend(run)
-        k = j + 1
     return out
 
 

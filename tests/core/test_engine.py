@@ -139,7 +139,7 @@ def test_a_tailgater_whose_torso_an_arm_gap_cuts_in_two_short_pieces_is_counted(
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_an_arm_gap_in_one_beam_does_not_pair_a_slow_queue_one_person_off(make):
     site = make()
-    outer, inner = (("o1", 0), ("i1", 0)) if make is two_node_door else (("d1", 0), ("d1", 1))
+    outer, inner = site.beams()
     # Four people walking in slowly one behind the other past beams 30 cm apart: each torso
     # breaks a beam for 0.42 s and reaches the inner beam 0.55 s after the outer, so one
     # person's two breaks never overlap, and the next person is in the outer beam before
@@ -161,7 +161,7 @@ def test_an_arm_gap_in_one_beam_does_not_pair_a_slow_queue_one_person_off(make):
 def test_a_brisk_tailgater_seen_on_one_beam_only_between_arm_gaps_is_counted(make):
     site = make()
     warm_up(site)
-    outer, inner = (("o1", 0), ("i1", 0)) if make is two_node_door else (("d1", 0), ("d1", 1))
+    outer, inner = site.beams()
     # Two people walking in briskly past beams 30 cm apart. The second's torso breaks the
     # outer beam for 150 ms, but the inner beam only between its arms: 47 ms and 28 ms
     # with a 35 ms arm gap, neither piece long enough for a torso by itself, together as
@@ -271,11 +271,10 @@ def test_one_walker_whose_breaks_nest_is_not_two_people_passing(make):
     # moved its front 50 ms early, and an arm-torso gap cut the inner torso's front off
     # (the 7 ms piece 45 ms before it). The two breaks nest, which is also the edges of two
     # people passing; only one body is there, and it leads on the inner beam.
-    site.add("o1" if make is two_node_door else "d1", 0, 9.949, 10.092)
-    inner = "i1" if make is two_node_door else "d1"
-    beam = 0 if make is two_node_door else 1
-    site.add(inner, beam, 9.927, 9.934)
-    site.add(inner, beam, 9.979, 10.062)
+    outer, inner = site.beams()
+    site.add(*outer, 9.949, 10.092)
+    site.add(*inner, 9.927, 9.934)
+    site.add(*inner, 9.979, 10.062)
     assert directions(crossings(site)) == ["out"]
 
 
@@ -337,9 +336,7 @@ def test_hands_seen_on_one_beam_each_do_not_turn_a_walker_around(make):
     # the outer one), a bag behind on the outer only, so the first touch is inner and the last
     # leave outer, at lags no one thing crossing both beams makes (100 and 48 ms). The
     # torso's own breaks, one lag at both ends, say in.
-    outer, inner = ("o1", 0), ("i1", 0)
-    if make is dual_beam_door:
-        outer, inner = ("d1", 0), ("d1", 1)
+    outer, inner = site.beams()
     site.add(*outer, 9.908, 10.065)
     site.add(*outer, 10.100, 10.140)
     site.add(*inner, 9.808, 9.850)

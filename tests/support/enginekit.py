@@ -36,6 +36,11 @@ class Site:
     breaks: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)
     seed: int = 1
 
+    def beams(self, door: int = 0) -> tuple[tuple[str, int], tuple[str, int]]:
+        """(node, beam) of a door's outer and inner beam, for `add`."""
+        spec = self.doors[door]
+        return (spec.outer.node, spec.outer.beam), (spec.inner.node, spec.inner.beam)
+
     def add(self, node: str, beam: int, start: float, end: float) -> None:
         self.breaks.setdefault((node, beam), []).append((T0 + start, T0 + end))
 
