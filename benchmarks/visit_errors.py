@@ -23,6 +23,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from gateway.config import site_layout
+from gateway.core.badges import attribute
 from gateway.evaluation.kpiscore import _side
 from gateway.evaluation.metrics import truth_counted
 from gateway.evaluation.replay import replay
@@ -121,7 +122,12 @@ def main() -> None:
         times += [v.t_in for v in result.visits]
         times += [v.t_out for v in result.visits if v.t_out is not None]
         start, end = math.floor(min(times)), math.ceil(max(times)) + 1
-        counted = _side((layout.classify(c) for c in result.crossings), start, end).passages
+        staff = attribute(result.crossings, result.badges)
+        counted = _side(
+            (layout.classify(c, badge=i in staff) for i, c in enumerate(result.crossings)),
+            start,
+            end,
+        ).passages
         true = _side(
             (c for t in result.truth if (c := truth_counted(layout, t)) is not None), start, end
         ).passages

@@ -150,7 +150,7 @@ def shop_day(seeds: list[int], markdown: bool) -> None:
             write_trace(path, header, records)
             result = replay(path)
         layout = site_layout(header.extra["layout"], [d.door for d in header.doors])
-        got = kpis_json(layout, result.truth, result.visits, result.crossings)
+        got = kpis_json(layout, result.truth, result.visits, result.crossings, result.badges)
         for k in _KEYS:
             if got[k]["relative_error"] is not None:
                 errors[k].append(got[k]["relative_error"])

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     figures = metrics(
         layout, result.truth, result.crossings, window=args.window, badges=result.badges
     )
-    figures.update(kpis_json(layout, result.truth, result.visits, result.crossings))
+    figures.update(kpis_json(layout, result.truth, result.visits, result.crossings, result.badges))
     warnings = _warnings(result, config)
     if args.crossings:
         with open(args.crossings, "w", encoding="utf-8") as out:

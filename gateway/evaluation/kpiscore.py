@@ -4,8 +4,9 @@ posterior, and FIFO's for comparison). `doorcount eval --json` adds them to `met
 
 Both sides go through the same `SiteLayout` (as `gateway.evaluation.metrics` does): a
 perimeter crossing is a passer-by, a site entry by anyone the layout calls a visitor is a
-visitor entry. The measured side sees only what a deployment sees (counted crossings and till
-counts); the truth side knows who was a visitor (`who` of the truth lines) and every visit
+visitor entry. The measured side sees only what a deployment sees (counted crossings, the badge
+episodes that make a crossing staff, as the live gateway claims them, and till counts); the
+truth side knows who was a visitor (`who` of the truth lines) and every visit
 (`visit` lines). Each metric is `{"value", "truth", "error", "relative_error"}` with
 error = value - truth; a blank side (a zero denominator) makes the errors blank too.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.core.badges import BadgeEpisode, attribute
 from gateway.core.events import Crossing
 from gateway.core.site import Classified, SiteLayout
 from gateway.evaluation.metrics import truth_counted
@@ -100,14 +102,21 @@ def score_kpis(
     *,
     start: float,
     end: float,
+    badges: Iterable[BadgeEpisode] = (),
 ) -> dict[str, Metric]:
     """The KPIs over [start, end), a period that starts and ends with the site empty (a
     shop's day): the mean visit is Little's law after the day's counting residual is spread
     over its crossings (`balanced_day`); median and p90 come from the pairing posterior
     (`paired_lengths`) and, as `fifo_*`, from FIFO. Transactions are the visits' purchases:
-    a till count has no counting error, so conversion's error is the visitor count's."""
+    a till count has no counting error, so conversion's error is the visitor count's.
+    `badges`: episodes in which a node heard a registered staff badge; each makes one counted
+    crossing staff (`attribute`, the live gateway's rule), so a badge wearer's stay is no visit.
+    """
     lo, hi = math.floor(start), math.ceil(end)
-    measured = _side((layout.classify(c) for c in counted), start, end)
+    staff = attribute(counted, badges)
+    measured = _side(
+        (layout.classify(c, badge=i in staff) for i, c in enumerate(counted)), start, end
+    )
     true = _side((c for t in truth if (c := truth_counted(layout, t)) is not None), start, end)
     known = bool(visits)  # without visit truth, sales and visit lengths have no truth
     sales = sum(1 for v in visits if v.purchase_t is not None and start <= v.purchase_t < end)
@@ -144,16 +153,18 @@ def kpis_json(
     truth: Sequence[Truth],
     visits: Sequence[Visit],
     counted: Sequence[Crossing],
+    badges: Iterable[BadgeEpisode] = (),
 ) -> dict[str, Any]:
     """The KPI part of `metrics` over the whole trace: `{name: {value, truth, error, ...}}`
-    plus `kpi_period` (Unix seconds). Without visit truth (`visit` lines) transactions,
-    conversion and the median and p90 are blank (the pairing posterior is not even run)."""
+    plus `kpi_period` (Unix seconds); `badges` as for `score_kpis`. Without visit truth
+    (`visit` lines) transactions, conversion and the median and p90 are blank (the pairing
+    posterior is not even run)."""
     times = [t.t for t in truth] + [c.t for c in counted] + [v.t_in for v in visits]
     times += [v.t_out for v in visits if v.t_out is not None]
     if not times:
         return {}
     start, end = math.floor(min(times)), math.ceil(max(times)) + 1
-    scored = score_kpis(layout, truth, visits, counted, start=start, end=end)
+    scored = score_kpis(layout, truth, visits, counted, start=start, end=end, badges=badges)
     out: dict[str, Any] = {name: m.to_json() for name, m in scored.items()}
     out["kpi_period"] = {"start": start, "end": end}
     return out

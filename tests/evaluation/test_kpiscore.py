@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from gateway.core.badges import BadgeEpisode
+from gateway.core.events import Crossing
 from gateway.core.site import DoorPlan, SiteLayout
 from gateway.evaluation.kpiscore import METRICS, Metric, score_kpis
 from gateway.evaluation.replay import replay
@@ -95,3 +97,25 @@ def test_blank_sides_give_blank_errors() -> None:
     assert empty["transactions"].value is None  # no visit truth: unknown, not zero
     assert empty["capture_rate"].to_json()["value"] is None
     assert empty["mean_visit_s"].value is None
+
+
+def test_a_badge_wearers_crossings_are_no_visit_as_the_live_gateway_counts_them() -> None:
+    # the gateway makes a crossing staff when a node heard a registered badge with it
+    # (`BadgeMatcher.claim`); scoring the visitor KPIs must see the same visitors
+    layout = SiteLayout(
+        doors=(DoorPlan("entrance"), DoorPlan("frontage", role="perimeter")), explicit=False
+    )
+    counted = [
+        Crossing("entrance", "in", 100.0, "single", 1.0, 100.0),  # staff, badge heard
+        Crossing("entrance", "in", 200.0, "single", 1.0, 200.0),
+        Crossing("entrance", "out", 500.0, "single", 1.0, 500.0),
+        Crossing("entrance", "out", 7300.0, "single", 1.0, 7300.0),  # staff, badge heard
+        *(Crossing("frontage", "in", 50.0 * k, "single", 1.0, 50.0 * k) for k in range(1, 5)),
+    ]
+    badges = [BadgeEpisode("entrance", 99.5, 100.4), BadgeEpisode("entrance", 7299.8, 7300.6)]
+    got = score_kpis(layout, [], [], counted, start=0, end=86400, badges=badges)
+    assert got["capture_rate"].value == pytest.approx(1 / 4)
+    assert got["mean_visit_s"].value == pytest.approx(300.0)  # the visitor's stay alone
+    blind = score_kpis(layout, [], [], counted, start=0, end=86400)
+    assert blind["capture_rate"].value == pytest.approx(2 / 4)
+    assert blind["mean_visit_s"].value == pytest.approx((7200.0 + 300.0) / 2)
