@@ -105,6 +105,13 @@ NEST_MARGIN = 1.0
 people passing, which counts one error at worst, while a wrong direction counts two (a miss
 and a false count); so the walker must be e times likelier than the other direction, or
 less where the door is too quiet for two people to be passing (`_nested`)."""
+NEST_FIT_SD = 0.5
+"""Log-spread of a torso's length (its depth over the beam spacing) around the door's learned
+one: torso depths run 13-35 cm (child to adult, ANSUR / NASA-STD-3000 chest depth), about
+e^+-0.5 around 25 cm. For nested breaks (`_nest_fit`)."""
+NEST_FIT_GATE = 0.5
+"""`_nest_fit` has a say only when one direction's room is within one `NEST_FIT_SD` of the lag
+it needs (a cost of z^2 / 2 at z = 1): when neither is, the inner break is no bare torso."""
 PASS_PRIOR_REF = MERGE_COST
 """The chance of two people passing below which the shared-break rule pays for it."""
 MAX_PIECES = 8
@@ -824,7 +831,11 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
             ob, ib = outer[a], inner[b]
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
-        direction = _walker(ob, ib, raw_outer, raw_inner, tuning, crowd) if p == q == 1 else None
+        direction = (
+            _walker(ob, ib, raw_outer, raw_inner, tuning, crowd, typical_length)
+            if p == q == 1
+            else None
+        )
         if direction is None:
             direction = direction_of(ob, ib, raw_outer, raw_inner, tuning.blip_s)
         if direction is None:
@@ -881,6 +892,7 @@ def _walker(
     raw_i: list[Interval],
     tuning: Limits,
     crowd: float = 0.0,
+    typical: float | None = None,
 ) -> Direction | None:
     """One walker's direction, where the quick reading is in doubt, by the likelier hypothesis.
 
@@ -893,7 +905,8 @@ def _walker(
     by an appendage merged into the break (costs), and the first touch and last leave against
     the direction (a hand seen on both beams moves with the body). The cheaper direction wins
     by `WALK_MARGIN`; else None (the caller's rules: a turn, or two people passing). Where
-    the breaks nest in a wide door, two people passing is a third hypothesis (`_nested`).
+    the breaks nest in a wide door, two people passing is a third hypothesis (`_nested`), and
+    the door's learned length (`typical`) says which way the nest fits one body (`_nest_fit`).
     Not for a stop and a turn: both breaks long enough (`TURN_MIN_S`) is left to the caller.
     """
     by_extent = _signs(o.extent, i.extent)
@@ -919,12 +932,43 @@ def _walker(
     cost_in += EXTENT_COST * ((front < 0) + (back < 0))
     cost_out += EXTENT_COST * ((front > 0) + (back > 0))
     if tuning.passing and _crossed_over(o.core, i.core) and _signs(o.core, i.core) is None:
+        if typical is not None:
+            fit_in, fit_out = _nest_fit(o.core, i.core, typical)
+            cost_in += fit_in
+            cost_out += fit_out
         return _nested(cost_in, cost_out, crowd)
     if cost_in + WALK_MARGIN < cost_out:
         return "in"
     if cost_out + WALK_MARGIN < cost_in:
         return "out"
     return None
+
+
+def _nest_fit(o: Interval, i: Interval, typical: float) -> tuple[float, float]:
+    """(in, out) costs of one body whose breaks nest: the inner break is its torso, the outer
+    break the same torso on the other beam a walking lag earlier or later, widened by a hand
+    or bag merged on either side (a brisk arm swing of 0.3 m keeps a hand in the beam up to
+    ~0.2 s around the torso). The lag is the torso's time over the door's learned length
+    (depth over spacing: it does not depend on speed); each direction leaves the outer break
+    room on one side only, and what that room falls short of the lag costs as a lognormal
+    (`NEST_FIT_SD`). One hypothesis' appendages merge on both sides, the other's on one: that
+    symmetry is why the edges alone tie here, and the door's length breaks it."""
+    big, small, outer_big = (o, i, True) if o.start <= i.start and i.end <= o.end else (i, o, False)
+    lag = small.duration / typical
+    early = _short_of(small.start - big.start, lag)  # the big break's beam crossed first
+    late = _short_of(big.end - small.end, lag)
+    if min(early, late) > NEST_FIT_GATE:
+        return 0.0, 0.0
+    # the outer beam first is "in"; the inner beam first is "out"
+    return (early, late) if outer_big else (late, early)
+
+
+def _short_of(room: float, lag: float) -> float:
+    """Lognormal cost of a walking lag that must fit in `room` seconds (0 when it does)."""
+    if room >= lag:
+        return 0.0
+    z = math.log(lag / max(room, SIGN_EPS_S)) / NEST_FIT_SD
+    return z * z / 2
 
 
 def _passing_cost(crowd: float) -> float:

@@ -328,6 +328,22 @@ def test_a_shared_break_is_one_walker_on_a_quiet_door_two_passing_on_a_busy_one(
     assert sorted(directions(crossings(site))) == expected
 
 
+def test_a_brisk_arm_swing_nesting_the_breaks_is_one_walker_the_way_the_door_length_fits():
+    site = two_node_door()
+    for k in range(16):  # a quiet door (one walker every 20 s) learns its usual length
+        site.walk(0, -400.0 + 20.0 * k, "in" if k % 2 == 0 else "out")
+    # Shop-day seed 4: going out briskly (1.7 m/s) with a 0.33 m arm swing. The inner torso
+    # break lasts 204 ms; on the outer beam a hand held the beam 150 ms before the torso and
+    # 60 ms after it, so the outer break (413 ms) holds the inner one. Either direction needs
+    # a hand merged into the outer break, so the edges tie, and the quiet door made it two
+    # people passing. At the door's usual length the torso's lag is ~100 ms: going out leaves
+    # it 156 ms of room after the inner torso, going in only 53 ms before it.
+    site.add("i1", 0, 9.710, 9.743)  # the hand ahead, on the inner beam only
+    site.add("i1", 0, 9.844, 10.048)
+    site.add("o1", 0, 9.791, 10.204)
+    assert directions(crossings(site)) == ["out"]
+
+
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_hands_seen_on_one_beam_each_do_not_turn_a_walker_around(make):
     site = make()
