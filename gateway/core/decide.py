@@ -932,11 +932,8 @@ def _walker(
     cost_in += EXTENT_COST * ((front < 0) + (back < 0))
     cost_out += EXTENT_COST * ((front > 0) + (back > 0))
     if tuning.passing and _crossed_over(o.core, i.core) and _signs(o.core, i.core) is None:
-        if typical is not None:
-            fit_in, fit_out = _nest_fit(o.core, i.core, typical)
-            cost_in += fit_in
-            cost_out += fit_out
-        return _nested(cost_in, cost_out, crowd)
+        fit = (0.0, 0.0) if typical is None else _nest_fit(o.core, i.core, typical)
+        return _nested(cost_in, cost_out, crowd, fit)
     if cost_in + WALK_MARGIN < cost_out:
         return "in"
     if cost_out + WALK_MARGIN < cost_in:
@@ -982,7 +979,9 @@ def _passing_cost(crowd: float) -> float:
     return max(0.0, -math.log(-math.expm1(-crowd)) - PASS_PRIOR_REF)
 
 
-def _nested(cost_in: float, cost_out: float, crowd: float) -> Direction | None:
+def _nested(
+    cost_in: float, cost_out: float, crowd: float, fit: tuple[float, float] = (0.0, 0.0)
+) -> Direction | None:
     """Nested breaks in a wide door: one walker in, one walker out, or two people passing
     (None: the caller counts both), whichever answer is expected to count the fewest errors.
 
@@ -994,10 +993,17 @@ def _nested(cost_in: float, cost_out: float, crowd: float) -> Direction | None:
     and two people passing (1 - e^-crowd) e^MERGE_COST. A wrong direction counts two errors
     (a miss and a false count), "passing" one (for a walker, or a walker for two passers):
     the walker is counted when 2 e^-margin + w_pass < 1 + e^-margin.
+
+    `fit`: the (in, out) costs of the door's learned length (`_nest_fit`). They weigh the
+    two walkers against each other but are no evidence against two people passing, whose
+    breaks nest at any lengths: so they count in that sum, while the edges' margin alone
+    still decides past `NEST_MARGIN`, as before.
     """
     w_pass = -math.expm1(-crowd) * math.exp(MERGE_COST)
+    edges = abs(cost_in - cost_out)
+    cost_in, cost_out = cost_in + fit[0], cost_out + fit[1]
     margin = abs(cost_in - cost_out)
-    if margin > NEST_MARGIN or (margin > 0.0 and math.exp(-margin) + w_pass < 1.0):
+    if edges > NEST_MARGIN or (margin > 0.0 and math.exp(-margin) + w_pass < 1.0):
         return "in" if cost_in < cost_out else "out"
     return None
 
