@@ -42,8 +42,6 @@ TRAFFIC_TAU_S = 600.0
 """A door's traffic rate is the crossings it counted, weighted down by e per this much time:
 footfall changes over tens of minutes (a shop's hourly profile), not from one minute to the
 next, and ten minutes hold enough crossings to estimate it on a quiet door."""
-TRAFFIC_MIN_S = 60.0
-"""A door seen for less than this has no rate yet: it is taken as busy (the rules before)."""
 DEFAULT_LIMITS = Limits.of(DoorTuning())
 _DERIVED = frozenset({"gap_s", "reorder_s", "limits"})
 BEHIND_S = 0.8
@@ -258,12 +256,16 @@ class _Door:
 
     def crowd(self, t: float) -> float:
         """People expected to walk through this door the other way within `PASS_MAX_S` of
-        time t: half its recent crossing rate (either way, as likely) times that window;
-        infinite (unknown: as busy as can be) until the door has been seen `TRAFFIC_MIN_S`."""
-        if t - self.traffic_since < TRAFFIC_MIN_S:
+        time t: half its recent crossing rate (either way, as likely) times that window.
+        The rate is the crossings over the time the door has been watched since its first
+        one (which counts too): right after that crossing it reads high, so a new door is
+        taken as busy until its quiet shows; infinite (unknown) before any crossing or when
+        t is not after it (a receive time from before: no exposure to rate)."""
+        age = t - self.traffic_since  # -inf before the first crossing
+        if not age > 0.0:
             return INF
         weight = self.traffic * math.exp(-max(0.0, t - self.traffic_t) / TRAFFIC_TAU_S)
-        seen = TRAFFIC_TAU_S * -math.expm1(-(t - self.traffic_since) / TRAFFIC_TAU_S)
+        seen = TRAFFIC_TAU_S * -math.expm1(-age / TRAFFIC_TAU_S)
         return weight / seen * PASS_MAX_S / 2
 
     def count(self, t: float, crossings: int) -> None:

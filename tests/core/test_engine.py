@@ -295,6 +295,23 @@ def test_nested_breaks_are_one_walker_on_a_quiet_door_two_passing_on_a_busy_one(
     assert sorted(directions(crossings(site))) == expected
 
 
+@pytest.mark.parametrize(("since", "expected"), [(30.0, ["out"]), (2.0, ["in", "out"])])
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_new_doors_rate_is_taken_over_the_time_since_its_first_crossing(make, since, expected):
+    site = make()
+    # The door's first crossing, `since` seconds before the nest of the test above (a walker
+    # going out, likelier than going in but not by `NEST_MARGIN`). Half a minute of a quiet
+    # door is one person each way per minute: nobody was there to pass the walker. Two
+    # seconds after its first crossing the door may be as busy as can be: two people passing.
+    site.walk(0, 10.0 - since, "in")
+    site.add(*site.beams()[0], 10.0, 10.308)
+    site.add(*site.beams()[1], 9.923, 9.948)
+    site.add(*site.beams()[1], 10.041, 10.252)
+    cs = crossings(site, after=-60.0)
+    assert [c.direction for c in cs if c.t < T0 + 9.0] == ["in"]
+    assert sorted(c.direction for c in cs if c.t > T0 + 9.0) == expected
+
+
 def test_a_hand_a_flicker_gap_ahead_of_the_torso_does_not_make_a_walker_two_people_passing():
     site = two_node_door()
     # A busy door (a walker every 1.5 s, either way), where two people passing is likely.
