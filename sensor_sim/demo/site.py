@@ -48,7 +48,10 @@ KEYS = "keys"
 MAX_BLE_SPEED = 30.0
 """Above this, one event loop cannot keep the radio's trace-time latency small enough for the
 engine. Measured on mall (8 doors, 10 min), event accuracy BLE vs direct: 0.868/0.868 at 30x,
-0.850/0.868 at 60x, 0.759/0.868 at 120x."""
+0.850/0.868 at 60x, 0.759/0.868 at 120x. How fast the loop keeps up depends on the machine:
+on a 2-core VM shared with other jobs (stop 27) BLE read 0.8705/0.8683 at 10x, 0.8677/0.8709
+at 15x, 0.8453/0.8673 at 20x and 0.8641/0.8426/0.8238 at 30x, against 0.8705 direct: hence
+the default of 10x (`command.DEFAULT_SPEED`)."""
 SETTLE_S = 30.0
 """Wall seconds to wait for the last ticks, the outbox and the bridge at the end."""
 
