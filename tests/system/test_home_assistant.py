@@ -1,16 +1,13 @@
 """A real Home Assistant (2024.3.3) against Mosquitto: every entity the gateway announces,
 zones included, is created, named with the site, without a warning from the MQTT integration.
 
-Opt-in (slow): Home Assistant needs its own venv (Python 3.11 caps it at 2024.3.3). It runs
-with --skip-pip, so the requirements of the MQTT integration and of the integrations Home
-Assistant always loads are installed beforehand:
+Opt-in (slow; `./dev soak` runs it and makes the venv): Home Assistant needs its own venv
+(Python 3.11 caps it at 2024.3.3). It runs with --skip-pip, so the requirements of the MQTT
+integration and of the integrations Home Assistant always loads are installed beforehand, from
+`tests/system/home-assistant.txt`:
 
-    python3 -m venv /opt/ha && /opt/ha/bin/pip install homeassistant==2024.3.3 'josepy<2' \\
-        paho-mqtt==1.6.1 home-assistant-frontend==20240307.0 janus==1.0.0 Pillow==10.2.0 \\
-        psutil-home-assistant==0.0.1 securetar==2024.2.1 numpy==1.26.0 SQLAlchemy==2.0.27 \\
-        fnv-hash-fast==0.5.0 aiohttp_cors==0.7.0 aiohttp-fast-url-dispatcher==0.3.0 \\
-        aiohttp-zlib-ng==0.3.1
-    DOORCOUNT_HASS=/opt/ha/bin/hass .venv/bin/python -m pytest -m slow \\
+    python3 -m venv .venv-ha && .venv-ha/bin/pip install -r tests/system/home-assistant.txt
+    DOORCOUNT_HASS=.venv-ha/bin/hass .venv/bin/python -m pytest -m slow \\
         tests/system/test_home_assistant.py
 """
 
