@@ -133,6 +133,11 @@ about as long there as on this beam: the second's break there may begin after th
 ends by at most this share of their two breaks here (a change of pace of up to a half between
 the beams: people passing each other slow down and step aside); a longer hole in the long
 break is someone else standing in that beam, not these two."""
+HAND_PAIR_LAGS = 1.5
+"""How far apart (middle to middle, in the torso's lags) a short piece on one beam and a piece
+under `blip_s` on the other can be and still be one hand crossing both (`_paired_extents`):
+a swinging hand's pace differs from the torso's, so its lag is the torso's only roughly.
+Measured against exactly the torso's lag +-50 % (fewer fixed, docs/engine.md)."""
 AGREE = 0.25
 """An edge's lag agrees with the bulk lag within this share of it: a walker's lag varies by
 less than that over the few centimetres between the beams (a change of pace of 25 %)."""
@@ -916,8 +921,9 @@ def _walker(
         return None
     torsos_o = _torsos(raw_o, o.extent, tuning)
     torsos_i = _torsos(raw_i, i.extent, tuning)
-    lag_front = i.extent.start - o.extent.start
-    lag_back = i.extent.end - o.extent.end
+    ext_o, ext_i = _paired_extents(o, i, raw_o, raw_i, tuning)
+    lag_front = ext_i.start - ext_o.start
+    lag_back = ext_i.end - ext_o.end
     front, back = _sign(lag_front), _sign(lag_back)
     if front * back <= 0 or abs(abs(lag_front) - abs(lag_back)) > EXTENT_AGREE * max(
         abs(lag_front), abs(lag_back)
@@ -939,6 +945,39 @@ def _walker(
     if cost_out + WALK_MARGIN < cost_in:
         return "out"
     return None
+
+
+def _paired_extents(
+    o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval], tuning: Limits
+) -> tuple[Interval, Interval]:
+    """The two beams' extents with the hands that `clean` took for glitches put back.
+
+    `glitch_s` (35 ms) drops a piece as sunlight or an insect, but a hand or a strap makes
+    12-50 ms (issue 12). A hand can then survive `clean` on one beam and not on the other (33
+    ms), and the extents say that the first touch or the last leave went the wrong way. A glitch
+    strikes one beam at a random moment, while a hand crosses both beams, a walking lag apart.
+    So a piece shorter than `glitch_s` outside a beam's extent counts in it when the other beam
+    shows, within `HAND_PAIR_LAGS` of the torso's lag of its middle, a piece that is not
+    body-long (under `blip_s`: a hand, or a brisk torso)."""
+    lag = max(abs(i.core.start - o.core.start), abs(i.core.end - o.core.end), SIGN_EPS_S)
+    reach = HAND_PAIR_LAGS * lag
+
+    def near(raw: list[Interval], ext: Interval) -> list[Interval]:
+        lo, hi = ext.start - TORSO_NEAR_S - reach, ext.end + TORSO_NEAR_S + reach
+        return [iv for iv in raw if iv.end > lo and iv.start < hi and iv.duration >= PIECE_MIN_S]
+
+    def widened(ext: Interval, own: list[Interval], other: list[Interval]) -> Interval:
+        mids = [(q.start + q.end) / 2 for q in other if q.duration < tuning.blip_s]
+        for p in own:
+            if p.duration >= tuning.glitch_s or (ext.start < p.end and p.start < ext.end):
+                continue
+            m = (p.start + p.end) / 2
+            if any(SIGN_EPS_S < abs(q - m) <= reach for q in mids):
+                ext = Interval(min(ext.start, p.start), max(ext.end, p.end))
+        return ext
+
+    near_o, near_i = near(raw_o, o.extent), near(raw_i, i.extent)
+    return widened(o.extent, near_o, near_i), widened(i.extent, near_i, near_o)
 
 
 def _nest_fit(o: Interval, i: Interval, typical: float) -> tuple[float, float]:

@@ -377,6 +377,23 @@ def test_hands_seen_on_one_beam_each_do_not_turn_a_walker_around(make):
     assert directions(crossings(site)) == ["in"]
 
 
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_hand_too_short_for_clean_still_moves_with_the_walker(make):
+    site = make()
+    warm_up(site)
+    # Shop-day seed 5: going out, the torso breaks inner then outer, 114 ms apart at the
+    # front and 110 ms at the back. A hand ahead crosses inner (33 ms) then outer (84 ms), one
+    # behind inner (60 ms) then outer (27 ms), each pair a torso's lag apart. The 33 ms and
+    # 27 ms pieces are shorter than `glitch_s`, so without them the first touch was outer and
+    # the last leave inner: in. A glitch strikes one beam; a hand crosses both.
+    outer, inner = site.beams()
+    for start, end in ((9.766, 9.850), (9.956, 10.193), (10.286, 10.313)):
+        site.add(*outer, start, end)
+    for start, end in ((9.647, 9.680), (9.842, 10.083), (10.174, 10.234)):
+        site.add(*inner, start, end)
+    assert directions(crossings(site)) == ["out"]
+
+
 def test_cart_is_one_person():
     site = two_node_door()
     warm_up(site)
