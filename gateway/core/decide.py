@@ -953,12 +953,12 @@ def _paired_extents(
     """The two beams' extents with the hands that `clean` took for glitches put back.
 
     `glitch_s` (35 ms) drops a piece as sunlight or an insect, but a hand or a strap makes
-    12-50 ms (issue 12). A hand can then survive `clean` on one beam and not on the other (33
-    ms), and the extents say that the first touch or the last leave went the wrong way. A glitch
-    strikes one beam at a random moment, while a hand crosses both beams, a walking lag apart.
-    So a piece shorter than `glitch_s` outside a beam's extent counts in it when the other beam
-    shows, within `HAND_PAIR_LAGS` of the torso's lag of its middle, a piece that is not
-    body-long (under `blip_s`: a hand, or a brisk torso)."""
+    12-50 ms (issue 12). So a hand can survive `clean` on one beam and not on the other, and
+    the extents then say that the first touch or the last leave went the wrong way. A glitch
+    strikes one beam at a random moment; a hand crosses both, about a walking lag apart. So a
+    piece shorter than `glitch_s` outside a beam's extent counts in it when the other beam has
+    a piece that is not body-long (under `blip_s`: a hand, or a brisk torso) whose middle lies
+    within `HAND_PAIR_LAGS` torso lags of its own."""
     lag = max(abs(i.core.start - o.core.start), abs(i.core.end - o.core.end), SIGN_EPS_S)
     reach = HAND_PAIR_LAGS * lag
 
