@@ -963,8 +963,8 @@ def _paired_extents(
     reach = HAND_PAIR_LAGS * lag
 
     def near(raw: list[Interval], ext: Interval) -> list[Interval]:
-        lo, hi = ext.start - TORSO_NEAR_S - reach, ext.end + TORSO_NEAR_S + reach
-        return [iv for iv in raw if iv.end > lo and iv.start < hi and iv.duration >= PIECE_MIN_S]
+        margin = TORSO_NEAR_S + reach
+        return _within(raw, Interval(ext.start - margin, ext.end + margin))
 
     def widened(ext: Interval, own: list[Interval], other: list[Interval]) -> Interval:
         mids = [(q.start + q.end) / 2 for q in other if q.duration < tuning.blip_s]
