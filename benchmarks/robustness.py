@@ -46,6 +46,8 @@ SPEEDS = {"slow": (0.45, 0.9), "walk": (0.9, 1.7), "brisk": (1.7, 2.8)}
 GENERATORS = ("sim", "cleanroom")
 ACCEPT_SHORTFALL = 0.003
 """Issue 12 accepts a hostile link within this of the same traffic on an ideal link."""
+TARGETS = {"single": 0.995, "busy": 0.98}
+"""Issue 12's accuracy for every cell of a class; the summary counts the cells below it."""
 HAZARDS: dict[str, dict[str, float]] = {
     "flicker": {"flicker": 60.0},
     "door leaf": {"door_leaf": 0.5},
@@ -254,12 +256,16 @@ class Summary:
     phantoms: int
     extras: int
     crossings: int
+    target: float | None = None
+    below: int = 0
+    """Cells under `target` (issue 12's figure for the class), where there is one."""
 
     def line(self) -> str:
+        below = "" if self.target is None else f"  below {self.target:g}: {self.below}"
         return (
             f"{self.name:<16} cells {self.cells:>3}  worst {self.worst:.4f} ({self.worst_cell})  "
             f"mean {self.mean:.4f}  phantoms {self.phantoms}  extras {self.extras}  "
-            f"crossings {self.crossings}"
+            f"crossings {self.crossings}{below}"
         )
 
 
@@ -292,6 +298,8 @@ def summarise(results: list[Result]) -> list[Summary]:
                 sum(r.phantoms for r in rs_all),
                 sum(r.extras for r in rs_all),
                 sum(r.truth for r in rs_all),
+                TARGETS.get(cls),
+                sum(1 for v in figures.values() if v < TARGETS.get(cls, 0.0)),
             )
         )
     hostile, ideal = by.get(("hostile", "hostile"), {}), by.get(("hostile", "ideal"), {})

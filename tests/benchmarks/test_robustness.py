@@ -61,6 +61,12 @@ def test_sweep_on_a_tiny_grid() -> None:
             assert s.worst <= s.mean
         assert 0 <= s.phantoms <= s.extras
         assert s.worst_cell
+    # issue 12's targets: every cell below one is counted, the worst among them
+    for s in summaries[:2]:
+        assert s.target is not None
+        assert (s.below > 0) == (s.worst < s.target)
+        assert 0 <= s.below <= s.cells
+    assert summaries[2].target is None
 
 
 def test_command_prints_worst_cells(capsys) -> None:  # type: ignore[no-untyped-def]
@@ -70,4 +76,5 @@ def test_command_prints_worst_cells(capsys) -> None:  # type: ignore[no-untyped-
     assert "single file" in out
     assert "worst" in out
     assert "phantoms" in out
+    assert "below 0.995:" in out
     assert replace(Hazards(), blip_same=True).any
