@@ -475,11 +475,18 @@ def _apart(a: Interval, b: Interval) -> float:
     return max(a.start - b.end, b.start - a.end)
 
 
-def carry(outer: list[Body], inner: list[Body], tuning: Limits) -> None:
+def carry(
+    outer: list[Body],
+    inner: list[Body],
+    tuning: Limits,
+    raw_o: list[Interval],
+    raw_i: list[Interval],
+) -> None:
     """Join a body with what it carries (a bag or case just behind) on both beams at once.
 
     A carried object shows the same short gap on both beams, a lag apart; a short gap on one
-    beam while the other stays covered is two people passing, not a bag.
+    beam while the other stays covered is two people passing, not a bag. Where the other
+    beam took the carried thing for a blip (`_carried_blip`), it did not stay covered either.
     """
     gap_max, lag_max = tuning.carry_gap_s, tuning.max_lag_s
 
@@ -493,6 +500,16 @@ def carry(outer: list[Body], inner: list[Body], tuning: Limits) -> None:
 
     og, ig = gaps(outer), gaps(inner)
     if not og or not ig:
+        if og or ig:
+            bodies, other, raw = (outer, inner, raw_i) if og else (inner, outer, raw_o)
+            found = [(k, _carried_blip(bodies, k, other, raw, tuning)) for k, _ in og or ig]
+            for k, hit in reversed(found):
+                if hit is not None:
+                    _join(bodies, k)
+                    c, piece = hit
+                    core, ext = other[c].core, other[c].extent
+                    joined = Interval(min(core.start, piece.start), max(core.end, piece.end))
+                    other[c] = Body(joined, ext)
         return
     pairs: list[tuple[int, int]] = []
     used: set[int] = set()
@@ -506,6 +523,56 @@ def carry(outer: list[Body], inner: list[Body], tuning: Limits) -> None:
         _join(outer, k)
     for j in sorted(used, reverse=True):
         _join(inner, j)
+
+
+def _carried_blip(
+    bodies: list[Body], k: int, other: list[Body], raw: list[Interval], tuning: Limits
+) -> tuple[int, Interval] | None:
+    """Bodies k and k + 1 of one beam, under `carry_gap_s` apart, are a walker and what they
+    carry, though the other beam has no such gap: there a bag of about `blip_s` fell on the
+    blip side of it (a 118 ms bag behind a 134 ms one) and widened a body's extent.
+
+    The same object crosses both beams at the walker's lag and for about as long: so the
+    other beam's body has a piece at the end of its extent, under `carry_gap_s` from its core,
+    that lasts as long as its counterpart within `AGREE` (the same object at the same pace),
+    and the core and that piece lag their counterparts the same way and by about as much
+    (`EXTENT_AGREE`). A tailgater whose torso one beam took for a hand lasts as long too, but
+    keeps further back (tailgaters keep ~0.15 s apart, `carry_gap_s`)."""
+    a, b = bodies[k].core, bodies[k + 1].core
+    for n, c in enumerate(other):
+        core, ext = c.core, c.extent
+        for piece in raw:
+            if piece.end == ext.end and ext.end > core.end + SIGN_EPS_S:  # carried behind
+                gap, same = piece.start - core.end, b
+                lags = (core.end - a.end, ext.end - b.end)
+            elif piece.start == ext.start and ext.start < core.start - SIGN_EPS_S:  # ahead
+                gap, same = core.start - piece.end, a
+                lags = (core.start - b.start, ext.start - a.start)
+            else:
+                continue
+            longer = max(piece.duration, same.duration)
+            if (
+                gap < tuning.carry_gap_s
+                and abs(piece.duration - same.duration) <= AGREE * longer
+                and _lags_agree(lags[0], lags[1], tuning.max_lag_s)
+                and not any(
+                    d is not c
+                    and _lags_agree(
+                        d.core.start - same.start, d.core.end - same.end, tuning.max_lag_s
+                    )
+                    for d in other
+                )
+            ):
+                return n, piece
+    return None
+
+
+def _lags_agree(x: float, y: float, lag_max: float) -> bool:
+    """Two lags of one thing crossing both beams: the same way, within `max_lag_s`, and
+    within `EXTENT_AGREE` of each other (as `_walker` reads a walker's front and back)."""
+    if _sign(x) * _sign(y) <= 0 or max(abs(x), abs(y)) > lag_max:
+        return False
+    return abs(abs(x) - abs(y)) <= EXTENT_AGREE * max(abs(x), abs(y))
 
 
 def _join(bodies: list[Body], k: int) -> None:
@@ -810,7 +877,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
         outer = clean(raw_outer, tuning, up_o)
     if up_i:
         inner = clean(raw_inner, tuning, up_i)
-    carry(outer, inner, tuning)
+    carry(outer, inner, tuning, raw_outer, raw_inner)
     crossings: list[Decision] = []
     singles: list[float] = []
     rejected = 0
