@@ -16,7 +16,8 @@ on two single-beam nodes. Traffic classes:
 
 Per class: the worst cell, the mean over cells, and phantoms: counted crossings that match no
 truth and lie within 1 s of a true crossing in the opposite direction (a person counted twice,
-once each way). Extras are all counted crossings that match no truth.
+once each way). Extras are all counted crossings that match no truth. Single file and busy
+also count their cells below issue 12's target (`TARGETS`).
 """
 
 from __future__ import annotations
