@@ -504,7 +504,7 @@ def carry(
             bodies, other, raw = (outer, inner, raw_i) if og else (inner, outer, raw_o)
             found = [(k, _carried_blip(bodies, k, other, raw, tuning)) for k, _ in og or ig]
             for k, hit in reversed(found):
-                if hit is not None:
+                if hit is not None:  # one body and its bag on both beams, in both cores
                     _join(bodies, k)
                     c, piece = hit
                     core, ext = other[c].core, other[c].extent
@@ -528,37 +528,39 @@ def carry(
 def _carried_blip(
     bodies: list[Body], k: int, other: list[Body], raw: list[Interval], tuning: Limits
 ) -> tuple[int, Interval] | None:
-    """Bodies k and k + 1 of one beam, under `carry_gap_s` apart, are a walker and what they
-    carry, though the other beam has no such gap: there a bag of about `blip_s` fell on the
-    blip side of it (a 118 ms bag behind a 134 ms one) and widened a body's extent.
+    """Where the other beam shows what bodies k and k + 1 of one beam (under `carry_gap_s`
+    apart) show, as one body and a blip: (index of that body, the blip), else None.
 
-    The same object crosses both beams at the walker's lag and for about as long: so the
-    other beam's body has a piece at the end of its extent, under `carry_gap_s` from its core,
-    that lasts as long as its counterpart within `AGREE` (the same object at the same pace),
-    and the core and that piece lag their counterparts the same way and by about as much
-    (`EXTENT_AGREE`). A tailgater whose torso one beam took for a hand lasts as long too, but
-    keeps further back (tailgaters keep ~0.15 s apart, `carry_gap_s`)."""
+    A bag carried a few centimetres from a walker can break one beam for longer than `blip_s`
+    and the other for less (our simulator: 134 ms on inner, 118 ms on outer), so `clean` made
+    it a body on one beam and a blip in a body's extent on the other. The same object crosses
+    both beams at the walker's lag and for about as long. So the other beam's body ends (or
+    starts) its extent with a piece under `carry_gap_s` from its core, as long as its
+    counterpart within `AGREE` (the same object at the same pace), the core and the piece lag
+    their counterparts the same way and by about as much (`EXTENT_AGREE`), and no other body
+    on that beam pairs with the counterpart: where one does, the counterpart is a tailgater
+    whose break the other beam saw in full."""
     a, b = bodies[k].core, bodies[k + 1].core
     for n, c in enumerate(other):
         core, ext = c.core, c.extent
         for piece in raw:
             if piece.end == ext.end and ext.end > core.end + SIGN_EPS_S:  # carried behind
-                gap, same = piece.start - core.end, b
+                gap, mate = piece.start - core.end, b
                 lags = (core.end - a.end, ext.end - b.end)
             elif piece.start == ext.start and ext.start < core.start - SIGN_EPS_S:  # ahead
-                gap, same = core.start - piece.end, a
+                gap, mate = core.start - piece.end, a
                 lags = (core.start - b.start, ext.start - a.start)
             else:
                 continue
-            longer = max(piece.duration, same.duration)
+            longer = max(piece.duration, mate.duration)
             if (
                 gap < tuning.carry_gap_s
-                and abs(piece.duration - same.duration) <= AGREE * longer
+                and abs(piece.duration - mate.duration) <= AGREE * longer
                 and _lags_agree(lags[0], lags[1], tuning.max_lag_s)
                 and not any(
                     d is not c
                     and _lags_agree(
-                        d.core.start - same.start, d.core.end - same.end, tuning.max_lag_s
+                        d.core.start - mate.start, d.core.end - mate.end, tuning.max_lag_s
                     )
                     for d in other
                 )
