@@ -570,8 +570,8 @@ def _carried_blip(
 
 
 def _lags_agree(x: float, y: float, lag_max: float) -> bool:
-    """Two lags of one thing crossing both beams: the same way, within `max_lag_s`, and
-    within `EXTENT_AGREE` of each other (as `_walker` reads a walker's front and back)."""
+    """Two lags of one thing crossing both beams: the same way, within `lag_max`, and within
+    `EXTENT_AGREE` of each other (`_walker` reads a walker's front and back with it too)."""
     if _sign(x) * _sign(y) <= 0 or max(abs(x), abs(y)) > lag_max:
         return False
     return abs(abs(x) - abs(y)) <= EXTENT_AGREE * max(abs(x), abs(y))
@@ -994,9 +994,7 @@ def _walker(
     lag_front = ext_i.start - ext_o.start
     lag_back = ext_i.end - ext_o.end
     front, back = _sign(lag_front), _sign(lag_back)
-    if front * back <= 0 or abs(abs(lag_front) - abs(lag_back)) > EXTENT_AGREE * max(
-        abs(lag_front), abs(lag_back)
-    ):
+    if not _lags_agree(lag_front, lag_back, math.inf):
         front = back = 0  # not one thing crossing both beams at one lag: no say
     cost_in = cost_out = math.inf
     for ts, te, tc in torsos_o:
