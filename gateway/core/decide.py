@@ -362,12 +362,19 @@ def _rescue(
     there. Neither may lie within `carry_gap_s` of another body on its beam: that close, it
     is what a body carries (`carry`), and people walking one behind the other keep further
     apart (issue 12: >= 0.15 s).
+
+    Where the other beam shows no body at all, a break shorter than `blip_s` is a body here
+    too if a torso can make it (`BODY_MIN_S`): a brisk torso breaks both beams for under
+    `blip_s`, and one seen past an arm-torso gap (10-45 ms, issue 12) can break the other beam
+    only in pieces under `glitch_s`, which light glitches (1-30 ms) also make. Glitches strike
+    one beam at random; a torso's pieces span, across the gap, about what it blocks here, at
+    its lag, and the rules above ask exactly that of them.
     """
     pieces = _arm_runs(_bridged(raw, tuning), tuning)
     out: list[Interval] = []
     for b in these:
         d = b.core.duration
-        if d < tuning.blip_s:
+        if d < tuning.blip_s and (others or d < BODY_MIN_S):
             continue
         mid = (b.core.start + b.core.end) / 2
         nearest = min(
