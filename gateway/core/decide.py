@@ -656,9 +656,10 @@ def direction_of(  # noqa: PLR0911 - one return per body-pair case
     if by_core is not None or raw_o is None or raw_i is None:
         return by_core
     # Turning back takes a stop and a turn with the body in both beams: the inner of the two
-    # breaks lasts at least that long. Only a shorter nesting can be a walker's appendage.
+    # breaks lasts at least that long. A shorter nesting can be a walker's appendage; a longer
+    # one only where the piece that moved an end is still in the record (`_merged_end`).
     if min(o.core.duration, i.core.duration) >= TURN_MIN_S:
-        return None
+        return _merged_end(o.core, i.core, raw_o, raw_i, blip_s)
     lag = bulk_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
     if lag is None or abs(lag) <= SIGN_EPS_S:
         return None
@@ -672,6 +673,39 @@ def direction_of(  # noqa: PLR0911 - one return per body-pair case
         # door; only an edge moved no further than a merged blip can move it says one walker.
         return None
     return "in" if lag > 0 else "out"
+
+
+def _merged_end(
+    o: Interval, i: Interval, raw_o: list[Interval], raw_i: list[Interval], blip_s: float
+) -> Direction | None:
+    """The direction of breaks long enough for a stop and a turn whose edges disagree only
+    because a hand or bag merged into one end, else None (a turn).
+
+    A turn moves both ends of the breaks: the first beam broken is the last cleared, by a
+    walking lag at each end. A hand or bag merged into a slow walker's break moves one end,
+    and what moved it is still in the record: a piece shorter than a body's (`blip_s`) at
+    that end, cut from the rest only by a clear as short as flicker (bridged by `clean`).
+    Without that piece the front and back lags agree (one body at one pace, `AGREE`), which
+    a turn's do not. One such reading must be found, or all found must say the same."""
+    found: set[Direction] = set()
+    for on_outer, core, raw in ((True, o, raw_o), (False, i, raw_i)):
+        pieces = _within(raw, core)
+        if len(pieces) < 2:
+            continue
+        trimmed: list[Interval] = []
+        if pieces[0].duration < blip_s:
+            trimmed.append(Interval(pieces[1].start, core.end))
+        if pieces[-1].duration < blip_s:
+            trimmed.append(Interval(core.start, pieces[-2].end))
+        for t in trimmed:
+            a, b = (t, i) if on_outer else (o, t)
+            front, back = b.start - a.start, b.end - a.end
+            if _sign(front) == 0 or _sign(front) != _sign(back):
+                continue
+            if abs(front - back) > AGREE * max(abs(front), abs(back)) + SIGN_EPS_S:
+                continue
+            found.add("in" if front > 0 else "out")
+    return next(iter(found)) if len(found) == 1 else None
 
 
 def _within(raw: list[Interval], span: Interval) -> list[Interval]:

@@ -462,6 +462,28 @@ def test_a_torso_seen_past_its_arm_in_glitch_short_pieces_still_crosses(make, ca
     assert directions(crossings(site)) == ["out"]
 
 
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_slow_walker_with_a_hand_merged_into_one_end_is_no_turn(make):
+    site = make()
+    warm_up(site)
+    # The independent generator at 5 cm: going in slowly with a backpack, both breaks long
+    # enough for a stop and a turn (0.59 s). A hand 28 ms behind the outer break (flicker
+    # short, so bridged) moved its end past the inner one's: the first beam broken looked the
+    # last cleared, a U-turn, and the walker went uncounted. Without the hand both ends lag
+    # 55-60 ms the same way.
+    outer, inner = site.beams()
+    site.add(*outer, 9.769, 10.360)
+    site.add(*outer, 10.388, 10.427)
+    site.add(*inner, 9.829, 10.415)
+    site.add(*inner, 10.586, 10.592)
+    # A turn with the same hand: outer broken first and cleared last by 60 ms at both ends,
+    # with or without the hand. Not a crossing.
+    site.add(*outer, 19.700, 20.400)
+    site.add(*outer, 20.425, 20.465)
+    site.add(*inner, 19.760, 20.340)
+    assert directions(crossings(site)) == ["in"]
+
+
 def test_cart_is_one_person():
     site = two_node_door()
     warm_up(site)
