@@ -431,6 +431,18 @@ def _keys(path: Path) -> list[tuple[str, int, int]]:
     return out
 
 
+def last_interval(recording: Path, seconds: int) -> int | None:
+    """Start of the gateway interval that holds the last tick received (its `rx`, gateway
+    time): no crossing of the run lies in a later one."""
+    last = None
+    with open(recording, encoding="utf-8") as lines:
+        for line in lines:
+            if '"tick"' in line:
+                rx = float(json.loads(line)["rx"])
+                last = rx if last is None else max(last, rx)
+    return None if last is None else math.floor(last / seconds) * seconds
+
+
 def delivery(trace: Path, recording: Path) -> Delivery:
     """Which trace ticks the gateway has not received: `gone` if they are the tail of a boot
     that ended in a reboot (after the last tick of that boot received: still in the node's
@@ -644,14 +656,26 @@ def run_soak(config: SoakConfig, directory: Path, say: Callable[[str], None] = p
         )
 
         # The last interval closes at its end + grace, then the outbox and the bridge drain.
+        # It closes on the gateway's clock, so "end + grace" on ours is not enough: wait until
+        # the gateway has committed, for every door, the interval of the last tick it received.
+        last = last_interval(chain.recording, config.interval_s)
+        doors = [d.door for d in header.doors]
+
         def drained() -> bool:
             chain.check_alive()
-            return (
-                outbox_depth(chain.outbox) == 0
-                and time.monotonic() > end + config.interval_s + config.grace_s + 2
-            )
+            if outbox_depth(chain.outbox) != 0:
+                return False
+            if time.monotonic() <= end + config.interval_s + config.grace_s + 2:
+                return False
+            committed = committed_intervals(chain.outbox)
+            return last is None or all((door, last) in committed for door in doors)
 
         wait_for(drained, config.interval_s + config.grace_s + 180, "the outbox drained")
+        planned = end + config.interval_s + config.grace_s
+        say(
+            f"the last interval committed and drained "
+            f"{time.monotonic() - planned:+.1f} s after end + grace"
+        )
         final = committed_intervals(chain.outbox)
         with suppress(TimeoutError):  # if not, the comparison below says where
             wait_for(
