@@ -450,9 +450,10 @@ ARM_GAP_TORSO = {
 def test_a_torso_seen_past_its_arm_in_glitch_short_pieces_still_crosses(make, case):
     site = make()
     warm_up(site)
-    # The other beam's break (67 and 90 ms) is the only one an episode's body can be, and
-    # nothing there pairs with it: the walker went uncounted. The pieces span, across the
-    # gap, about as long as that break, at the walker's lag on both ends: one torso.
+    # The beam without the gap breaks once for a body (67 ms in `sim`, 90 ms in
+    # `cleanroom`); the beam with it held no body at all, so the walker went uncounted. The
+    # two pieces span, across the gap, about as long as that break and lie one lag from it at
+    # both ends: one torso.
     outer_breaks, inner_breaks = ARM_GAP_TORSO[case]
     outer, inner = site.beams()
     for start, end in outer_breaks:
