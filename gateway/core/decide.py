@@ -684,9 +684,10 @@ def _merged_end(
     A turn moves both ends of the breaks: the first beam broken is the last cleared, by a
     walking lag at each end. A hand or bag merged into a slow walker's break moves one end,
     and what moved it is still in the record: a piece shorter than a body's (`blip_s`) at
-    that end, cut from the rest only by a clear as short as flicker (bridged by `clean`).
-    Without that piece the front and back lags agree (one body at one pace, `AGREE`), which
-    a turn's do not. One such reading must be found, or all found must say the same."""
+    that end of the break, cut from the rest by a clear that `clean` bridged (flicker, or an
+    arm gap where the break is a torso seen in pieces). Without that piece the front and back
+    lags agree (one body at one pace, `AGREE`), which a turn's do not. One such reading must
+    be found, or all found must say the same."""
     found: set[Direction] = set()
     for on_outer, core, raw in ((True, o, raw_o), (False, i, raw_i)):
         pieces = _within(raw, core)
