@@ -450,10 +450,10 @@ ARM_GAP_TORSO = {
 def test_a_torso_seen_past_its_arm_in_glitch_short_pieces_still_crosses(make, case):
     site = make()
     warm_up(site)
-    # The beam without the gap breaks once for a body (67 ms in `sim`, 90 ms in
-    # `cleanroom`); the beam with it held no body at all, so the walker went uncounted. The
-    # two pieces span, across the gap, about as long as that break and lie one lag from it at
-    # both ends: one torso.
+    # The beam without the gap breaks once for a body (97 ms in `sim`, flicker bridged;
+    # 90 ms in `cleanroom`); the beam with it held no body at all, so the walker went
+    # uncounted. The two pieces span, across the gap, about as long as that break (98 and
+    # 95 ms) and lie one lag from it at both ends: one torso.
     outer_breaks, inner_breaks = ARM_GAP_TORSO[case]
     outer, inner = site.beams()
     for start, end in outer_breaks:
