@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 import pytest
 
@@ -394,6 +395,19 @@ def test_a_hand_too_short_for_clean_still_moves_with_the_walker(make):
     assert directions(crossings(site)) == ["out"]
 
 
+def lay(
+    site: Site,
+    outer_breaks: Iterable[tuple[float, float]],
+    inner_breaks: Iterable[tuple[float, float]],
+) -> None:
+    """Add each (start, end) break to the door's outer and inner beam."""
+    outer, inner = site.beams()
+    for start, end in outer_breaks:
+        site.add(*outer, start, end)
+    for start, end in inner_breaks:
+        site.add(*inner, start, end)
+
+
 # One walker carrying a bag, on each beam: (outer breaks, inner breaks), and the direction.
 # `behind`: our simulator at 12 cm, going out with a bag carried behind; torso, ~0.1 s clear,
 # the bag, on each beam 0.13 s apart. The bag breaks inner for 134 ms (a body, over `blip_s`)
@@ -424,11 +438,7 @@ def test_a_bag_one_beam_calls_a_hand_is_no_second_person(make, case):
     # break was shared by two people passing. The same object crosses both beams at the
     # walker's lag for about as long: one walker and what they carry.
     outer_breaks, inner_breaks, direction = CARRIED[case]
-    outer, inner = site.beams()
-    for start, end in outer_breaks:
-        site.add(*outer, start, end)
-    for start, end in inner_breaks:
-        site.add(*inner, start, end)
+    lay(site, outer_breaks, inner_breaks)
     assert directions(crossings(site)) == [direction]
 
 
@@ -454,12 +464,7 @@ def test_a_torso_seen_past_its_arm_in_glitch_short_pieces_still_crosses(make, ca
     # 90 ms in `cleanroom`); the beam with it held no body at all, so the walker went
     # uncounted. The two pieces span, across the gap, about as long as that break (98 and
     # 95 ms) and lie one lag from it at both ends: one torso.
-    outer_breaks, inner_breaks = ARM_GAP_TORSO[case]
-    outer, inner = site.beams()
-    for start, end in outer_breaks:
-        site.add(*outer, start, end)
-    for start, end in inner_breaks:
-        site.add(*inner, start, end)
+    lay(site, *ARM_GAP_TORSO[case])
     assert directions(crossings(site)) == ["out"]
 
 
