@@ -141,6 +141,11 @@ Measured against exactly the torso's lag +-50 % (fewer fixed, docs/engine.md).""
 AGREE = 0.25
 """An edge's lag agrees with the bulk lag within this share of it: a walker's lag varies by
 less than that over the few centimetres between the beams (a change of pace of 25 %)."""
+CLEAR_MAX_S = 0.35
+"""Longest clear a body thinner than the beam spacing shows between leaving one beam and
+reaching the other: it walks the spacing less its depth, at most 0.30 - 0.13 = 0.17 m (beams
+5-30 cm apart; a child's torso at least 13 cm deep, as for `NEST_FIT_SD`), at 0.5 m/s or more
+(frail elderly walkers, docs/simulator.md): 0.34 s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -810,6 +815,25 @@ def _share(
     return 0.2 + SHARE_COST + 0.2 * spread, la, lb
 
 
+def _around(
+    starts: list[float], ends: list[float], a: int, p: int, start: float, end: float
+) -> bool:
+    """Breaks a..a+p-1 of one beam are one person who stepped through it into the other
+    beam's break (start, end), stopped, turned and stepped back out, at beams wider apart than
+    the body is deep. Such a body shows a clear both ways: the first break clears before the
+    other beam's begins and the last begins after it ends, each within `CLEAR_MAX_S` (a body
+    that covered both beams at once cannot); any breaks between lie inside it (a hand reaching
+    back, a sway); and the break it stood in lasted long enough for a stop and a turn
+    (`TURN_MIN_S`)."""
+    if end - start < TURN_MIN_S:
+        return False
+    gap_in = start - ends[a]
+    gap_out = starts[a + p - 1] - end
+    if not (0.0 <= gap_in <= CLEAR_MAX_S and 0.0 <= gap_out <= CLEAR_MAX_S):
+        return False
+    return all(start <= starts[k] and ends[k] <= end for k in range(a + 1, a + p - 1))
+
+
 def align(  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
     outer: list[Body], inner: list[Body], tuning: Limits, crowd: float = 0.0
 ) -> list[Step | None]:
@@ -843,26 +867,39 @@ def align(  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
             # Far-apart breaks cannot be one person: skip the group search.
             if os_[a] > ie_[b] + max_lag or is_[b] > oe_[a] + max_lag:
                 continue
+            chain = True
             for p in range(1, min(MAX_GROUP, m - a) + 1):
                 o_s, o_e = os_[a], oe_[a + p - 1]
                 # A run of outer breaks is one person only under one inner break (swaying
                 # in the door) or cut by clears no longer than an arm-torso gap (a torso
                 # with an arm swinging past its side, issue 12: 10-45 ms): at 30 cm and a
-                # slow pace one person's two breaks need not overlap at all.
+                # slow pace one person's two breaks need not overlap at all. Past the first
+                # break that fails both, only a turn around the inner break (`_around`) is.
                 if p > 1 and not (
-                    (is_[b] <= oe_[a + p - 2] and os_[a + p - 1] <= ie_[b])
-                    or os_[a + p - 1] - oe_[a + p - 2] <= BODY_GAP_MAX_S
+                    chain
+                    and (
+                        (is_[b] <= oe_[a + p - 2] and os_[a + p - 1] <= ie_[b])
+                        or os_[a + p - 1] - oe_[a + p - 2] <= BODY_GAP_MAX_S
+                    )
                 ):
-                    break
+                    chain = False
+                    if not _around(os_, oe_, a, p, is_[b], ie_[b]):
+                        continue
+                chain_i = True
                 for q in range(1, min(MAX_GROUP, n - b) + 1):
                     if p > 1 and q > 1:
                         break
                     i_s, i_e = is_[b], ie_[b + q - 1]
                     if q > 1 and not (
-                        (o_s <= ie_[b + q - 2] and is_[b + q - 1] <= o_e)
-                        or is_[b + q - 1] - ie_[b + q - 2] <= BODY_GAP_MAX_S
+                        chain_i
+                        and (
+                            (o_s <= ie_[b + q - 2] and is_[b + q - 1] <= o_e)
+                            or is_[b + q - 1] - ie_[b + q - 2] <= BODY_GAP_MAX_S
+                        )
                     ):
-                        break
+                        chain_i = False
+                        if not _around(is_, ie_, b, q, o_s, o_e):
+                            continue
                     c = here + _cost(o_s, o_e, i_s, i_e, p + q - 2, max_lag)
                     if c < cost[a + p][b + q]:
                         cost[a + p][b + q] = c

@@ -468,6 +468,46 @@ def test_a_torso_seen_past_its_arm_in_glitch_short_pieces_still_crosses(make, ca
     assert directions(crossings(site)) == ["out"]
 
 
+# U-turns at beams wider apart than the body is deep (our simulator at 30 cm, slow), as
+# (outer breaks, inner breaks). `outside`: the outer break clears 42 ms before the inner one
+# begins; the body stands in the inner beam for 1.7 s while a hand reaches back into the
+# outer one; the outer beam breaks again 30 ms after the inner one clears, as the body steps
+# back out. `inside`: the same turn from the other side.
+WIDE_TURN = {
+    "outside": (((9.483, 9.985), (11.065, 11.140), (11.755, 12.228)), ((10.027, 11.725),)),
+    "inside": (((10.027, 11.725),), ((9.483, 9.985), (11.065, 11.140), (11.755, 12.228))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WIDE_TURN))
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_turn_between_beams_wider_than_the_body_is_not_counted(make, case):
+    site = make()
+    warm_up(site)
+    # No beam was ever broken together with the other, so the turn's first and last breaks
+    # of the near beam were read as two people: one walking on through the far beam, one
+    # turning back in the near beam 30 ms behind them. One body stepping through the clear
+    # both ways, and standing long enough to turn, is one person who went back.
+    lay(site, *WIDE_TURN[case])
+    assert crossings(site) == []
+
+
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_walker_deeper_than_the_spacing_is_no_turn_across_a_clear(make):
+    site = make()
+    warm_up(site)
+    # The independent generator at 12 cm, a door leaf swinging behind someone going out: the
+    # body breaks both beams at once (it is deeper than the beams are apart), and 56 ms after
+    # the outer beam clears the leaf breaks the inner one. A body that covered both beams
+    # cannot step back from the outer beam into the inner one across a clear: still "out".
+    lay(
+        site,
+        ((9.792, 9.808), (9.932, 10.226), (10.312, 10.349)),
+        ((9.746, 9.769), (9.798, 9.879), (9.899, 10.076), (10.184, 10.220), (10.282, 10.443)),
+    )
+    assert directions(crossings(site)) == ["out"]
+
+
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_a_slow_walker_with_a_hand_merged_into_one_end_is_no_turn(make):
     site = make()
