@@ -492,20 +492,33 @@ def test_a_turn_between_beams_wider_than_the_body_is_not_counted(make, case):
     assert crossings(site) == []
 
 
-@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
-def test_a_walker_deeper_than_the_spacing_is_no_turn_across_a_clear(make):
-    site = make()
-    warm_up(site)
-    # The independent generator at 12 cm, a door leaf swinging behind someone going out: the
-    # body breaks both beams at once (it is deeper than the beams are apart), and 56 ms after
-    # the outer beam clears the leaf breaks the inner one. A body that covered both beams
-    # cannot step back from the outer beam into the inner one across a clear: still "out".
-    lay(
-        site,
+# What a turn between the beams needs, and these lack: (outer breaks, inner breaks), and the
+# direction. `leaf`: the independent generator at 12 cm, a door leaf swinging behind someone
+# going out, 56 ms after the outer beam cleared; the body broke both beams at once (deeper
+# than the spacing), so it cannot step back into the inner beam across a clear. `slow leaf`:
+# the same behind a slow walker (made up), whose outer break lasts long enough for a turn, so
+# that only the missing clear rules the turn out. `no time to turn` (made up, 30 cm): a
+# walker in, a clear both ways, but through the inner beam in 0.25 s, too quick to stop and
+# turn; the outer break 50 ms later is someone else, who turns back in it.
+NO_TURN = {
+    "leaf": (
         ((9.792, 9.808), (9.932, 10.226), (10.312, 10.349)),
         ((9.746, 9.769), (9.798, 9.879), (9.899, 10.076), (10.184, 10.220), (10.282, 10.443)),
-    )
-    assert directions(crossings(site)) == ["out"]
+        "out",
+    ),
+    "slow leaf": (((9.60, 10.30),), ((9.50, 10.20), (10.35, 10.50)), "out"),
+    "no time to turn": (((9.70, 9.95), (10.30, 10.80)), ((10.00, 10.25),), "in"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NO_TURN))
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_breaks_around_a_break_without_a_turn_there_still_cross(make, case):
+    site = make()
+    warm_up(site)
+    outer_breaks, inner_breaks, direction = NO_TURN[case]
+    lay(site, outer_breaks, inner_breaks)
+    assert directions(crossings(site)) == [direction]
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
