@@ -933,18 +933,12 @@ def align(  # noqa: C901, PLR0912, PLR0915 - the beam-pairing state machine
     return steps
 
 
-def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
-    edges: list[tuple[float, int, bool]],
-    tuning: Limits,
-    typical_length: float | None,
-    crowd: float = 0.0,
-) -> Outcome:
-    """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted.
-
-    `crowd`: the people the door expects to walk through the other way within `PASS_MAX_S`
-    of the episode (from its recent traffic), for the chance that someone passed someone."""
-    if not edges:
-        return Outcome([], 0, [])
+def bodies(
+    edges: list[tuple[float, int, bool]], tuning: Limits, typical_length: float | None
+) -> tuple[list[Interval], list[Interval], list[Body], list[Body]]:
+    """Step 1 of `decide` for an episode's non-empty `edges`: each beam's raw breaks, and its
+    bodies (flicker bridged, glitches dropped, blips attached, short torsos rescued, carried
+    bags joined): (raw outer, raw inner, outer bodies, inner bodies)."""
     raw_outer, raw_inner = split_intervals(edges)
     outer = clean(raw_outer, tuning)
     inner = clean(raw_inner, tuning)
@@ -959,6 +953,22 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     if up_i:
         inner = clean(raw_inner, tuning, up_i)
     carry(outer, inner, tuning, raw_outer, raw_inner)
+    return raw_outer, raw_inner, outer, inner
+
+
+def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
+    edges: list[tuple[float, int, bool]],
+    tuning: Limits,
+    typical_length: float | None,
+    crowd: float = 0.0,
+) -> Outcome:
+    """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted.
+
+    `crowd`: the people the door expects to walk through the other way within `PASS_MAX_S`
+    of the episode (from its recent traffic), for the chance that someone passed someone."""
+    if not edges:
+        return Outcome([], 0, [])
+    raw_outer, raw_inner, outer, inner = bodies(edges, tuning, typical_length)
     crossings: list[Decision] = []
     singles: list[float] = []
     rejected = 0
