@@ -17,7 +17,12 @@ Runs the cells of `benchmarks.robustness` for one traffic class and sorts every 
   truth near it.
 
 `--examples N` prints the beam edges of N errors of each class from the worst cells (times
-relative to the true crossing, from the ideal link's receive times), to read by eye.
+relative to the true crossing, from the ideal link's receive times), to read by eye, and under
+each the episode as the engine decided it: its edges on the gateway's clock (clock alignment
+applied), the door's learned length and traffic then, and what it counted. That line's edges,
+`--typical` and `--crowd` replay in `python -m benchmarks.episode`, which prints every step
+of the decision. (With examples the cells run on the engine loaded from its Python source, as
+`benchmarks.hostile_diff` does: the same code as the compiled engine, slower.)
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.hostile_diff import Decided, _episode_at, _run
 from benchmarks.robustness import Job, _cleanroom, _sim, jobs
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing
@@ -75,13 +81,38 @@ def _edges(header: TraceHeader, ticks: list[Tick], door: str, t0: float) -> str:
 def classify(job: Job, header: TraceHeader, records: list[Record], keep: int) -> CellErrors:
     ticks = [r for r in records if isinstance(r, Tick)]
     truths = [r for r in records if isinstance(r, Truth) and r.direction in ("in", "out")]
-    events = [e for e in Engine(header.doors).run(ticks) if isinstance(e, Crossing)]
+    decided: dict[str, list[Decided]] = {}
+    if keep:  # the engine from source, to show the episodes it decided
+        run = _run(header, ticks)
+        decided = run.episodes
+        events = [
+            Crossing(d, "in" if way == "in" else "out", t, kind, 1.0, t)
+            for d, way, t, kind in run.crossings
+        ]
+    else:
+        events = [e for e in Engine(header.doors).run(ticks) if isinstance(e, Crossing)]
     out = CellErrors(job)
     for spec in header.doors:
         tr = [t for t in truths if t.door == spec.door]
         cr = [c for c in events if c.door == spec.door]
-        _door(out, Door(header, ticks, spec.door, tr, cr, keep))
+        door = Door(header, ticks, spec.door, tr, cr, keep, decided.get(spec.door, []))
+        _door(out, door)
     return out
+
+
+def _decided(episodes: list[Decided], t0: float) -> str:
+    """The engine's episode nearest `t0`, as `benchmarks.episode` reads it."""
+    near = _episode_at(episodes, t0)
+    if not near:
+        return "engine: no episode decided near it"
+    ep = min(near, key=lambda e: abs((e.edges[0][0] + e.edges[-1][0]) / 2 - t0))
+    edges = " ".join(
+        f"{'OI'[role]}{'v' if broken else '^'}{(t - t0) * 1000:+.0f}"
+        for t, role, broken, _, _ in ep.edges
+    )
+    got = ", ".join(f"{d} {kind} {(t - t0) * 1000:+.0f}" for d, t, kind in ep.crossings)
+    typical = "" if ep.typical is None else f" --typical {ep.typical:.3f}"
+    return f'engine counted [{got or "nothing"}]:{typical} --crowd {ep.crowd:.3f} "{edges}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +123,8 @@ class Door:
     truth: list[Truth]
     counted: list[Crossing]
     keep: int
+    decided: list[Decided] = field(default_factory=list)
+    """The episodes the engine decided at this door (with examples only)."""
 
 
 def _door(out: CellErrors, d: Door) -> None:
@@ -111,7 +144,8 @@ def _door(out: CellErrors, d: Door) -> None:
     def note(name: str, t0: float, what: str) -> None:
         out.classes[name] += 1
         if sum(1 for n, _ in out.examples if n == name) < d.keep:
-            out.examples.append((name, f"{what}: {_edges(d.header, d.ticks, d.door, t0)}"))
+            text = f"{what}: {_edges(d.header, d.ticks, d.door, t0)}"
+            out.examples.append((name, f"{text}\n          {_decided(d.decided, t0)}"))
 
     out.phantoms += sum(
         1

@@ -1,0 +1,95 @@
+"""The one-episode explainer, and the engine's episodes that `count_errors` prints for it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from benchmarks.count_errors import classify
+from benchmarks.episode import EpisodeError, explain, limits, main, parse
+from benchmarks.robustness import Job, _sim
+from gateway.core.decide import Limits, decide
+from gateway.core.tuning import DoorTuning
+from gateway.protocol.trace import Truth
+
+# A walker with a bag ahead of it and an arm gap on each beam (the independent generator,
+# 5 cm, slow): the engine reads two people passing under one outer break.
+SHARED = "Ov-214 Iv-153 O^-110 Ov-68 I^+51 Iv+85 O^+211 I^+284"
+
+
+def test_the_explanation_ends_with_the_engines_own_decision() -> None:
+    edges = parse(SHARED)
+    tuning = Limits.of(DoorTuning())
+    lines = explain(edges, tuning, None, 0.094)
+    outcome = decide(edges, tuning, None, 0.094)
+    tail = lines[lines.index(f"decision ({outcome.rejected} rejected):") + 1 :]
+    assert tail == [
+        f"  {c.direction} {c.kind} at {c.t * 1000:+.0f} ms, confidence {c.confidence:g}"
+        for c in outcome.crossings
+    ]
+    assert "  outer 0 with inner 0-1: two people, one break shared (passing or one behind)" in (
+        lines
+    )
+    assert "  outer 0: -68..+211 (279) [extent -214..+211]" in lines
+
+
+def test_a_single_walker_shows_both_readings() -> None:
+    lines = explain(parse("Ov-100 Iv-60 O^+80 I^+120"), Limits.of(DoorTuning()))
+    assert any("one person; one-walker scoring:" in line for line in lines)
+    assert lines[-1] == "  in single at +10 ms, confidence 1"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("Ov-100 X^+3", "edge 2 'X^+3'"), ("Ov-100 Iv", "edge 2 'Iv'"), ("", "no edges")],
+)
+def test_an_unreadable_edge_is_named(text: str, named: str) -> None:
+    with pytest.raises(EpisodeError, match=re.escape(named)):
+        parse(text)
+
+
+def test_a_tuning_override_must_name_a_field_and_a_valid_value() -> None:
+    assert limits(["passing=false"]).passing is False
+    with pytest.raises(EpisodeError, match="'wide=1'"):
+        limits(["wide=1"])
+    with pytest.raises(EpisodeError, match="passing"):
+        limits(["passing=maybe"])
+
+
+def test_the_command_line_prints_the_explanation(capsys: pytest.CaptureFixture[str]) -> None:
+    main([SHARED, "--crowd", "0.094"])
+    out = capsys.readouterr().out
+    assert "alignment:" in out
+    assert "out passing at -9 ms" in out
+    with pytest.raises(SystemExit):
+        main(["Ov-100 Q^+3"])
+    assert "edge 2 'Q^+3'" in capsys.readouterr().err
+
+
+def test_an_error_example_replays_as_the_engine_decided_it() -> None:
+    """The engine's line under a `count_errors` example holds what `decide` needs to count
+    again exactly what the engine counted there."""
+    job = Job("single", "sim", 0.12, 0.35, False, 0.35, "walk", 1, 3.0)
+    header, records = _sim(job, hostile=False)
+    k = next(n for n, r in enumerate(records) if isinstance(r, Truth) and r.direction == "in")
+    truth = records[k]
+    assert isinstance(truth, Truth)
+    records[k] = replace(truth, direction="out")  # a flip to show: the engine counted "in"
+    cell = classify(job, header, records, keep=1)
+    name, text = cell.examples[0]
+    assert name.startswith("flipped")
+    line = text.splitlines()[1]
+    m = re.search(r"counted \[(.*)\]:(?: --typical (\S+))? --crowd (\S+) \"(.*)\"$", line)
+    assert m is not None, line
+    counted, typical, crowd, edges = m.groups()
+    outcome = decide(
+        parse(edges),
+        Limits.of(DoorTuning()),
+        None if typical is None else float(typical),
+        float(crowd),
+    )
+    replayed = ", ".join(f"{c.direction} {c.kind} {c.t * 1000:+.0f}" for c in outcome.crossings)
+    assert replayed == counted
+    assert counted.startswith("in ")
