@@ -150,7 +150,7 @@ def _alignment(
             quick = engine.direction_of(outer[a], inner[b], raw_o, raw_i, tuning.blip_s)
             lines.append(
                 f"  {pair}: one person; one-walker scoring: {walker or 'no say'}; "
-                f"quick reading from the edges: {quick or 'none (a turn)'}"
+                f"quick reading from the edges: {quick or 'none (a turn, or two people passing)'}"
             )
         else:
             lines.append(f"  {pair}: one person whose breaks on one beam are a run")
@@ -167,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("edges", help="the episode's edges, e.g. 'Ov-100 Iv-60 O^+80 I^+120'")
     parser.add_argument("--typical", type=float, default=None, help="the door's learned length")
-    parser.add_argument("--crowd", type=float, default=0.0, help="people the other way per s")
+    parser.add_argument(
+        "--crowd", type=float, default=0.0, help="people expected the other way within 1 s"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
     try:
