@@ -160,7 +160,7 @@ def _alignment(
             for k in range(len(bodies))
             if k not in matched
         ]
-    return lines
+    return lines or ["  nothing to align: no body on either beam"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
