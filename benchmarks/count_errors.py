@@ -35,8 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.episode import token
 from benchmarks.hostile_diff import Decided, _episode_at, _run
 from benchmarks.robustness import Job, _cleanroom, _sim, jobs
+from gateway.core.decide import INNER, OUTER
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing
 from gateway.evaluation.scoring import match
@@ -68,14 +70,14 @@ def _edges(header: TraceHeader, ticks: list[Tick], door: str, t0: float) -> str:
         if abs(tick.rx - t0) > 2.0:
             continue
         if (tick.node, tick.beam) == (spec.outer.node, spec.outer.beam):
-            role = "O"
+            role = OUTER
         elif (tick.node, tick.beam) == (spec.inner.node, spec.inner.beam):
-            role = "I"
+            role = INNER
         else:
             continue
         rows.append((tick.rx - t0, role, tick.broken))
     rows.sort()
-    return " ".join(f"{role}{'v' if broken else '^'}{dt * 1000:+.0f}" for dt, role, broken in rows)
+    return " ".join(token(role, broken, dt) for dt, role, broken in rows)
 
 
 def classify(job: Job, header: TraceHeader, records: list[Record], keep: int) -> CellErrors:
@@ -106,10 +108,7 @@ def _decided(episodes: list[Decided], t0: float) -> str:
     if not near:
         return "engine: no episode decided near it"
     ep = min(near, key=lambda e: abs((e.edges[0][0] + e.edges[-1][0]) / 2 - t0))
-    edges = " ".join(
-        f"{'OI'[role]}{'v' if broken else '^'}{(t - t0) * 1000:+.0f}"
-        for t, role, broken, _, _ in ep.edges
-    )
+    edges = " ".join(token(role, broken, t - t0) for t, role, broken, _, _ in ep.edges)
     got = ", ".join(f"{d} {kind} {(t - t0) * 1000:+.0f}" for d, t, kind in ep.crossings)
     typical = "" if ep.typical is None else f" --typical {ep.typical:.3f}"
     return f'engine counted [{got or "nothing"}]:{typical} --crowd {ep.crowd:.3f} "{edges}"'

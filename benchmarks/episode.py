@@ -56,6 +56,11 @@ def parse(text: str) -> list[tuple[float, int, bool]]:
     return edges
 
 
+def token(role: int, broken: bool, dt: float) -> str:
+    """One edge as `parse` reads it: beam, break or clear, `dt` seconds as signed ms."""
+    return f"{'OI'[role]}{'v' if broken else '^'}{dt * 1000:+.0f}"
+
+
 def limits(overrides: Sequence[str]) -> Limits:
     """The door's limits: `DoorTuning` defaults with `key=value` overrides."""
     values: dict[str, object] = {}

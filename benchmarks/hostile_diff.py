@@ -52,6 +52,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from benchmarks.episode import token
 from benchmarks.robustness import Job, _cleanroom, _sim, jobs
 from gateway.evaluation.scoring import match
 from gateway.protocol.trace import Tick, TraceHeader, Truth
@@ -306,7 +307,7 @@ def _fmt(
 ) -> str:
     parts = []
     for t, role, broken, node, node_s in ep.edges:
-        s = f"{'OI'[role]}{'v' if broken else '^'}{(t - t0) * 1000:+.0f}"
+        s = token(role, broken, t - t0)
         k = (node, node_s)
         if k in true:
             tt = true[k][1]

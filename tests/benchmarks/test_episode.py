@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from benchmarks.count_errors import classify
-from benchmarks.episode import EpisodeError, explain, limits, main, parse
+from benchmarks.episode import EpisodeError, explain, limits, main, parse, token
 from benchmarks.robustness import Job, _sim
 from gateway.core.decide import Limits, decide
 from gateway.core.tuning import DoorTuning
@@ -48,6 +48,12 @@ def test_a_single_walker_shows_both_readings() -> None:
 def test_an_unreadable_edge_is_named(text: str, named: str) -> None:
     with pytest.raises(EpisodeError, match=re.escape(named)):
         parse(text)
+
+
+def test_the_diagnostics_write_edges_as_the_explainer_reads_them() -> None:
+    written = " ".join(token(r, b, t) for t, r, b in [(-0.2144, 0, True), (0.051, 1, False)])
+    assert written == "Ov-214 I^+51"
+    assert parse(written) == [(-0.214, 0, True), (0.051, 1, False)]
 
 
 def test_a_tuning_override_must_name_a_field_and_a_valid_value() -> None:
