@@ -251,10 +251,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.json:
         rows = [
             {
+                "cls": args.cls,
                 "cell": cs[0].job.label(),
                 "matched": sum(c.matched for c in cs),
                 "denom": sum(c.denom for c in cs),
                 "classes": dict(sum((c.classes for c in cs), Counter[str]())),
+                "seeds": {str(c.job.seed): sum(c.classes.values()) for c in cs},
             }
             for cs in by_cell.values()
         ]
