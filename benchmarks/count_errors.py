@@ -111,7 +111,8 @@ def _decided(episodes: list[Decided], t0: float) -> str:
     edges = " ".join(token(role, broken, t - t0) for t, role, broken, _, _ in ep.edges)
     got = ", ".join(f"{d} {kind} {(t - t0) * 1000:+.0f}" for d, t, kind in ep.crossings)
     typical = "" if ep.typical is None else f" --typical {ep.typical:.3f}"
-    return f'engine counted [{got or "nothing"}]:{typical} --crowd {ep.crowd:.3f} "{edges}"'
+    loose = " --loose-hands" if ep.loose_hands else ""
+    return f'engine counted [{got or "nothing"}]:{typical} --crowd {ep.crowd:.3f}{loose} "{edges}"'
 
 
 @dataclass(frozen=True, slots=True)

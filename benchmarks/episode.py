@@ -1,13 +1,15 @@
 """Explain how the engine decides one episode: its breaks, bodies, alignment and crossings.
 
     python -m benchmarks.episode "Ov-214 Iv-153 O^-110 Ov-68 I^+51 Iv+85 O^+211 I^+284"
-                                 [--typical 6.5] [--crowd 0.09] [--set passing=false ...]
+                                 [--typical 6.5] [--crowd 0.09] [--loose-hands]
+                                 [--set passing=false ...]
 
 The edges are written as `benchmarks.count_errors --examples` and `benchmarks.hostile_diff
 --examples` print them: per edge the beam (O outer, I inner), break (v) or clear (^) and the
 time in milliseconds. `--typical` is the door's learned single-person length (duration over
 lag; none until the door has learned it), `--crowd` the people the door expects to walk
-through the other way within a second (as `decide` takes them), `--set` overrides a field of
+through the other way within a second (as `decide` takes them), `--loose-hands` says the door
+has learned that its blips fall on each beam by themselves, `--set` overrides a field of
 the door's `DoorTuning`. Prints each step of `gateway.core.decide.decide`:
 
 1. the raw breaks of each beam;
@@ -101,12 +103,13 @@ def explain(
     tuning: Limits,
     typical: float | None = None,
     crowd: float = 0.0,
+    loose_hands: bool = False,
 ) -> list[str]:
     """The lines `main` prints for one episode."""
     lines = [
         f"{len(edges)} edges over {(edges[-1][0] - edges[0][0]) * 1000:.0f} ms; typical "
         f"length {'none (not learned)' if typical is None else f'{typical:g}'}; "
-        f"crowd {crowd:g}"
+        f"crowd {crowd:g}{'; blips loose (each beam by itself)' if loose_hands else ''}"
     ]
     raw_o, raw_i, outer, inner = engine.bodies(edges, tuning, typical)
     lines.append("raw breaks, ms (duration):")
@@ -116,8 +119,8 @@ def explain(
     for name, bodies in (("outer", outer), ("inner", inner)):
         lines += [f"  {name} {k}: {_body(b)}" for k, b in enumerate(bodies)] or [f"  {name}: none"]
     lines.append("alignment:")
-    lines += _alignment(raw_o, raw_i, outer, inner, tuning, typical, crowd)
-    outcome = engine.decide(edges, tuning, typical, crowd)
+    lines += _alignment(raw_o, raw_i, outer, inner, tuning, typical, crowd, loose_hands)
+    outcome = engine.decide(edges, tuning, typical, crowd, loose_hands)
     lines.append(f"decision ({outcome.rejected} rejected):")
     for c in outcome.crossings:
         lines.append(f"  {c.direction} {c.kind} at {_ms(c.t)} ms, confidence {c.confidence:g}")
@@ -134,6 +137,7 @@ def _alignment(
     tuning: Limits,
     typical: float | None,
     crowd: float,
+    loose_hands: bool = False,
 ) -> list[str]:
     """How `align` pairs the two beams' bodies, and each one-to-one pair's two readings."""
     lines: list[str] = []
@@ -151,7 +155,9 @@ def _alignment(
             lines.append(f"  {pair}: two people, one break shared (passing or one behind)")
             continue
         if p == q == 1:
-            walker = engine._walker(outer[a], inner[b], raw_o, raw_i, tuning, crowd, typical)
+            walker = engine._walker(
+                outer[a], inner[b], raw_o, raw_i, tuning, crowd, typical, loose_hands
+            )
             quick = engine.direction_of(outer[a], inner[b], raw_o, raw_i, tuning.blip_s)
             lines.append(
                 f"  {pair}: one person; one-walker scoring: {walker or 'no say'}; "
@@ -175,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--crowd", type=float, default=0.0, help="people expected the other way within 1 s"
     )
+    parser.add_argument(
+        "--loose-hands", action="store_true", help="the door's blips fall on each beam by itself"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
     try:
@@ -182,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         tuning = limits(args.set)
     except EpisodeError as exc:
         parser.error(str(exc))
-    for line in explain(edges, tuning, args.typical, args.crowd):
+    for line in explain(edges, tuning, args.typical, args.crowd, args.loose_hands):
         print(line)
 
 

@@ -14,13 +14,14 @@ hand count: a hand that crosses the door shows on both beams at the same end of 
 For each door, the engine replays the trace; at each end (ahead, behind) of every clean
 single crossing (one body per beam, torsos agreeing on the direction, neither stopped) it
 notes whether each beam has a blip: a piece shorter than a body's (`blip_s`) within
-`TORSO_NEAR_S` of the torso's break. It prints the 2 x 2 table (outer blip, inner blip), the
+`TORSO_NEAR_S` of the torso's break (`gateway.core.decide.hand_ends`, from which each door
+also learns it: `engine._Door.learn_hands`). It prints the 2 x 2 table (outer blip, inner blip), the
 phi coefficient (numpy's correlation of the two indicators), the odds ratio with its 95 %
 interval (scipy), and a reading against what both generators measure (docs/engine.md): phi
 0.67-0.83 where our simulator's hands cross both beams (doors up to 12 cm), 0.01-0.18 for
 blips drawn on each beam independently (both generators, 5-30 cm).
 
-The engine's own functions (`decide.bodies`) build the bodies; this module only counts.
+The engine's own `decide` reads the ends; this module only counts and prints.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 from scipy.stats.contingency import odds_ratio
 
 from gateway.core import decide as engine
-from gateway.core.decide import Interval, Limits
+from gateway.core.decide import Limits
 from gateway.core.tuning import EngineConfig
 from gateway.errors import ConfigError
 from gateway.protocol.trace import Record, Tick, TraceHeader, open_trace
@@ -98,27 +99,6 @@ class Table:
         return "between: some blips cross both beams, many do not"
 
 
-def hand_ends(
-    o: Interval, i: Interval, raw_o: list[Interval], raw_i: list[Interval], tuning: Limits
-) -> list[tuple[bool, bool]]:
-    """(blip on outer, blip on inner) ahead of and behind a walker's torso breaks `o`, `i`."""
-
-    def ends(raw: list[Interval], core: Interval) -> tuple[bool, bool]:
-        ahead = behind = False
-        for p in raw:
-            if not engine.PIECE_MIN_S <= p.duration < tuning.blip_s:
-                continue
-            if p.end <= core.start and core.start - p.end <= engine.TORSO_NEAR_S:
-                ahead = True
-            elif p.start >= core.end and p.start - core.end <= engine.TORSO_NEAR_S:
-                behind = True
-        return ahead, behind
-
-    ao, bo = ends(raw_o, o)
-    ai, bi = ends(raw_i, i)
-    return [(ao, ai), (bo, bi)]
-
-
 def tables(header: TraceHeader, records: Iterable[Record]) -> dict[str, Table]:
     """Per door, the blip table of the trace's clean single crossings as the engine decides
     them (the source-loaded engine, so that each episode's edges can be seen)."""
@@ -132,17 +112,10 @@ def tables(header: TraceHeader, records: Iterable[Record]) -> dict[str, Table]:
     for door, episodes in run.episodes.items():
         table, limits = out[door], tuning[door]
         for ep in episodes:
-            if len(ep.crossings) != 1 or ep.crossings[0][2] != "single":
-                continue
             edges = [(t, role, broken) for t, role, broken, _, _ in ep.edges]
-            raw_o, raw_i, outer, inner = engine.bodies(edges, limits, ep.typical)
-            if len(outer) != 1 or len(inner) != 1:
-                continue
-            o, i = outer[0].core, inner[0].core
-            if engine._signs(o, i) is None or max(o.duration, i.duration) >= engine.TURN_MIN_S:
-                continue
-            table.crossings += 1
-            for a, b in hand_ends(o, i, raw_o, raw_i, limits):
+            outcome = engine.decide(edges, limits, ep.typical, ep.crowd, ep.loose_hands)
+            table.crossings += len(outcome.hand_ends) // 2
+            for a, b in outcome.hand_ends:
                 table.add(a, b)
     return out
 

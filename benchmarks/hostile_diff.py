@@ -89,6 +89,7 @@ class Decided:
     crossings: list[tuple[str, float, str]]
     typical: float | None = None
     crowd: float = 0.0
+    loose_hands: bool = False
 
 
 @dataclass(slots=True)
@@ -150,11 +151,14 @@ def _run_engine(mod: ModuleType, header: TraceHeader, ticks: list[Tick]) -> Run:
         )
         typical = door.typical
         crowd = door.crowd(edges[0][0]) if edges else 0.0
+        loose = door.loose_hands
         original(self, door, episode, events, now)
         made = [
             (e.direction, e.t, e.kind) for e in events[before:] if type(e).__name__ == "Crossing"
         ]
-        episodes.setdefault(door.spec.door, []).append(Decided(edges, now, made, typical, crowd))
+        episodes.setdefault(door.spec.door, []).append(
+            Decided(edges, now, made, typical, crowd, loose)
+        )
 
     engine._decide = spy.__get__(engine)
     events = engine.run(ticks)

@@ -175,6 +175,9 @@ class Outcome:
     """Breaks or matched pairs that were not crossings (U-turns, strays)."""
     single_lengths: list[float]
     """Speed-independent lengths of clean single crossings, for the door's typical length."""
+    hand_ends: list[tuple[bool, bool]]
+    """At each end (ahead, behind) of every clean single crossing: (a blip on the outer beam,
+    a blip on the inner), for the door's learning whether its hands cross both beams."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -714,6 +717,32 @@ def _merged_end(
     return next(iter(found)) if len(found) == 1 else None
 
 
+def hand_ends(
+    o: Interval, i: Interval, raw_o: list[Interval], raw_i: list[Interval], blip_s: float
+) -> list[tuple[bool, bool]]:
+    """(a blip on the outer beam, a blip on the inner) ahead of and behind a walker's torso
+    breaks `o` and `i`: pieces shorter than a body's (`blip_s`) within `TORSO_NEAR_S`.
+
+    A hand or bag that crosses the door shows on both beams at the same end of the body; one
+    that falls on each beam by itself does not (`docs/engine.md`, "Which hand model a door
+    follows"). The door learns which from these (`engine._Door.learn_hands`)."""
+
+    def ends(raw: list[Interval], core: Interval) -> tuple[bool, bool]:
+        ahead = behind = False
+        for p in raw:
+            if p.duration >= blip_s or p.duration < PIECE_MIN_S:
+                continue
+            if p.end <= core.start and core.start - p.end <= TORSO_NEAR_S:
+                ahead = True
+            elif p.start >= core.end and p.start - core.end <= TORSO_NEAR_S:
+                behind = True
+        return ahead, behind
+
+    ahead_o, behind_o = ends(raw_o, o)
+    ahead_i, behind_i = ends(raw_i, i)
+    return [(ahead_o, ahead_i), (behind_o, behind_i)]
+
+
 def _within(raw: list[Interval], span: Interval) -> list[Interval]:
     return [
         iv
@@ -961,16 +990,20 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     tuning: Limits,
     typical_length: float | None,
     crowd: float = 0.0,
+    loose_hands: bool = False,
 ) -> Outcome:
     """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted.
 
     `crowd`: the people the door expects to walk through the other way within `PASS_MAX_S`
-    of the episode (from its recent traffic), for the chance that someone passed someone."""
+    of the episode (from its recent traffic), for the chance that someone passed someone.
+    `loose_hands`: the door has learned that its hand and bag blips fall on each beam by
+    themselves (`hand_ends`, `docs/engine.md`), so their order across the beams says nothing."""
     if not edges:
-        return Outcome([], 0, [])
+        return Outcome([], 0, [], [])
     raw_outer, raw_inner, outer, inner = bodies(edges, tuning, typical_length)
     crossings: list[Decision] = []
     singles: list[float] = []
+    ends: list[tuple[bool, bool]] = []
     rejected = 0
     steps: list[Step | None]
     if len(outer) == 1 and len(inner) == 1:
@@ -995,7 +1028,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
         direction = (
-            _walker(ob, ib, raw_outer, raw_inner, tuning, crowd, typical_length)
+            _walker(ob, ib, raw_outer, raw_inner, tuning, crowd, typical_length, loose_hands)
             if p == q == 1
             else None
         )
@@ -1044,11 +1077,13 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
                 singles.append(length)
         elif kind == "single" and cost < 0.25 and math.isfinite(length):
             singles.append(length)
+        if kind == "single" and p == q == 1 and _signs(o, i) is not None and long_ < TURN_MIN_S:
+            ends += hand_ends(o, i, raw_outer, raw_inner, tuning.blip_s)
         crossings.append(Decision(direction, t, kind, confidence))
-    return Outcome(crossings, rejected, singles)
+    return Outcome(crossings, rejected, singles, ends)
 
 
-def _walker(
+def _walker(  # noqa: PLR0911 - one return per hypothesis that wins
     o: Body,
     i: Body,
     raw_o: list[Interval],
@@ -1056,6 +1091,7 @@ def _walker(
     tuning: Limits,
     crowd: float = 0.0,
     typical: float | None = None,
+    loose_hands: bool = False,
 ) -> Direction | None:
     """One walker's direction, where the quick reading is in doubt, by the likelier hypothesis.
 
@@ -1071,12 +1107,24 @@ def _walker(
     the breaks nest in a wide door, two people passing is a third hypothesis (`_nested`), and
     the door's learned length (`typical`) says which way the nest fits one body (`_nest_fit`).
     Not for a stop and a turn: both breaks long enough (`TURN_MIN_S`) is left to the caller.
+
+    At a door whose blips fall on each beam by themselves (`loose_hands`) the first touch and
+    last leave need not go the body's way, so where the torsos agree on the direction they
+    decide: by their edges where front and back lags agree (one body at one pace), else by
+    the blocked time (`bulk_lag`), which a blip merged into one end barely moves.
     """
+    by_core = _signs(o.core, i.core)
     by_extent = _signs(o.extent, i.extent)
-    if by_extent is not None and by_extent == _signs(o.core, i.core):
+    if by_extent is not None and by_extent == by_core:
         return None
     if min(o.core.duration, i.core.duration) >= TURN_MIN_S:
         return None
+    if loose_hands and by_core is not None and max(o.core.duration, i.core.duration) < PASS_MAX_S:
+        if _lags_agree(i.core.start - o.core.start, i.core.end - o.core.end, math.inf):
+            return by_core
+        lag = bulk_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
+        if lag is not None and abs(lag) > SIGN_EPS_S:
+            return "in" if lag > 0 else "out"
     torsos_o = _torsos(raw_o, o.extent, tuning)
     torsos_i = _torsos(raw_i, i.extent, tuning)
     ext_o, ext_i = _paired_extents(o, i, raw_o, raw_i, tuning)
@@ -1093,7 +1141,7 @@ def _walker(
             cost_out = min(cost_out, base + _walk_cost(ts - us, te - ue, te - ts, ue - us))
     cost_in += EXTENT_COST * ((front < 0) + (back < 0))
     cost_out += EXTENT_COST * ((front > 0) + (back > 0))
-    if tuning.passing and _crossed_over(o.core, i.core) and _signs(o.core, i.core) is None:
+    if tuning.passing and _crossed_over(o.core, i.core) and by_core is None:
         fit = (0.0, 0.0) if typical is None else _nest_fit(o.core, i.core, typical)
         return _nested(cost_in, cost_out, crowd, fit)
     if cost_in + WALK_MARGIN < cost_out:

@@ -38,6 +38,16 @@ at boot, a few (node time, rx) pairs leave the alignment error near a connection
 MAX_BOOTS = 4
 """Boots remembered per node, for late ticks of an earlier boot."""
 TYPICAL_SAMPLES = 64
+HAND_SAMPLES = 200
+"""Crossing ends (two per clean single crossing) a door's hand model is learned from: the
+last hour or so of a quiet door, minutes of a busy one."""
+HAND_MIN = 8
+"""Ends with a blip on either beam before a door may find its blips loose."""
+HAND_LOOSE_PHI = 0.3
+"""A door's blips are loose where the phi coefficient of (blip on outer, blip on inner) over
+its crossing ends is below this. Measured with `python -m benchmarks.hands`
+(`docs/engine.md`, "Which hand model a door follows"): hands that cross both beams give
+0.67-0.83 (our simulator, doors up to 12 cm), blips drawn per beam 0.01-0.18."""
 TRAFFIC_TAU_S = 600.0
 """A door's traffic rate is the crossings it counted, weighted down by e per this much time:
 footfall changes over tens of minutes (a shop's hourly profile), not from one minute to the
@@ -236,6 +246,11 @@ class _Door:
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_SAMPLES))
     typical: float | None = None
     """Median of `lengths`, once there are `split_after` of them."""
+    hands: deque[tuple[bool, bool]] = field(default_factory=lambda: deque(maxlen=HAND_SAMPLES))
+    hand_counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    """Of `hands`, the ends with no blip, one on inner only, outer only, both."""
+    loose_hands: bool = False
+    """The door's blips fall on each beam by themselves (`learn_hands`)."""
     entries: int = 0
     exits: int = 0
     traffic: float = 0.0
@@ -253,6 +268,27 @@ class _Door:
             self.lengths.extend(lengths)
             if len(self.lengths) >= self.tuning.split_after:
                 self.typical = statistics.median(self.lengths)
+
+    def learn_hands(self, ends: list[tuple[bool, bool]]) -> None:
+        """Add clean crossings' ends (`decide.hand_ends`) and say whether the door's blips are
+        loose: once `HAND_MIN` of the last `HAND_SAMPLES` ends hold a blip, their phi
+        coefficient (the correlation of the outer and the inner beam's blip) is below
+        `HAND_LOOSE_PHI`. A hand that crosses both beams shows on both at one end."""
+        if not ends:
+            return
+        n = self.hand_counts
+        for outer, inner in ends:
+            if len(self.hands) == HAND_SAMPLES:
+                old_o, old_i = self.hands[0]
+                n[2 * old_o + old_i] -= 1
+            self.hands.append((outer, inner))
+            n[2 * outer + inner] += 1
+        n00, n01, n10, n11 = n[0], n[1], n[2], n[3]
+        spread = (n10 + n11) * (n00 + n01) * (n01 + n11) * (n00 + n10)
+        if n01 + n10 + n11 < HAND_MIN or spread == 0:
+            self.loose_hands = False
+            return
+        self.loose_hands = (n11 * n00 - n10 * n01) / math.sqrt(spread) < HAND_LOOSE_PHI
 
     def crowd(self, t: float) -> float:
         """People expected to walk through this door the other way within `PASS_MAX_S` of
@@ -795,10 +831,11 @@ class Engine:
         ]
         mapped.sort()
         start = mapped[0][0] if mapped else now
-        outcome = decide(mapped, door.limits, door.typical, door.crowd(start))
+        outcome = decide(mapped, door.limits, door.typical, door.crowd(start), door.loose_hands)
         door.count(start, len(outcome.crossings))
         self.stats.rejected += outcome.rejected
         door.learn(outcome.single_lengths)
+        door.learn_hands(outcome.hand_ends)
         name = door.spec.door
         for c in outcome.crossings:
             if c.direction == "in":

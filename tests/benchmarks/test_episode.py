@@ -87,14 +87,17 @@ def test_an_error_example_replays_as_the_engine_decided_it() -> None:
     name, text = cell.examples[0]
     assert name.startswith("flipped")
     line = text.splitlines()[1]
-    m = re.search(r"counted \[(.*)\]:(?: --typical (\S+))? --crowd (\S+) \"(.*)\"$", line)
+    m = re.search(
+        r"counted \[(.*)\]:(?: --typical (\S+))? --crowd (\S+)( --loose-hands)? \"(.*)\"$", line
+    )
     assert m is not None, line
-    counted, typical, crowd, edges = m.groups()
+    counted, typical, crowd, loose, edges = m.groups()
     outcome = decide(
         parse(edges),
         Limits.of(DoorTuning()),
         None if typical is None else float(typical),
         float(crowd),
+        loose is not None,
     )
     replayed = ", ".join(f"{c.direction} {c.kind} {c.t * 1000:+.0f}" for c in outcome.crossings)
     assert replayed == counted

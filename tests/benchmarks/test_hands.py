@@ -6,20 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.hands import Table, _cell, hand_ends, main, tables
+from benchmarks.hands import Table, _cell, main, tables
 from benchmarks.robustness import Job, _cleanroom
-from gateway.core.decide import Interval, Limits
-from gateway.core.tuning import DoorTuning
+from gateway.core.decide import Interval, hand_ends
 
 
 def test_a_blip_counts_at_the_end_of_the_torso_it_is_near() -> None:
-    tuning = Limits.of(DoorTuning())
     o, i = Interval(0.0, 0.4), Interval(0.1, 0.5)
     raw_o = [Interval(-0.08, -0.05), o, Interval(0.5, 0.53)]  # a hand ahead, a bag behind
     raw_i = [Interval(0.02, 0.05), i, Interval(0.9, 0.93)]  # a hand ahead; a glitch far behind
-    assert hand_ends(o, i, raw_o, raw_i, tuning) == [(True, True), (True, False)]
+    assert hand_ends(o, i, raw_o, raw_i, 0.12) == [(True, True), (True, False)]
     # A body-long piece is not a blip: a second person, not a hand.
-    assert hand_ends(o, i, [Interval(-0.4, -0.05), o], [i], tuning) == [(False, False)] * 2
+    assert hand_ends(o, i, [Interval(-0.4, -0.05), o], [i], 0.12) == [(False, False)] * 2
 
 
 def test_the_table_reads_blips_that_come_together_and_blips_that_do_not() -> None:
