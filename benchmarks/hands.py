@@ -19,7 +19,9 @@ also learns it: `engine._Door.learn_hands`). It prints the 2 x 2 table (outer bl
 phi coefficient (numpy's correlation of the two indicators), the odds ratio with its 95 %
 interval (scipy), and a reading against what both generators measure (docs/engine.md): phi
 0.67-0.83 where our simulator's hands cross both beams (doors up to 12 cm), 0.01-0.18 for
-blips drawn on each beam independently (both generators, 5-30 cm).
+blips drawn on each beam independently (both generators, 5-30 cm). "independent" is what the
+engine's door finds loose (`HAND_LOOSE_PHI`, `HAND_MIN`), over the whole trace where the door
+keeps its last `HAND_SAMPLES` ends.
 
 The engine's own `decide` reads the ends; this module only counts and prints.
 """
@@ -37,17 +39,14 @@ from scipy.stats.contingency import odds_ratio
 
 from gateway.core import decide as engine
 from gateway.core.decide import Limits
+from gateway.core.engine import HAND_LOOSE_PHI, HAND_MIN
 from gateway.core.tuning import EngineConfig
 from gateway.errors import ConfigError
 from gateway.protocol.trace import Record, Tick, TraceHeader, open_trace
 
 TOGETHER_PHI = 0.5
-"""At or above: blips come together (our simulator's hands, doors up to 12 cm: 0.67-0.83)."""
-INDEPENDENT_PHI = 0.3
-"""Below: about as little association as independent blips show (0.01-0.18)."""
-MIN_BLIP_ENDS = 20
-"""Ends with a blip on either beam below which the table cannot tell (phi's standard error
-is about 1/sqrt(ends): 20 blip ends come with 40-200 ends in all, an error of 0.07-0.16)."""
+"""At or above: blips come together (our simulator's hands, doors up to 12 cm: 0.67-0.83).
+Below the engine's `HAND_LOOSE_PHI` (0.3) they are loose, as the engine's door finds them."""
 
 
 class HandsError(ValueError):
@@ -90,12 +89,12 @@ class Table:
 
     def reading(self) -> str:
         phi = self.phi()
-        if self.blip_ends < MIN_BLIP_ENDS or phi is None:
-            return f"too few blips to tell (fewer than {MIN_BLIP_ENDS} ends with one)"
+        if self.blip_ends < HAND_MIN or phi is None:
+            return f"too few blips to tell (fewer than {HAND_MIN} ends with one)"
         if phi >= TOGETHER_PHI:
             return "together: a blip on one beam comes with one on the other (hands cross both)"
-        if phi < INDEPENDENT_PHI:
-            return "independent: a blip on one beam says nothing of the other"
+        if phi < HAND_LOOSE_PHI:
+            return "independent: a blip on one beam says nothing of the other (engine: loose)"
         return "between: some blips cross both beams, many do not"
 
 

@@ -102,3 +102,15 @@ def test_an_error_example_replays_as_the_engine_decided_it() -> None:
     replayed = ", ".join(f"{c.direction} {c.kind} {c.t * 1000:+.0f}" for c in outcome.crossings)
     assert replayed == counted
     assert counted.startswith("in ")
+
+
+def test_a_door_with_loose_blips_is_said_and_decided_so() -> None:
+    # A hand ahead on the inner beam only, a bag behind on the outer only; torsos going in.
+    edges = parse("Iv-70 I^-30 Ov+0 Iv+30 O^+200 I^+230 Ov+240 O^+280")
+    tight = explain(edges, Limits.of(DoorTuning()))
+    loose = explain(edges, Limits.of(DoorTuning()), loose_hands=True)
+    assert "blips loose" in loose[0]
+    assert "blips loose" not in tight[0]
+    assert tight[-1].startswith("  out single")
+    assert loose[-1].startswith("  in single")
+    assert "one-walker scoring: in;" in "\n".join(loose)
