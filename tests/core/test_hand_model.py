@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from benchmarks.episode import parse
 from benchmarks.robustness import Job, _cleanroom
 from gateway.core.decide import INNER, OUTER, Limits, decide
 from gateway.core.engine import HAND_MIN, HAND_SAMPLES, Engine
@@ -81,3 +82,23 @@ def test_the_engine_learns_the_independent_generators_blip_order(same: bool, loo
     engine.run([r for r in records if isinstance(r, Tick)])
     (door,) = engine._doors
     assert door.loose_hands is loose
+
+
+def test_torsos_whose_lags_agree_outweigh_the_blocked_time_at_a_loose_door() -> None:
+    # A walker going out at 5 cm, brisk (independent generator): torsos -35..57 ms outer and
+    # -56..38 ms inner, lags -21 and -19 ms. A hand ahead on the outer beam only and an arm
+    # gap in the inner torso pull the blocked time's best shift to +37 ms ("in").
+    edges = parse("Ov-107 O^-68 Iv-56 Ov-35 I^-32 Iv+4 I^+38 O^+57 Iv+155 I^+172")
+    (crossing,) = decide(edges, Limits.of(DoorTuning()), None, loose_hands=True).crossings
+    assert crossing.direction == "out"
+
+
+def test_torsos_that_agree_only_in_sign_leave_it_to_the_blocked_time_at_a_loose_door() -> None:
+    # Going in: the inner torso 10 ms behind at the front and 60 ms at the back (a bag merged
+    # into its end). A hand ahead on the inner beam only and one behind on the outer only make
+    # the first touch and last leave say "out"; the blocked time's best shift says "in".
+    edges = parse("Iv-80 I^-40 Ov+0 Iv+10 O^+200 I^+260 Ov+280 O^+320")
+    tuning = Limits.of(DoorTuning())
+    (tight,) = decide(edges, tuning, None).crossings
+    (loose,) = decide(edges, tuning, None, loose_hands=True).crossings
+    assert (tight.direction, loose.direction) == ("out", "in")
