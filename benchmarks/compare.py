@@ -56,12 +56,12 @@ def load(paths: Sequence[Path]) -> Run:
         if not isinstance(rows, list):
             raise CompareError(f"{path}: expected the list `count_errors --json` writes")
         for n, row in enumerate(rows, 1):
-            if not isinstance(row, dict) or not {"cell", "classes", "seeds"} <= row.keys():
+            if not isinstance(row, dict) or not {"cls", "cell", "classes", "seeds"} <= row.keys():
                 raise CompareError(
-                    f"{path}: row {n} lacks cell, classes or seeds (written by a "
+                    f"{path}: row {n} lacks cls, cell, classes or seeds (written by a "
                     "`count_errors` from before per-seed figures? run it again)"
                 )
-            cell = f"{row['cls']}: {row['cell']}" if "cls" in row else str(row["cell"])
+            cell = f"{row['cls']}: {row['cell']}"
             if cell in classes:
                 raise CompareError(f"{path}: cell {cell!r} appears twice across the files")
             classes[cell] = Counter({str(k): int(v) for k, v in row["classes"].items()})

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -197,17 +198,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{'source':<30} {'door':<10} {'crossings':>9} {'none':>5} {'inner':>5} {'outer':>5} "
         f"{'both':>5} {'phi':>6} {'odds ratio (95%)':<20} reading"
     )
-    sources: list[tuple[str, object]] = [(str(p), p) for p in args.traces]
-    sources += [(f"scenario {s}", s) for s in args.scenario]
-    sources += [(f"cell {c}", c) for c in args.cell]
-    for name, what in sources:
+    sources: list[tuple[str, Callable[[], tuple[TraceHeader, list[Record]]]]] = [
+        (str(p), partial(_trace, p)) for p in args.traces
+    ]
+    sources += [
+        (f"scenario {s}", partial(_scenario, s, args.minutes, args.seed)) for s in args.scenario
+    ]
+    sources += [(f"cell {c}", partial(_cell, c, args.minutes, args.seed)) for c in args.cell]
+    for name, load in sources:
         try:
-            if isinstance(what, Path):
-                header, records = _trace(what)
-            elif name.startswith("scenario"):
-                header, records = _scenario(str(what), args.minutes, args.seed)
-            else:
-                header, records = _cell(str(what), args.minutes, args.seed)
+            header, records = load()
         except HandsError as exc:
             parser.error(str(exc))
         for line in lines(name, tables(header, records)):

@@ -53,7 +53,7 @@ def test_runs_that_cannot_be_paired_or_read_are_named(
         compare(load([a]), load([b]))
     old = tmp_path / "old.json"
     old.write_text(json.dumps([{"cell": "x", "classes": {}}]))
-    with pytest.raises(CompareError, match="row 1 lacks cell, classes or seeds"):
+    with pytest.raises(CompareError, match="row 1 lacks cls, cell, classes or seeds"):
         load([old])
     with pytest.raises(SystemExit):
         main([str(tmp_path / "missing.json"), "--after", str(a)])

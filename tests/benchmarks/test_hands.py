@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.hands import Table, _cell, main, tables
+from benchmarks.hands import HAND_MIN, Table, _cell, main, tables
 from benchmarks.robustness import Job, _cleanroom
 from gateway.core.decide import Interval, hand_ends
 
@@ -73,3 +73,28 @@ def test_a_recorded_trace_is_read_like_a_generated_one(
     assert str(path) in out
     assert "front" in out
     assert _cell("sim 12 0.35 same 0 walk", 1.0, 1)[0].doors
+
+
+def test_the_tool_reads_a_door_as_the_engines_door_does() -> None:
+    # Two computations of phi: the engine's closed form (compiled, no numpy) and the tool's
+    # numpy correlation. On the same ends they must agree on "loose".
+    import random
+
+    from gateway.core.engine import HAND_LOOSE_PHI, HAND_SAMPLES, Engine
+    from tests.support.enginekit import two_node_door
+
+    rng = random.Random(3)
+    for _ in range(200):
+        p_outer, p_inner, tie = rng.random(), rng.random(), rng.random()
+        ends = []
+        for _ in range(rng.randrange(2, HAND_SAMPLES, 2)):
+            a = rng.random() < p_outer
+            ends.append((a, a if rng.random() < tie else rng.random() < p_inner))
+        door = Engine(two_node_door().doors)._doors[0]
+        door.learn_hands(ends)
+        table = Table()
+        for a, b in ends:
+            table.add(a, b)
+        phi = table.phi()
+        tool_loose = table.blip_ends >= HAND_MIN and phi is not None and phi < HAND_LOOSE_PHI
+        assert door.loose_hands is tool_loose, (table.n, phi)
