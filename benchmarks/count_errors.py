@@ -112,7 +112,11 @@ def _decided(episodes: list[Decided], t0: float) -> str:
     got = ", ".join(f"{d} {kind} {(t - t0) * 1000:+.0f}" for d, t, kind in ep.crossings)
     typical = "" if ep.typical is None else f" --typical {ep.typical:.3f}"
     loose = " --loose-hands" if ep.loose_hands else ""
-    return f'engine counted [{got or "nothing"}]:{typical} --crowd {ep.crowd:.3f}{loose} "{edges}"'
+    lag = "" if ep.walk_lag is None else f" --walk-lag {ep.walk_lag * 1000:.1f}"
+    return (
+        f"engine counted [{got or 'nothing'}]:{typical} --crowd {ep.crowd:.3f}{loose}{lag} "
+        f'"{edges}"'
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
     python -m benchmarks.episode "Ov-214 Iv-153 O^-110 Ov-68 I^+51 Iv+85 O^+211 I^+284"
                                  [--typical 6.5] [--crowd 0.09] [--loose-hands]
+                                 [--walk-lag 62]
                                  [--set passing=false ...]
 
 The edges are written as `benchmarks.count_errors --examples` and `benchmarks.hostile_diff
@@ -9,7 +10,8 @@ The edges are written as `benchmarks.count_errors --examples` and `benchmarks.ho
 time in milliseconds. `--typical` is the door's learned single-person length (duration over
 lag; none until the door has learned it), `--crowd` the people the door expects to walk
 through the other way within a second (as `decide` takes them), `--loose-hands` says the door
-has learned that its blips fall on each beam by themselves, `--set` overrides a field of
+has learned that its blips fall on each beam by themselves, `--walk-lag` is the door's learned
+lag between its beams in milliseconds (none until learned), `--set` overrides a field of
 the door's `DoorTuning`. Prints each step of `gateway.core.decide.decide`:
 
 1. the raw breaks of each beam;
@@ -104,12 +106,14 @@ def explain(
     typical: float | None = None,
     crowd: float = 0.0,
     loose_hands: bool = False,
+    walk_lag: float | None = None,
 ) -> list[str]:
     """The lines `main` prints for one episode."""
+    lag = "" if walk_lag is None else f"; walking lag {walk_lag * 1000:g} ms"
     lines = [
         f"{len(edges)} edges over {(edges[-1][0] - edges[0][0]) * 1000:.0f} ms; typical "
         f"length {'none (not learned)' if typical is None else f'{typical:g}'}; "
-        f"crowd {crowd:g}{'; blips loose (each beam by itself)' if loose_hands else ''}"
+        f"crowd {crowd:g}{'; blips loose (each beam by itself)' if loose_hands else ''}{lag}"
     ]
     raw_o, raw_i, outer, inner = engine.bodies(edges, tuning, typical)
     lines.append("raw breaks, ms (duration):")
@@ -119,8 +123,8 @@ def explain(
     for name, bodies in (("outer", outer), ("inner", inner)):
         lines += [f"  {name} {k}: {_body(b)}" for k, b in enumerate(bodies)] or [f"  {name}: none"]
     lines.append("alignment:")
-    lines += _alignment(raw_o, raw_i, outer, inner, tuning, typical, crowd, loose_hands)
-    outcome = engine.decide(edges, tuning, typical, crowd, loose_hands)
+    lines += _alignment(raw_o, raw_i, outer, inner, tuning, typical, crowd, loose_hands, walk_lag)
+    outcome = engine.decide(edges, tuning, typical, crowd, loose_hands, walk_lag)
     lines.append(f"decision ({outcome.rejected} rejected):")
     for c in outcome.crossings:
         lines.append(f"  {c.direction} {c.kind} at {_ms(c.t)} ms, confidence {c.confidence:g}")
@@ -138,6 +142,7 @@ def _alignment(
     typical: float | None,
     crowd: float,
     loose_hands: bool = False,
+    walk_lag: float | None = None,
 ) -> list[str]:
     """How `align` pairs the two beams' bodies, and each one-to-one pair's two readings."""
     lines: list[str] = []
@@ -156,7 +161,7 @@ def _alignment(
             continue
         if p == q == 1:
             walker = engine._walker(
-                outer[a], inner[b], raw_o, raw_i, tuning, crowd, typical, loose_hands
+                outer[a], inner[b], raw_o, raw_i, tuning, crowd, typical, loose_hands, walk_lag
             )
             quick = engine.direction_of(outer[a], inner[b], raw_o, raw_i, tuning.blip_s)
             lines.append(
@@ -184,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--loose-hands", action="store_true", help="the door's blips fall on each beam by itself"
     )
+    parser.add_argument(
+        "--walk-lag", type=float, default=None, help="the door's learned lag between beams, ms"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = parser.parse_args(argv)
     try:
@@ -191,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         tuning = limits(args.set)
     except EpisodeError as exc:
         parser.error(str(exc))
-    for line in explain(edges, tuning, args.typical, args.crowd, args.loose_hands):
+    walk_lag = None if args.walk_lag is None else args.walk_lag / 1000
+    for line in explain(edges, tuning, args.typical, args.crowd, args.loose_hands, walk_lag):
         print(line)
 
 

@@ -90,6 +90,7 @@ class Decided:
     typical: float | None = None
     crowd: float = 0.0
     loose_hands: bool = False
+    walk_lag: float | None = None
 
 
 @dataclass(slots=True)
@@ -152,12 +153,13 @@ def _run_engine(mod: ModuleType, header: TraceHeader, ticks: list[Tick]) -> Run:
         typical = door.typical
         crowd = door.crowd(edges[0][0]) if edges else 0.0
         loose = door.loose_hands
+        walk_lag = door.walk_lag
         original(self, door, episode, events, now)
         made = [
             (e.direction, e.t, e.kind) for e in events[before:] if type(e).__name__ == "Crossing"
         ]
         episodes.setdefault(door.spec.door, []).append(
-            Decided(edges, now, made, typical, crowd, loose)
+            Decided(edges, now, made, typical, crowd, loose, walk_lag)
         )
 
     engine._decide = spy.__get__(engine)

@@ -98,6 +98,16 @@ EXTENT_AGREE = 0.5
 """...which it shows by a front lag and a back lag that agree within this share (a swinging
 hand's pace differs from the torso's); a blip on one beam only gives the extents lags that
 do not, and then they have no say."""
+MEDIAN_SHIFT_S = 0.025
+"""The most a hand or bag blip moves the median of its beam's blocked time: half its length,
+wherever it falls, and such a blip lasts 12-50 ms (issue 12's held-out traces; a hand or bag
+5-10 cm across at walking pace). A merged blip or an arm gap moves an edge of the torso by its
+whole length, the median by half of it. At a door with loose hands (`loose_hands`) the order
+of the two beams' medians (`median_lag`) decides a walker when its lag is beyond this..."""
+MEDIAN_DOOR_LAG_S = 2 * MEDIAN_SHIFT_S
+"""...and the door's usual lag between its beams (`walk_lag`) is beyond this: one blip on each
+beam moving the medians toward each other cannot reverse the usual walker's order there. At
+5 cm at a brisk pace (~30 ms) it can, and the walker's other evidence decides."""
 WALK_MARGIN = 0.5
 """A direction must be this much cheaper than the other to decide; else the caller's rules."""
 NEST_MARGIN = 1.0
@@ -175,6 +185,10 @@ class Outcome:
     """Breaks or matched pairs that were not crossings (U-turns, strays)."""
     single_lengths: list[float]
     """Speed-independent lengths of clean single crossings, for the door's typical length."""
+    single_lags: list[float]
+    """Every single crossing's lag between the beams (of their blocked-time medians,
+    absolute), for the door's typical walking lag: not only the clean ones, whose lags are
+    the longer ones."""
     hand_ends: list[tuple[bool, bool]]
     """At each end (ahead, behind) of every clean single crossing: (a blip on the outer beam,
     a blip on the inner), for the door's learning whether its hands cross both beams."""
@@ -751,6 +765,31 @@ def _within(raw: list[Interval], span: Interval) -> list[Interval]:
     ]
 
 
+def _half_time(pieces: list[Interval]) -> float:
+    """When half of the pieces' blocked time (sorted, not overlapping) has passed."""
+    half = sum(p.duration for p in pieces) / 2
+    for p in pieces:
+        if p.duration >= half:
+            return p.start + half
+        half -= p.duration
+    return pieces[-1].end
+
+
+def median_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
+    """The lag between the beams of the median of their blocked time: the moment half the
+    inner beam's blocked time has passed, minus the same for the outer beam. A piece shifts
+    its beam's median by half its length at most, wherever it lies (`MEDIAN_SHIFT_S`)."""
+    if not outer or not inner:
+        return None
+    return _half_time(inner) - _half_time(outer)
+
+
+def _median_lag_of(o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval]) -> float:
+    """How far apart in time one walker's two bodies block their beams (`median_lag`)."""
+    lag = median_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
+    return 0.0 if lag is None else abs(lag)
+
+
 def bulk_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
     """The shift of the inner beam's blocked time that overlaps the outer beam's most.
 
@@ -991,18 +1030,22 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
     typical_length: float | None,
     crowd: float = 0.0,
     loose_hands: bool = False,
+    walk_lag: float | None = None,
 ) -> Outcome:
     """Crossings in one episode. `edges` are (gateway time, OUTER/INNER, broken), sorted.
 
     `crowd`: the people the door expects to walk through the other way within `PASS_MAX_S`
     of the episode (from its recent traffic), for the chance that someone passed someone.
     `loose_hands`: the door has learned that its hand and bag blips fall on each beam by
-    themselves (`hand_ends`, `docs/engine.md`), so their order across the beams says nothing."""
+    themselves (`hand_ends`, `docs/engine.md`), so their order across the beams says nothing.
+    `walk_lag`: the door's usual lag between its beams (the median over its single crossings
+    of `median_lag`), None until it has learned one."""
     if not edges:
-        return Outcome([], 0, [], [])
+        return Outcome([], 0, [], [], [])
     raw_outer, raw_inner, outer, inner = bodies(edges, tuning, typical_length)
     crossings: list[Decision] = []
     singles: list[float] = []
+    lags: list[float] = []
     ends: list[tuple[bool, bool]] = []
     rejected = 0
     steps: list[Step | None]
@@ -1028,7 +1071,9 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
         else:
             ob, ib = _span(outer, a, p), _span(inner, b, q)
         direction = (
-            _walker(ob, ib, raw_outer, raw_inner, tuning, crowd, typical_length, loose_hands)
+            _walker(
+                ob, ib, raw_outer, raw_inner, tuning, crowd, typical_length, loose_hands, walk_lag
+            )
             if p == q == 1
             else None
         )
@@ -1077,10 +1122,12 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
                 singles.append(length)
         elif kind == "single" and cost < 0.25 and math.isfinite(length):
             singles.append(length)
+        if kind == "single" and p == q == 1:
+            lags.append(_median_lag_of(ob, ib, raw_outer, raw_inner))
         if kind == "single" and p == q == 1 and _signs(o, i) is not None and long_ < TURN_MIN_S:
             ends += hand_ends(o, i, raw_outer, raw_inner, tuning.blip_s)
         crossings.append(Decision(direction, t, kind, confidence))
-    return Outcome(crossings, rejected, singles, ends)
+    return Outcome(crossings, rejected, singles, lags, ends)
 
 
 def _walker(  # noqa: PLR0911 - one return per hypothesis that wins
@@ -1092,6 +1139,7 @@ def _walker(  # noqa: PLR0911 - one return per hypothesis that wins
     crowd: float = 0.0,
     typical: float | None = None,
     loose_hands: bool = False,
+    walk_lag: float | None = None,
 ) -> Direction | None:
     """One walker's direction, where the quick reading is in doubt, by the likelier hypothesis.
 
@@ -1111,15 +1159,21 @@ def _walker(  # noqa: PLR0911 - one return per hypothesis that wins
     At a door whose blips fall on each beam by themselves (`loose_hands`) the first touch and
     last leave need not go the body's way, so where the torsos agree on the direction they
     decide: by their edges where front and back lags agree (one body at one pace), else by
-    the blocked time (`bulk_lag`), which a blip merged into one end barely moves.
+    the blocked time (`bulk_lag`), which a blip merged into one end barely moves. Where the
+    door's walking lag is long enough too (`MEDIAN_DOOR_LAG_S`), the order of the two beams'
+    blocked-time medians decides first where it is clear (`MEDIAN_SHIFT_S`): a blip can reverse
+    the edges' order there, not the medians'.
     """
     by_core = _signs(o.core, i.core)
     by_extent = _signs(o.extent, i.extent)
+    walking = max(o.core.duration, i.core.duration) < PASS_MAX_S
+    if loose_hands and walking and (by_medians := _by_medians(o, i, raw_o, raw_i, walk_lag)):
+        return by_medians
     if by_extent is not None and by_extent == by_core:
         return None
     if min(o.core.duration, i.core.duration) >= TURN_MIN_S:
         return None
-    if loose_hands and by_core is not None and max(o.core.duration, i.core.duration) < PASS_MAX_S:
+    if loose_hands and by_core is not None and walking:
         if _lags_agree(i.core.start - o.core.start, i.core.end - o.core.end, math.inf):
             return by_core
         lag = bulk_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
@@ -1149,6 +1203,19 @@ def _walker(  # noqa: PLR0911 - one return per hypothesis that wins
     if cost_out + WALK_MARGIN < cost_in:
         return "out"
     return None
+
+
+def _by_medians(
+    o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval], walk_lag: float | None
+) -> Direction | None:
+    """The walker's direction by the order of its beams' blocked-time medians, where the door's
+    usual lag and this walker's lag are long enough that no blip can have reversed it."""
+    if walk_lag is None or walk_lag < MEDIAN_DOOR_LAG_S:
+        return None
+    lag = median_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
+    if lag is None or abs(lag) < MEDIAN_SHIFT_S:
+        return None
+    return "in" if lag > 0 else "out"
 
 
 def _paired_extents(

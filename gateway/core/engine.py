@@ -246,6 +246,10 @@ class _Door:
     lengths: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_SAMPLES))
     typical: float | None = None
     """Median of `lengths`, once there are `split_after` of them."""
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=TYPICAL_SAMPLES))
+    walk_lag: float | None = None
+    """Median of `lags` (single crossings' lags between the beams), once there are
+    `split_after` of them."""
     hands: deque[tuple[bool, bool]] = field(default_factory=lambda: deque(maxlen=HAND_SAMPLES))
     hand_counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     """Of `hands`, the ends with no blip, one on inner only, outer only, both."""
@@ -263,11 +267,15 @@ class _Door:
         # gap_s, reorder_s and limits are derived from `tuning`: `Engine.restore` rebuilds them.
         return _reduce(self, (f.name for f in fields(self) if f.name not in _DERIVED))
 
-    def learn(self, lengths: list[float]) -> None:
+    def learn(self, lengths: list[float], lags: list[float]) -> None:
         if lengths:
             self.lengths.extend(lengths)
             if len(self.lengths) >= self.tuning.split_after:
                 self.typical = statistics.median(self.lengths)
+        if lags:
+            self.lags.extend(lags)
+            if len(self.lags) >= self.tuning.split_after:
+                self.walk_lag = statistics.median(self.lags)
 
     def learn_hands(self, ends: list[tuple[bool, bool]]) -> None:
         """Add clean crossings' ends (`decide.hand_ends`) and say whether the door's blips are
@@ -831,10 +839,12 @@ class Engine:
         ]
         mapped.sort()
         start = mapped[0][0] if mapped else now
-        outcome = decide(mapped, door.limits, door.typical, door.crowd(start), door.loose_hands)
+        outcome = decide(
+            mapped, door.limits, door.typical, door.crowd(start), door.loose_hands, door.walk_lag
+        )
         door.count(start, len(outcome.crossings))
         self.stats.rejected += outcome.rejected
-        door.learn(outcome.single_lengths)
+        door.learn(outcome.single_lengths, outcome.single_lags)
         door.learn_hands(outcome.hand_ends)
         name = door.spec.door
         for c in outcome.crossings:

@@ -88,16 +88,19 @@ def test_an_error_example_replays_as_the_engine_decided_it() -> None:
     assert name.startswith("flipped")
     line = text.splitlines()[1]
     m = re.search(
-        r"counted \[(.*)\]:(?: --typical (\S+))? --crowd (\S+)( --loose-hands)? \"(.*)\"$", line
+        r"counted \[(.*)\]:(?: --typical (\S+))? --crowd (\S+)( --loose-hands)?"
+        r"(?: --walk-lag (\S+))? \"(.*)\"$",
+        line,
     )
     assert m is not None, line
-    counted, typical, crowd, loose, edges = m.groups()
+    counted, typical, crowd, loose, walk_lag, edges = m.groups()
     outcome = decide(
         parse(edges),
         Limits.of(DoorTuning()),
         None if typical is None else float(typical),
         float(crowd),
         loose is not None,
+        None if walk_lag is None else float(walk_lag) / 1000,
     )
     replayed = ", ".join(f"{c.direction} {c.kind} {c.t * 1000:+.0f}" for c in outcome.crossings)
     assert replayed == counted
@@ -114,3 +117,15 @@ def test_a_door_with_loose_blips_is_said_and_decided_so() -> None:
     assert tight[-1].startswith("  out single")
     assert loose[-1].startswith("  in single")
     assert "one-walker scoring: in;" in "\n".join(loose)
+
+
+def test_a_doors_walking_lag_is_said_and_lets_the_medians_decide() -> None:
+    # tests/core/test_hand_model.py: arm gaps and a bag make the edges say "out"; half the
+    # inner beam's blocked time passes 38 ms after half the outer's: "in".
+    edges = parse("Ov-144 Iv-144 I^-100 Iv-91 I^-61 Iv-51 I^-17 Iv+25 O^+79 I^+134 Ov+170 O^+209")
+    tuning = Limits.of(DoorTuning())
+    learned = explain(edges, tuning, 3.455, 0.098, loose_hands=True, walk_lag=0.067)
+    new = explain(edges, tuning, 3.455, 0.098, loose_hands=True)
+    assert "walking lag 67 ms" in learned[0]
+    assert "walking lag" not in new[0]
+    assert (learned[-1][:6], new[-1][:7]) == ("  in s", "  out s")

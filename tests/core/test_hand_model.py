@@ -9,7 +9,16 @@ import pytest
 
 from benchmarks.episode import parse
 from benchmarks.robustness import Job, _cleanroom
-from gateway.core.decide import INNER, OUTER, Limits, decide
+from gateway.core.decide import (
+    INNER,
+    MEDIAN_DOOR_LAG_S,
+    OUTER,
+    Interval,
+    Limits,
+    decide,
+    median_lag,
+    split_intervals,
+)
 from gateway.core.engine import HAND_MIN, HAND_SAMPLES, Engine
 from gateway.core.tuning import DoorTuning
 from gateway.protocol.trace import Tick
@@ -102,3 +111,82 @@ def test_torsos_that_agree_only_in_sign_leave_it_to_the_blocked_time_at_a_loose_
     (tight,) = decide(edges, tuning, None).crossings
     (loose,) = decide(edges, tuning, None, loose_hands=True).crossings
     assert (tight.direction, loose.direction) == ("out", "in")
+
+
+# A walker going in at 12 cm, brisk (independent generator, 30 min, seed 1), at a door that
+# has learned loose hands and a 67 ms walking lag. Arm gaps cut the inner torso's front into
+# three pieces and a 42 ms gap cuts off its back, so its core ends before the outer one's and a
+# bag behind on the outer beam only is the last leave: the edges say "out". Half the inner
+# beam's blocked time has passed 38 ms after half the outer's: "in".
+MEDIANS_SAY_IN = "Ov-144 Iv-144 I^-100 Iv-91 I^-61 Iv-51 I^-17 Iv+25 O^+79 I^+134 Ov+170 O^+209"
+
+
+def test_median_lag_is_the_lag_between_the_beams_blocked_time_halves() -> None:
+    edges = parse(MEDIANS_SAY_IN)
+    raw_o, raw_i = split_intervals(edges)
+    assert median_lag(raw_o, raw_i) == pytest.approx(0.0385)
+    assert median_lag(raw_o, []) is None
+
+
+def test_a_blip_moves_its_beams_median_by_half_its_length_at_most() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        torso = Interval(0.0, rng.uniform(0.06, 0.4))
+        length = rng.uniform(0.012, 0.05)
+        ahead = rng.random() < 0.5
+        gap = rng.uniform(0.001, 0.15)
+        start = -gap - length if ahead else torso.end + gap
+        blip = Interval(start, start + length)
+        other = [Interval(0.05, 0.3)]
+        alone = median_lag(other, [torso])
+        with_blip = median_lag(other, sorted([torso, blip], key=lambda iv: iv.start))
+        assert alone is not None
+        assert with_blip is not None
+        assert abs(with_blip - alone) <= length / 2 + 1e-12
+
+
+def test_the_medians_decide_a_walker_at_a_loose_door_whose_walking_lag_is_long() -> None:
+    edges = parse(MEDIANS_SAY_IN)
+    tuning = Limits.of(DoorTuning())
+
+    def way(loose: bool, walk_lag: float | None) -> str:
+        (crossing,) = decide(edges, tuning, 3.455, 0.098, loose, walk_lag).crossings
+        return crossing.direction
+
+    assert way(True, 0.067) == "in"
+    assert way(True, None) == "out"  # the door has not learned its walking lag yet
+    # At 5 cm brisk (~30 ms) one blip on each beam can reverse the medians' order.
+    assert way(True, MEDIAN_DOOR_LAG_S - 0.001) == "out"
+    assert way(False, 0.067) == "out"  # hands that cross both beams go the body's way
+
+
+def test_a_medians_lag_a_blip_could_have_made_has_no_say() -> None:
+    # Going in: torsos 0..200 ms outer and 20..230 ms inner (an arm gap at 198-215 ms), and a
+    # 50 ms bag behind on the outer beam only, the last leave. Half the inner beam's blocked
+    # time passes 8.5 ms before half the outer's, which that bag alone makes: the medians have
+    # no say, and the torsos, whose lags agree, decide.
+    edges = parse("Ov+0 Iv+20 I^+198 O^+200 Iv+215 I^+230 Ov+235 O^+285")
+    raw_o, raw_i = split_intervals(edges)
+    assert median_lag(raw_o, raw_i) == pytest.approx(-0.0085)
+    (crossing,) = decide(edges, Limits.of(DoorTuning()), None, 0.0, True, 0.08).crossings
+    assert crossing.direction == "in"
+
+
+@pytest.mark.parametrize(
+    ("spacing", "speed", "low", "high"),
+    [(0.12, "walk", 0.07, 0.14), (0.05, "brisk", 0.015, MEDIAN_DOOR_LAG_S)],
+)
+def test_a_door_learns_its_walking_lag_from_its_single_crossings(
+    spacing: float, speed: str, low: float, high: float
+) -> None:
+    # The lag is the spacing over the walking speed (the sweep's bands): 12 cm at 0.9-1.7 m/s
+    # is 71-133 ms, 5 cm at 1.7-2.8 m/s 18-29 ms, which blips and gaps blur by a few ms; that
+    # door stays below the lag where the medians decide.
+    job = Job("single", "cleanroom", spacing, 0.7, False, 0.35, speed, 1, 10.0)
+    header, records = _cleanroom(job, False)
+    engine = Engine(header.doors)
+    (door,) = engine._doors
+    assert door.walk_lag is None
+    engine.run([r for r in records if isinstance(r, Tick)])
+    assert door.walk_lag is not None
+    assert low < door.walk_lag < high
