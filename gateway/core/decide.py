@@ -187,8 +187,8 @@ class Outcome:
     """Speed-independent lengths of clean single crossings, for the door's typical length."""
     single_lags: list[float]
     """Every single crossing's lag between the beams (of their blocked-time medians,
-    absolute), for the door's typical walking lag: not only the clean ones, whose lags are
-    the longer ones."""
+    absolute), for the door's walking lag: not only the clean ones, whose lags are the
+    longer ones."""
     hand_ends: list[tuple[bool, bool]]
     """At each end (ahead, behind) of every clean single crossing: (a blip on the outer beam,
     a blip on the inner), for the door's learning whether its hands cross both beams."""
@@ -765,29 +765,38 @@ def _within(raw: list[Interval], span: Interval) -> list[Interval]:
     ]
 
 
-def _half_time(pieces: list[Interval]) -> float:
-    """When half of the pieces' blocked time (sorted, not overlapping) has passed."""
-    half = sum(p.duration for p in pieces) / 2
-    for p in pieces:
-        if p.duration >= half:
-            return p.start + half
-        half -= p.duration
-    return pieces[-1].end
-
-
 def median_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
     """The lag between the beams of the median of their blocked time: the moment half the
     inner beam's blocked time has passed, minus the same for the outer beam. A piece shifts
     its beam's median by half its length at most, wherever it lies (`MEDIAN_SHIFT_S`)."""
     if not outer or not inner:
         return None
-    return _half_time(inner) - _half_time(outer)
+    return _half_within(inner, _ALWAYS) - _half_within(outer, _ALWAYS)
+
+
+_ALWAYS = Interval(-math.inf, math.inf)
+
+
+def _half_within(raw: list[Interval], span: Interval) -> float:
+    """When half the blocked time of the pieces of `raw` (sorted) that `_within` keeps in
+    `span` has passed, without building their list (a door learns it per single crossing);
+    the span's middle when none is kept."""
+    total = 0.0
+    for iv in raw:
+        if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S:
+            total += iv.end - iv.start
+    half = total / 2
+    for iv in raw:
+        if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S:
+            if iv.end - iv.start >= half:
+                return iv.start + half
+            half -= iv.end - iv.start
+    return (span.start + span.end) / 2
 
 
 def _median_lag_of(o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval]) -> float:
-    """How far apart in time one walker's two bodies block their beams (`median_lag`)."""
-    lag = median_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
-    return 0.0 if lag is None else abs(lag)
+    """`median_lag` of one walker's pieces within its two bodies' extents."""
+    return _half_within(raw_i, i.extent) - _half_within(raw_o, o.extent)
 
 
 def bulk_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
@@ -1123,7 +1132,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
         elif kind == "single" and cost < 0.25 and math.isfinite(length):
             singles.append(length)
         if kind == "single" and p == q == 1:
-            lags.append(_median_lag_of(ob, ib, raw_outer, raw_inner))
+            lags.append(abs(_median_lag_of(ob, ib, raw_outer, raw_inner)))
         if kind == "single" and p == q == 1 and _signs(o, i) is not None and long_ < TURN_MIN_S:
             ends += hand_ends(o, i, raw_outer, raw_inner, tuning.blip_s)
         crossings.append(Decision(direction, t, kind, confidence))
@@ -1212,8 +1221,8 @@ def _by_medians(
     usual lag and this walker's lag are long enough that no blip can have reversed it."""
     if walk_lag is None or walk_lag < MEDIAN_DOOR_LAG_S:
         return None
-    lag = median_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
-    if lag is None or abs(lag) < MEDIAN_SHIFT_S:
+    lag = _median_lag_of(o, i, raw_o, raw_i)
+    if abs(lag) < MEDIAN_SHIFT_S:
         return None
     return "in" if lag > 0 else "out"
 
