@@ -367,31 +367,31 @@ def paired_lengths(
     chains: int = 4,
     seed: int = 0,
 ) -> PairedVisits:
-    """Median and p90 of the day's visit lengths; entries and exits FIFO leaves unpaired
-    (nobody inside to leave, still inside at the end) are left out. `chains` independent
-    chains of `sweeps` sweeps each start from FIFO; their second halves are pooled."""
+    """Median and p90 of the day's visit lengths. `chains` independent chains of `sweeps`
+    sweeps each start from a FIFO pairing; their second halves are pooled.
+
+    A day whose entries and exits do not balance (a crossing missed or counted wrongly) has
+    `residual` crossings of the larger side without a partner. Where they were is not in the
+    counts, and a lognormal with free parameters cannot tell either: leaving a mid-day entry
+    out shortens every later FIFO pair by one arrival gap, which the fitted median absorbs.
+    So, as `balanced_day` spreads the residual in proportion to traffic, chain c leaves out
+    the crossings at traffic quantiles (j + (c + 1/2) / chains) / residual of that side, and
+    the pooled chains average over where they were (`docs/visits.md`). Where leaving them out
+    there would pair an exit before its entry, the chain leaves out what FIFO cannot pair:
+    exits with nobody inside and entries still inside at the end."""
     ordered = sorted(
         (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
     )
-    ins: list[float] = []
-    outs: list[float] = []
-    waiting = 0
-    for p in ordered:  # keep the exits FIFO can pair, and the entries they pair with
-        if p.direction == "in":
-            ins.append(p.t)
-            waiting += 1
-        elif waiting:
-            outs.append(p.t)
-            waiting -= 1
-    ins = ins[: len(outs)]
+    ins = [p.t for p in ordered if p.direction == "in"]
+    outs = [p.t for p in ordered if p.direction == "out"]
     lo, hi = math.floor(start), math.ceil(end)
-    n = len(outs)
+    starts = [_start(ins, outs, ordered, chain, chains) for chain in range(chains)]
+    n = int(np.count_nonzero(~np.isnan(starts[0][0] - starts[0][1]))) if starts else 0
     if n < 2:
         return PairedVisits(lo, hi, n, None, None, None)
-    entry = np.asarray(ins, dtype=np.float64)
     drawn: list[tuple[float, float]] = []
-    for chain in range(chains):
-        drawn.extend(_chain(entry, np.asarray(outs, dtype=np.float64), sweeps, seed + chain))
+    for chain, (entry, exit_) in enumerate(starts):
+        drawn.extend(_chain(entry, exit_, sweeps, seed + chain))
     ms = np.asarray(drawn, dtype=np.float64)
     return PairedVisits(
         lo,
@@ -403,17 +403,52 @@ def paired_lengths(
     )
 
 
+def _start(
+    ins: list[float], outs: list[float], ordered: list[Passage], chain: int, chains: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One chain's first pairing: (entry, exit) times in entry order, NaN for no partner."""
+    residual = len(ins) - len(outs)
+    side = ins if residual > 0 else outs
+    left = {
+        min(len(side) - 1, int(len(side) * (j + (chain + 0.5) / chains) / abs(residual)))
+        for j in range(abs(residual))
+    }
+    kept = [t for k, t in enumerate(side) if k not in left]
+    pairs = list(zip(kept, outs, strict=True) if residual > 0 else zip(ins, kept, strict=True))
+    if any(x <= e for e, x in pairs):
+        pairs, waiting = [], []
+        for p in ordered:  # FIFO: an exit with nobody inside, an entry still inside at the end
+            if p.direction == "in":
+                waiting.append(p.t)
+            else:
+                pairs.append((waiting.pop(0), p.t) if waiting else (math.nan, p.t))
+        pairs += [(t, math.nan) for t in waiting]
+    else:
+        pairs += [(side[k], math.nan) if residual > 0 else (math.nan, side[k]) for k in left]
+    pairs.sort(key=lambda ex: ex[1] if math.isnan(ex[0]) else ex[0])
+    return (
+        np.asarray([e for e, _ in pairs], dtype=np.float64),
+        np.asarray([x for _, x in pairs], dtype=np.float64),
+    )
+
+
 def _chain(
     entry: np.ndarray, exit_: np.ndarray, sweeps: int, seed: int
 ) -> list[tuple[float, float]]:
-    """One Metropolis-within-Gibbs chain from the FIFO pairing; (log-median, log-sd) draws
-    of its second half."""
+    """One Metropolis-within-Gibbs chain from a first pairing; (log-median, log-sd) draws of
+    its second half. A pair without a partner (NaN) has the same likelihood wherever it is,
+    so only the paired lengths weigh a swap, and only they fit the lognormal."""
     n = len(entry)
-    log_len = np.log(np.maximum(exit_ - entry, 1e-3))
+    exit_ = exit_.copy()
+    with np.errstate(invalid="ignore"):
+        log_len = np.log(np.maximum(exit_ - entry, 1e-3))
+    paired = ~np.isnan(log_len)
     rng = np.random.default_rng(seed)
-    mean_inside = float(np.sum(exit_ - entry)) / max(exit_[-1] - entry[0], 1.0)
+    mean_inside = float(np.nansum(exit_ - entry)) / max(
+        float(np.nanmax(exit_) - np.nanmin(entry)), 1.0
+    )
     window = int(min(n - 1, max(10, 4 * math.ceil(mean_inside))))
-    m, s = float(log_len.mean()), max(float(log_len.std()), 1e-3)
+    m, s = float(log_len[paired].mean()), max(float(log_len[paired].std()), 1e-3)
     drawn: list[tuple[float, float]] = []
     for sweep in range(sweeps):
         first = rng.integers(0, n, n)
@@ -425,19 +460,28 @@ def _chain(
             # exits are indexed by the entry they are paired with: swap exit_[i], exit_[j]
             a = exit_[j] - entry[i]
             b = exit_[i] - entry[j]
-            if a <= 0 or b <= 0:
+            if a <= 0 or b <= 0:  # an exit before its entry (NaN, no partner, passes)
                 continue
-            la, lb = math.log(a), math.log(b)
-            li, lj = log_len[i], log_len[j]
-            gain = (li + lj - la - lb) + (
-                (li - m) ** 2 + (lj - m) ** 2 - (la - m) ** 2 - (lb - m) ** 2
-            ) / (2 * s * s)
+            la = a if math.isnan(a) else math.log(a)
+            lb = b if math.isnan(b) else math.log(b)
+            gain = _weight(la, m, s) + _weight(lb, m, s)
+            gain -= _weight(log_len[i], m, s) + _weight(log_len[j], m, s)
             if gain >= 0 or u < gain:
                 exit_[i], exit_[j] = exit_[j], exit_[i]
                 log_len[i], log_len[j] = la, lb
-        centre, spread = float(log_len.mean()), float(log_len.std())
-        s = math.sqrt(spread * spread * n / rng.chisquare(n - 1))
-        m = float(rng.normal(centre, s / math.sqrt(n)))
+        lengths = log_len[~np.isnan(log_len)]
+        k = len(lengths)
+        centre, spread = float(lengths.mean()), float(lengths.std())
+        s = math.sqrt(spread * spread * k / rng.chisquare(k - 1))
+        m = float(rng.normal(centre, s / math.sqrt(k)))
         if sweep >= sweeps // 2:
             drawn.append((m, s))
     return drawn
+
+
+def _weight(log_length: float, m: float, s: float) -> float:
+    """Log-density of a visit length under the lognormal (up to a constant), given its log;
+    0 for a crossing without a partner (NaN): its likelihood does not depend on the pairing."""
+    if math.isnan(log_length):
+        return 0.0
+    return -log_length - (log_length - m) ** 2 / (2 * s * s)
