@@ -769,34 +769,37 @@ def median_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
     """The lag between the beams of the median of their blocked time: the moment half the
     inner beam's blocked time has passed, minus the same for the outer beam. A piece shifts
     its beam's median by half its length at most, wherever it lies (`MEDIAN_SHIFT_S`)."""
-    if not outer or not inner:
-        return None
-    return _half_within(inner, _ALWAYS) - _half_within(outer, _ALWAYS)
+    half_o, half_i = _half_within(outer, _ALWAYS), _half_within(inner, _ALWAYS)
+    return None if half_o is None or half_i is None else half_i - half_o
 
 
 _ALWAYS = Interval(-math.inf, math.inf)
 
 
-def _half_within(raw: list[Interval], span: Interval) -> float:
+def _half_within(raw: list[Interval], span: Interval) -> float | None:
     """When half the blocked time of the pieces of `raw` (sorted) that `_within` keeps in
     `span` has passed, without building their list (a door learns it per single crossing);
-    the span's middle when none is kept."""
+    None when it keeps none."""
     total = 0.0
     for iv in raw:
         if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S:
             total += iv.end - iv.start
     half = total / 2
+    last: float | None = None
     for iv in raw:
         if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S:
             if iv.end - iv.start >= half:
                 return iv.start + half
             half -= iv.end - iv.start
-    return (span.start + span.end) / 2
+            last = iv.end  # rounding can leave the last piece a hair short of the half
+    return last
 
 
 def _median_lag_of(o: Body, i: Body, raw_o: list[Interval], raw_i: list[Interval]) -> float:
-    """`median_lag` of one walker's pieces within its two bodies' extents."""
-    return _half_within(raw_i, i.extent) - _half_within(raw_o, o.extent)
+    """`median_lag` of one walker's pieces within its two bodies' extents; 0 (no say) where a
+    beam has none long enough to be an object (`PIECE_MIN_S`)."""
+    half_o, half_i = _half_within(raw_o, o.extent), _half_within(raw_i, i.extent)
+    return 0.0 if half_o is None or half_i is None else half_i - half_o
 
 
 def bulk_lag(outer: list[Interval], inner: list[Interval]) -> float | None:

@@ -275,9 +275,7 @@ class _Door:
         if lags:
             self.lags.extend(lags)
             if len(self.lags) >= self.tuning.split_after:
-                ordered = sorted(self.lags)
-                n = len(ordered)
-                self.walk_lag = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+                self.walk_lag = statistics.median(self.lags)
 
     def learn_hands(self, ends: list[tuple[bool, bool]]) -> None:
         """Add clean crossings' ends (`decide.hand_ends`) and say whether the door's blips are

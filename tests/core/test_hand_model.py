@@ -13,6 +13,7 @@ from gateway.core.decide import (
     INNER,
     MEDIAN_DOOR_LAG_S,
     OUTER,
+    PIECE_MIN_S,
     Interval,
     Limits,
     decide,
@@ -126,6 +127,8 @@ def test_median_lag_is_the_lag_between_the_beams_blocked_time_halves() -> None:
     raw_o, raw_i = split_intervals(edges)
     assert median_lag(raw_o, raw_i) == pytest.approx(0.0385)
     assert median_lag(raw_o, []) is None
+    # Pulses shorter than PIECE_MIN_S are receiver noise, not an object: no median.
+    assert median_lag([Interval(0.0, PIECE_MIN_S / 2)], raw_i) is None
 
 
 def test_a_blip_moves_its_beams_median_by_half_its_length_at_most() -> None:
