@@ -758,11 +758,12 @@ def hand_ends(
 
 
 def _within(raw: list[Interval], span: Interval) -> list[Interval]:
-    return [
-        iv
-        for iv in raw
-        if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S
-    ]
+    return [iv for iv in raw if _kept(iv, span)]
+
+
+def _kept(iv: Interval, span: Interval) -> bool:
+    """A piece `_within` keeps: it overlaps `span` and is long enough to be an object."""
+    return iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S
 
 
 def median_lag(outer: list[Interval], inner: list[Interval]) -> float | None:
@@ -782,12 +783,12 @@ def _half_within(raw: list[Interval], span: Interval) -> float | None:
     None when it keeps none."""
     total = 0.0
     for iv in raw:
-        if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S:
+        if _kept(iv, span):
             total += iv.end - iv.start
     half = total / 2
     last: float | None = None
     for iv in raw:
-        if iv.end > span.start and iv.start < span.end and iv.end - iv.start >= PIECE_MIN_S:
+        if _kept(iv, span):
             if iv.end - iv.start >= half:
                 return iv.start + half
             half -= iv.end - iv.start

@@ -239,33 +239,41 @@ class FifoVisits:
 def fifo_lengths(passages: Iterable[Passage], start: float, end: float) -> FifoVisits:
     """Pair the k-th entry with the k-th exit in [start, end); an exit with nobody waiting
     inside is unpaired (it cannot belong to a visit that started in the period)."""
-    queue: list[float] = []
-    head = 0
-    lengths: list[float] = []
-    unpaired_exits = 0
     ordered = sorted(
         (p for p in passages if start <= p.t < end), key=lambda p: (p.t, p.direction != "in")
     )
-    for p in ordered:
-        if p.direction == "in":
-            queue.append(p.t)
-        elif head < len(queue):
-            lengths.append(p.t - queue[head])
-            head += 1
-        else:
-            unpaired_exits += 1
+    pairs = _fifo_pairs(ordered)
+    lengths = [x - e for e, x in pairs if not (math.isnan(e) or math.isnan(x))]
     values = np.asarray(lengths, dtype=np.float64)
     some = values.size > 0
     return FifoVisits(
         math.floor(start),
         math.ceil(end),
         int(values.size),
-        len(queue) - head,
-        unpaired_exits,
+        sum(math.isnan(x) for _, x in pairs),
+        sum(math.isnan(e) for e, _ in pairs),
         float(np.mean(values)) if some else None,
         float(np.median(values)) if some else None,
         float(np.quantile(values, 0.9)) if some else None,
     )
+
+
+def _fifo_pairs(ordered: list[Passage]) -> list[tuple[float, float]]:
+    """The k-th entry with the k-th exit of time-ordered passages, as (entry, exit) times: an
+    exit with nobody waiting inside pairs with NaN, and so does each entry still inside at the
+    end."""
+    pairs: list[tuple[float, float]] = []
+    queue: list[float] = []
+    head = 0
+    for p in ordered:
+        if p.direction == "in":
+            queue.append(p.t)
+        elif head < len(queue):
+            pairs.append((queue[head], p.t))
+            head += 1
+        else:
+            pairs.append((math.nan, p.t))
+    return pairs + [(t, math.nan) for t in queue[head:]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,13 +424,7 @@ def _start(
     kept = [t for k, t in enumerate(side) if k not in left]
     pairs = list(zip(kept, outs, strict=True) if residual > 0 else zip(ins, kept, strict=True))
     if any(x <= e for e, x in pairs):
-        pairs, waiting = [], []
-        for p in ordered:  # FIFO: an exit with nobody inside, an entry still inside at the end
-            if p.direction == "in":
-                waiting.append(p.t)
-            else:
-                pairs.append((waiting.pop(0), p.t) if waiting else (math.nan, p.t))
-        pairs += [(t, math.nan) for t in waiting]
+        pairs = _fifo_pairs(ordered)
     else:
         pairs += [(side[k], math.nan) if residual > 0 else (math.nan, side[k]) for k in left]
     pairs.sort(key=lambda ex: ex[1] if math.isnan(ex[0]) else ex[0])
