@@ -130,6 +130,16 @@ on a beam; more pieces near one body are flicker or a lingerer's sways: left to 
 TORSO_NEAR_S = 0.15
 """Pieces this close to a body's extent are its own: blips start 40-140 ms ahead of the
 torso and 20-120 ms behind it (issue 12)."""
+HAND_REACH = 1.5
+"""How far from a torso's break (in lengths of it) a swinging hand or bag breaks the beam. An
+arm swings through about 30 degrees in all at a free walk, more when brisk (Perry and
+Burnfield, Gait Analysis, ch. 8): the hand, ~0.7 m from the shoulder, reaches at most about
+0.3 m past the front or back of the torso (our simulator's widest swing, 0.42 m from the
+body's middle, is that), and an adult's torso is at least 0.2 m deep (`docs/simulator.md`):
+1.5 depths. Both scale with 1 / speed, so the bound holds at any pace. A piece long enough
+to be a torso (`BODY_MIN_S`) further away than that is someone else: a quick walker one
+behind the other, whose breaks are under `blip_s` (`clean`); a shorter one stays with the
+nearest body within `blip_reach_s`, as it cannot be a person."""
 RESCUE_REACH = 1.5
 """How far apart (middle to middle, in lengths of its break) one body's breaks on the two
 beams can be: beams up to 0.3 m apart, a torso at least 0.2 m deep (docs/engine.md)."""
@@ -304,6 +314,12 @@ def _fused(pieces: list[Interval], spans: tuple[Interval, ...]) -> list[Interval
     return out
 
 
+def _hand_reach(core: Interval) -> float:
+    """How far from a body's break a piece long enough to be a torso itself may lie and still
+    be that body's hand or bag (`HAND_REACH`, never under `TORSO_NEAR_S`)."""
+    return max(TORSO_NEAR_S, HAND_REACH * core.duration)
+
+
 def _arm_gap_runs(pieces: list[Interval]) -> list[list[Interval]]:
     """A beam's pieces in runs whose clears are no longer than an arm-torso gap
     (`BODY_GAP_MAX_S`): what one torso seen past its arms can show."""
@@ -353,11 +369,13 @@ def clean(raw: list[Interval], tuning: Limits, promote: tuple[Interval, ...] = (
     for iv in solid:
         if iv.duration >= tuning.blip_s or iv is cores[0] or iv in promote:
             continue
-        # The nearest body within reach carries this blip; a lone blip stays a candidate.
+        # The nearest body within reach carries this blip; a lone blip stays a candidate. A
+        # piece a torso can make beyond a hand's reach of every body is someone else's.
         best, best_gap = -1, reach
+        body_like = iv.duration >= BODY_MIN_S
         for k, c in enumerate(cores):
             gap = max(c.start - iv.end, iv.start - c.end, 0.0)
-            if gap <= best_gap:
+            if gap <= best_gap and not (body_like and gap > _hand_reach(c)):
                 best, best_gap = k, gap
         if best < 0:
             lone.append(Body(iv, iv))
@@ -460,7 +478,8 @@ def _short_pair(
     the other's nearest piece, overlapping in time (a torso deeper than the beams are apart
     covers both at once; wider apart, the pieces of people one behind the other alias), and
     crossing at one lag (front and back lags agree); and it must lie `carry_gap_s` clear of
-    every body on both beams."""
+    every body on both beams (but the one `clean` made of the piece itself, beyond a hand's
+    reach of the others: `HAND_REACH`)."""
 
     all_o = [iv for iv in _bridged(raw_o, tuning) if iv.duration >= tuning.glitch_s]
     all_i = [iv for iv in _bridged(raw_i, tuning) if iv.duration >= tuning.glitch_s]
@@ -470,7 +489,7 @@ def _short_pair(
             iv
             for iv in pieces
             if BODY_MIN_S <= iv.duration < tuning.blip_s
-            and all(_apart(b.core, iv) >= tuning.carry_gap_s for b in bodies)
+            and all(b.core == iv or _apart(b.core, iv) >= tuning.carry_gap_s for b in bodies)
         ]
 
     so, si = shorts(all_o, outer), shorts(all_i, inner)

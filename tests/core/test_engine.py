@@ -138,6 +138,39 @@ def test_a_tailgater_whose_torso_an_arm_gap_cuts_in_two_short_pieces_is_counted(
 
 
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+@pytest.mark.parametrize("warm", [False, True], ids=["new-door", "learned-door"])
+def test_a_quick_walker_beyond_a_hands_reach_of_the_one_ahead_is_counted(make, warm):
+    site = make()
+    if warm:
+        warm_up(site)
+    outer, inner = site.beams()
+    # Two people at ~2 m/s, 5 cm beams: each torso breaks each beam for 110 ms, under
+    # `blip_s`. The second's breaks start 0.31 s after the first's end: 0.6 m behind, nearly
+    # three torso lengths, where no swinging hand reaches (`HAND_REACH`).
+    for start in (10.000, 10.420):
+        site.add(*outer, start, start + 0.110)
+        site.add(*inner, start + 0.030, start + 0.140)
+    assert directions(crossings(site)) == ["in", "in"]
+
+
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_hand_or_a_bag_within_reach_stays_with_its_quick_walker(make):
+    site = make()
+    outer, inner = site.beams()
+    # The same first walker with a hand 0.31 s behind on both beams (a 45 ms break, too short
+    # for a torso), then a bag 0.16 s behind (80 ms, within 1.5 torso lengths): one person.
+    site.add(*outer, 10.000, 10.110)
+    site.add(*inner, 10.030, 10.140)
+    site.add(*outer, 10.420, 10.465)
+    site.add(*inner, 10.450, 10.495)
+    site.add(*outer, 20.000, 20.110)
+    site.add(*inner, 20.030, 20.140)
+    site.add(*outer, 20.270, 20.350)
+    site.add(*inner, 20.300, 20.380)
+    assert directions(crossings(site)) == ["in", "in"]
+
+
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_an_arm_gap_in_one_beam_does_not_pair_a_slow_queue_one_person_off(make):
     site = make()
     outer, inner = site.beams()

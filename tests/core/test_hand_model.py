@@ -10,12 +10,14 @@ import pytest
 from benchmarks.episode import parse
 from benchmarks.robustness import Job, _cleanroom
 from gateway.core.decide import (
+    HAND_REACH,
     INNER,
     MEDIAN_DOOR_LAG_S,
     OUTER,
     PIECE_MIN_S,
     Interval,
     Limits,
+    clean,
     decide,
     median_lag,
     split_intervals,
@@ -193,3 +195,31 @@ def test_a_door_learns_its_walking_lag_from_its_single_crossings(
     engine.run([r for r in records if isinstance(r, Tick)])
     assert door.walk_lag is not None
     assert low < door.walk_lag < high
+
+
+@pytest.mark.parametrize(
+    ("piece", "bodies"),
+    [
+        # a hand (45 ms, too short for a torso) 0.31 s behind a 110 ms torso: still its own
+        ((0.420, 0.465), 1),
+        # an 80 ms bag 0.16 s behind: within 1.5 torso lengths (165 ms)
+        ((0.270, 0.350), 1),
+        # the same 80 ms 0.2 s behind: a torso can make it and no hand reaches there
+        ((0.310, 0.390), 2),
+    ],
+)
+def test_a_piece_a_torso_could_make_beyond_a_hands_reach_is_a_body(piece, bodies) -> None:
+    tuning = Limits.of(DoorTuning())
+    assert HAND_REACH * 0.110 < 0.2
+    got = clean([Interval(0.0, 0.110), Interval(*piece)], tuning)
+    assert len(got) == bodies
+    assert got[0].core == Interval(0.0, 0.110)
+    if bodies == 1:
+        assert got[0].extent == Interval(0.0, piece[1])
+
+
+def test_a_hands_reach_is_never_under_the_blips_measured_offsets() -> None:
+    # An 80 ms torso (a brisk walker) reaches 120 ms by its length, but issue 12 measured blips
+    # up to 140 ms from the torso at any pace: a 60 ms piece 140 ms behind stays its own.
+    got = clean([Interval(0.0, 0.080), Interval(0.220, 0.280)], Limits.of(DoorTuning()))
+    assert [b.extent for b in got] == [Interval(0.0, 0.280)]
