@@ -314,10 +314,20 @@ def _fused(pieces: list[Interval], spans: tuple[Interval, ...]) -> list[Interval
     return out
 
 
-def _hand_reach(core: Interval) -> float:
-    """How far from a body's break a piece long enough to be a torso itself may lie and still
+def _hand_reach(torso: Interval) -> float:
+    """How far from a torso's break a piece long enough to be a torso itself may lie and still
     be that body's hand or bag (`HAND_REACH`, never under `TORSO_NEAR_S`)."""
-    return max(TORSO_NEAR_S, HAND_REACH * core.duration)
+    return max(TORSO_NEAR_S, HAND_REACH * torso.duration)
+
+
+def _torso_run(core: Interval, runs: list[list[Interval]]) -> Interval:
+    """The span of `core` with the pieces that arm-torso gaps cut from it (`runs`, from
+    `_arm_gap_runs`): the torso a hand's reach is measured from, when the body's break is only
+    part of it."""
+    for run in runs:
+        if run[0].start <= core.start and core.end <= run[-1].end:
+            return Interval(run[0].start, run[-1].end)
+    return core
 
 
 def _arm_gap_runs(pieces: list[Interval]) -> list[list[Interval]]:
@@ -365,6 +375,8 @@ def clean(raw: list[Interval], tuning: Limits, promote: tuple[Interval, ...] = (
     reach = tuning.blip_reach_s
     starts = [c.start for c in cores]
     ends = [c.end for c in cores]
+    runs = _arm_gap_runs(solid)
+    torsos = [_torso_run(c, runs) for c in cores]
     lone: list[Body] = []
     for iv in solid:
         if iv.duration >= tuning.blip_s or iv is cores[0] or iv in promote:
@@ -375,7 +387,9 @@ def clean(raw: list[Interval], tuning: Limits, promote: tuple[Interval, ...] = (
         body_like = iv.duration >= BODY_MIN_S
         for k, c in enumerate(cores):
             gap = max(c.start - iv.end, iv.start - c.end, 0.0)
-            if gap <= best_gap and not (body_like and gap > _hand_reach(c)):
+            if gap <= best_gap and not (
+                body_like and _apart(torsos[k], iv) > _hand_reach(torsos[k])
+            ):
                 best, best_gap = k, gap
         if best < 0:
             lone.append(Body(iv, iv))

@@ -223,3 +223,11 @@ def test_a_hands_reach_is_never_under_the_blips_measured_offsets() -> None:
     # up to 140 ms from the torso at any pace: a 60 ms piece 140 ms behind stays its own.
     got = clean([Interval(0.0, 0.080), Interval(0.220, 0.280)], Limits.of(DoorTuning()))
     assert [b.extent for b in got] == [Interval(0.0, 0.280)]
+
+
+def test_a_hands_reach_counts_from_the_whole_torso_an_arm_gap_cut() -> None:
+    # A brisk torso cut by a 45 ms arm gap into 42 and 83 ms pieces, a 61 ms hand ahead of it:
+    # 84 ms from the torso's front, 171 ms from its longest piece. The hand stays its own.
+    raw = [Interval(-0.203, -0.142), Interval(-0.058, -0.016), Interval(0.029, 0.112)]
+    got = clean(raw, Limits.of(DoorTuning()))
+    assert [(b.core, b.extent) for b in got] == [(Interval(0.029, 0.112), Interval(-0.203, 0.112))]
