@@ -714,7 +714,9 @@ def direction_of(  # noqa: PLR0911 - one return per body-pair case
     # breaks lasts at least that long. A shorter nesting can be a walker's appendage; a longer
     # one only where the piece that moved an end is still in the record (`_merged_end`).
     if min(o.core.duration, i.core.duration) >= TURN_MIN_S:
-        return _merged_end(o.core, i.core, raw_o, raw_i, blip_s)
+        return _merged_end(o.core, i.core, raw_o, raw_i, blip_s) or _stepwise(
+            o.core, i.core, raw_o, raw_i, blip_s
+        )
     lag = bulk_lag(_within(raw_o, o.extent), _within(raw_i, i.extent))
     if lag is None or abs(lag) <= SIGN_EPS_S:
         return None
@@ -762,6 +764,31 @@ def _merged_end(
                 continue
             found.add("in" if front > 0 else "out")
     return next(iter(found)) if len(found) == 1 else None
+
+
+def _stepwise(
+    o: Interval, i: Interval, raw_o: list[Interval], raw_i: list[Interval], blip_s: float
+) -> Direction | None:
+    """The direction of long breaks whose body-long pieces each crossed the beams the same
+    way at one walking lag, else None (a turn).
+
+    A clear inside a body (between a torso and the bag carried behind it, a door leaf swung
+    ahead of it, a slow walker's arm gap) crosses the door with the body: it shows on both
+    beams in the same order, a walking lag apart, and so does every body-long piece between
+    such clears (`blip_s`: hands and bags set aside, whichever end they fell on). A turn
+    reverses the order on the way back: the first beam broken is the last cleared, so a
+    piece's front and back lags, or two pieces' lags, go opposite ways. So where the beams
+    have as many body-long pieces, taken in order, and the front and back lags of all of them
+    go the same way and agree (`_lags_agree`: one body at one pace), nobody turned."""
+    po = [p for p in _within(raw_o, o) if p.duration >= blip_s]
+    pi = [p for p in _within(raw_i, i) if p.duration >= blip_s]
+    if len(po) != len(pi) or not po:
+        return None
+    lags = [x for a, b in zip(po, pi, strict=True) for x in (b.start - a.start, b.end - a.end)]
+    ways = {_sign(x) for x in lags}
+    if len(ways) != 1 or not _lags_agree(min(lags, key=abs), max(lags, key=abs), math.inf):
+        return None  # the pieces do not all cross one way at one pace
+    return "in" if lags[0] > 0 else "out"
 
 
 def hand_ends(

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import pytest
 
+from gateway.core.decide import Body, Interval, direction_of
 from gateway.core.engine import Engine
 from gateway.core.events import Crossing, DoorOccupancy, Health
 from gateway.core.tuning import DoorTuning, EngineConfig
@@ -550,6 +551,37 @@ def test_breaks_around_a_break_without_a_turn_there_still_cross(make, case):
     assert directions(crossings(site)) == [direction]
 
 
+# Long breaks in pieces that each cross the beams the same way, as (outer breaks, inner
+# breaks), and the direction. `two pieces`: our simulator's door leaf at 5 cm, someone going
+# out: on each beam two body-long pieces 100 ms apart, each a walking lag (43-53 ms) earlier
+# on the inner beam, and short pieces after them that made the inner break end last. `one
+# piece`: our simulator at 5 cm, a slow walker going out with a hand on each side of each
+# torso break; the hands on the inner beam, bridged into its break, made it contain the outer
+# one. Both breaks were long enough for a stop and a turn, and each was taken for a U-turn.
+IN_PIECES = {
+    "two pieces": (
+        ((9.495, 9.768), (9.870, 10.190), (10.193, 10.244)),
+        ((9.452, 9.718), (9.820, 10.137), (10.160, 10.216), (10.245, 10.288)),
+        "out",
+    ),
+    "one piece": (
+        ((9.698, 9.715), (9.797, 10.301), (10.408, 10.423)),
+        ((9.663, 9.695), (9.712, 10.245), (10.267, 10.315)),
+        "out",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_PIECES))
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_long_breaks_whose_pieces_all_cross_one_way_are_no_turn(make, case):
+    site = make()
+    warm_up(site)
+    outer_breaks, inner_breaks, direction = IN_PIECES[case]
+    lay(site, outer_breaks, inner_breaks)
+    assert directions(crossings(site)) == [direction]
+
+
 @pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
 def test_a_slow_walker_with_a_hand_merged_into_one_end_is_no_turn(make):
     site = make()
@@ -902,3 +934,32 @@ def test_a_late_clear_finds_its_break_across_the_other_beams_episode():
     cs = [e for e in events if isinstance(e, Crossing) and e.t > T0 - 5.0]
     assert directions(cs) == ["in"]
     assert not [e for e in events if isinstance(e, Health)]
+
+
+def _long_breaks(
+    outer: list[tuple[float, float]], inner: list[tuple[float, float]]
+) -> tuple[Body, Body, list[Interval], list[Interval]]:
+    """Each beam's pieces, and its body spanning them all (`direction_of`'s arguments)."""
+    raw_o = [Interval(*p) for p in outer]
+    raw_i = [Interval(*p) for p in inner]
+    o = Interval(raw_o[0].start, raw_o[-1].end)
+    i = Interval(raw_i[0].start, raw_i[-1].end)
+    return Body(o, o), Body(i, i), raw_o, raw_i
+
+
+# Long breaks in two body-long pieces per beam (made up), with a 30 ms blip after the inner
+# one, so that neither the extents nor the cores agree on a direction and no blip trimmed
+# off explains it (`_merged_end`). The pieces' (front, back) lags: `a turned piece`: (-100,
+# +80) ms, then (+110, +120): the first piece covers the outer one's break on the inner beam,
+# the edges of a turn; the others agree. `two paces`: (-100, -90), then (-200, -190): all
+# one way, but no one walks on at twice the lag.
+NOT_ONE_WALK = {
+    "a turned piece": ([(0.10, 0.60), (0.75, 1.30)], [(0.00, 0.68), (0.86, 1.42), (1.50, 1.53)]),
+    "two paces": ([(0.30, 0.80), (1.00, 1.50)], [(0.20, 0.71), (0.80, 1.31), (1.55, 1.58)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_ONE_WALK))
+def test_long_breaks_in_pieces_cross_only_one_way_at_one_pace(case):
+    o, i, raw_o, raw_i = _long_breaks(*NOT_ONE_WALK[case])
+    assert direction_of(o, i, raw_o, raw_i, 0.12) is None
