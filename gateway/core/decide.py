@@ -1130,7 +1130,7 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
         else:
             steps = [(0, 1, 0, 1, False)]
     else:
-        steps = align(outer, inner, tuning, crowd)
+        steps = _turned(align(outer, inner, tuning, crowd), outer, inner)
     for step in steps:
         if step is None:
             rejected += 1
@@ -1201,6 +1201,41 @@ def decide(  # noqa: C901, PLR0912, PLR0915 - one rule per episode shape
             ends += hand_ends(o, i, raw_outer, raw_inner, tuning.blip_s)
         crossings.append(Decision(direction, t, kind, confidence))
     return Outcome(crossings, rejected, singles, lags, ends)
+
+
+def _turned(steps: list[Step | None], outer: list[Body], inner: list[Body]) -> list[Step | None]:
+    """The alignment's steps, with a walker in and a walker out that were one body turning
+    back in the far beam set aside (None).
+
+    Someone who walks into both beams, stands in the far one and walks back out leaves two
+    pairs of breaks that read one way, then the other: the near beam broken, cleared while
+    they stood, broken again on the way back; the far beam covered throughout but for a clear
+    as short as an arm-torso gap (`BODY_GAP_MAX_S`) while they turned. Two people, one in and
+    one out, make the same edges only if the second reached the far beam within that gap of
+    the first leaving it. The turn is taken where the far beam stayed covered at least a stop
+    and a turn (`TURN_MIN_S`) longer than the same body takes to walk through a beam (its
+    near breaks, one each way), and the near beam was clear for less than a lingerer stands
+    (`LINGER_S`): after a long stand the next person may be waiting at the beam to step in."""
+    out = list(steps)
+    for k in range(len(out) - 1):
+        s1, s2 = out[k], out[k + 1]
+        if s1 is None or s2 is None or s1[4] or s2[4] or not s1[1] == s1[3] == 1:
+            continue
+        if not s2[1] == s2[3] == 1 or s2[0] != s1[0] + 1 or s2[2] != s1[2] + 1:
+            continue
+        o1, i1, o2, i2 = outer[s1[0]].core, inner[s1[2]].core, outer[s2[0]].core, inner[s2[2]].core
+        way = _signs(o1, i1)
+        if way is None or _signs(o2, i2) in (None, way):
+            continue
+        (n1, n2), (f1, f2) = ((o1, o2), (i1, i2)) if way == "in" else ((i1, i2), (o1, o2))
+        stood = f1.duration + f2.duration - (n1.duration + n2.duration) / 2
+        if (
+            f2.start - f1.end <= BODY_GAP_MAX_S
+            and n2.start - n1.end < LINGER_S
+            and stood >= TURN_MIN_S
+        ):
+            out[k] = out[k + 1] = None
+    return out
 
 
 def _walker(  # noqa: PLR0911 - one return per hypothesis that wins

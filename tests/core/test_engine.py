@@ -551,6 +551,66 @@ def test_breaks_around_a_break_without_a_turn_there_still_cross(make, case):
     assert directions(crossings(site)) == [direction]
 
 
+def _mirror(
+    breaks: tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]],
+) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
+    """The same body the other way through the door: the beams' breaks swapped."""
+    return breaks[1], breaks[0]
+
+
+# Turns in the far beam, as (outer breaks, inner breaks). `outside`: our simulator at 30 cm,
+# slow. The body clears the outer beam 75 ms before it breaks the inner one (it is thinner
+# than the spacing), stands in the inner beam, which clears for 45 ms as it turns, and walks
+# back through the outer beam: 2.7 s in the inner beam in all. `outside, independent`: the
+# independent generator's `uturn-both` at 30 cm, the same turn with a 31 ms clear and a hand
+# after it. `inside`: the first turn from the other side. Each was counted as a walker in and
+# a walker out, 2.5 s apart.
+FAR_TURN = {
+    "outside": (
+        ((9.528, 9.971), (12.648, 12.731), (12.738, 13.204)),
+        ((10.046, 11.006), (11.051, 12.716)),
+    ),
+    "outside, independent": (
+        ((8.599, 9.143), (11.810, 12.353)),
+        ((9.298, 10.524), (10.555, 11.650), (11.724, 11.768)),
+    ),
+}
+FAR_TURN["inside"] = _mirror(FAR_TURN["outside"])
+
+
+@pytest.mark.parametrize("case", sorted(FAR_TURN))
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_turn_in_the_far_beam_is_not_counted(make, case):
+    site = make()
+    warm_up(site)
+    lay(site, *FAR_TURN[case])
+    assert crossings(site) == []
+
+
+# Someone walking in and someone going out after them, as (outer breaks, inner breaks): the
+# edges of a turn in the far beam but for one thing each. `walking` (made up from the mall
+# preset's edges): the second reaches the inner beam 47 ms after the first left it, as for a
+# turn, but the inner beam was covered no longer than the two took to walk through it, so
+# nobody stood there to turn. `after a stand` (made up): the first stood in the inner beam
+# for 3.6 s, long enough for the next to wait at the beam and step in 45 ms after it cleared.
+# `a clear between` (made up): the first stood 1.5 s in the inner beam and left it clear for
+# 0.3 s, far longer than a body clears it while turning.
+IN_THEN_OUT = {
+    "walking": (((10.000, 10.429), (10.738, 11.188)), ((10.258, 10.502), (10.549, 11.030))),
+    "after a stand": (((10.000, 10.400), (14.000, 14.400)), ((10.100, 13.700), (13.745, 14.100))),
+    "a clear between": (((10.000, 10.400), (12.200, 12.600)), ((10.100, 11.600), (11.900, 12.300))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_THEN_OUT))
+@pytest.mark.parametrize("make", [two_node_door, dual_beam_door])
+def test_a_walker_in_then_one_out_are_no_turn(make, case):
+    site = make()
+    warm_up(site)
+    lay(site, *IN_THEN_OUT[case])
+    assert directions(crossings(site)) == ["in", "out"]
+
+
 # Long breaks in pieces that each cross the beams the same way, as (outer breaks, inner
 # breaks), and the direction. `two pieces`: our simulator's door leaf at 5 cm, someone going
 # out: on each beam two body-long pieces 100 ms apart, each a walking lag (43-53 ms) earlier
