@@ -498,9 +498,11 @@ def test_a_torso_seen_past_its_arm_in_glitch_short_pieces_still_crosses(make, ca
     assert directions(crossings(site)) == ["out"]
 
 
-def _mirror(
-    breaks: tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]],
-) -> tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]:
+Breaks = tuple[tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]
+"""(outer breaks, inner breaks), each (start, end) in seconds."""
+
+
+def _mirror(breaks: Breaks) -> Breaks:
     """The same body the other way through the door: the beams' breaks swapped."""
     return breaks[1], breaks[0]
 
@@ -510,7 +512,7 @@ def _mirror(
 # begins; the body stands in the inner beam for 1.7 s while a hand reaches back into the
 # outer one; the outer beam breaks again 30 ms after the inner one clears, as the body steps
 # back out. `inside`: the same turn from the other side.
-WIDE_TURN = {
+WIDE_TURN: dict[str, Breaks] = {
     "outside": (((9.483, 9.985), (11.065, 11.140), (11.755, 12.228)), ((10.027, 11.725),)),
 }
 WIDE_TURN["inside"] = _mirror(WIDE_TURN["outside"])
@@ -542,7 +544,7 @@ NO_TURN = {
 # independent`: the independent generator's `uturn-both` at 30 cm, the same turn with a 31 ms
 # clear and a hand after it. `far beam, inside`: the first turn from the other side. Each was
 # counted as a walker in and a walker out, 2.5 s apart.
-FAR_TURN = {
+FAR_TURN: dict[str, Breaks] = {
     "far beam, outside": (
         ((9.528, 9.971), (12.648, 12.731), (12.738, 13.204)),
         ((10.046, 11.006), (11.051, 12.716)),
