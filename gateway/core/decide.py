@@ -779,16 +779,72 @@ def _stepwise(
     reverses the order on the way back: the first beam broken is the last cleared, so a
     piece's front and back lags, or two pieces' lags, go opposite ways. So where the beams
     have as many body-long pieces, taken in order, and the front and back lags of all of them
-    go the same way and agree (`_lags_agree`: one body at one pace), nobody turned."""
+    go the same way and agree (`_lags_agree`: one body at one pace), nobody turned. Where all
+    but the first front or the last back agree, a hand merged into the break may have moved
+    that edge (`_hand_moved_end`); only for breaks as short as a walker's (`PASS_MAX_S`): the
+    sways of someone standing in the door line up by chance."""
     po = [p for p in _within(raw_o, o) if p.duration >= blip_s]
     pi = [p for p in _within(raw_i, i) if p.duration >= blip_s]
     if len(po) != len(pi) or not po:
         return None
     lags = [x for a, b in zip(po, pi, strict=True) for x in (b.start - a.start, b.end - a.end)]
-    ways = {_sign(x) for x in lags}
-    if len(ways) != 1 or not _lags_agree(min(lags, key=abs), max(lags, key=abs), math.inf):
+    if _one_pace(lags):
+        return "in" if lags[0] > 0 else "out"
+    if len(po) < 2 or max(o.duration, i.duration) >= PASS_MAX_S:
         return None  # the pieces do not all cross one way at one pace
-    return "in" if lags[0] > 0 else "out"
+    return _hand_moved_end(po, pi, lags, raw_o, raw_i, blip_s)
+
+
+def _one_pace(lags: list[float]) -> bool:
+    """Lags of one body crossing both beams: all one way, and agreeing (`_lags_agree`)."""
+    ways = {_sign(x) for x in lags}
+    return len(ways) == 1 and _lags_agree(min(lags, key=abs), max(lags, key=abs), math.inf)
+
+
+def _hand_moved_end(
+    po: list[Interval],
+    pi: list[Interval],
+    lags: list[float],
+    raw_o: list[Interval],
+    raw_i: list[Interval],
+    blip_s: float,
+) -> Direction | None:
+    """The direction of a walker in body-long pieces (`_stepwise`) whose lags all agree but
+    at the first front or the last back, where a hand merged into the break moved that edge
+    and the hand is still in the record on the other beam, else None.
+
+    A hand swung ahead of a walker can merge into the torso's break on the beam it reaches
+    second and show apart on the first (the hand moves against the torso between the two
+    moments the torso reaches the beams), which moves the second beam's front edge to the
+    first's; one swung behind does the same to the first beam's back edge. The pieces' inner
+    edges (the clears of an arm gap, both beams a walking lag apart) are out of its reach.
+    Beams span the doorway, so the hand crossed the first beam before the second: a short
+    piece (`blip_s`) on the first beam, ahead of its break, one walking lag (as the other
+    edges have it) before the second beam's front edge; or on the second beam, behind its
+    break, a lag after the first beam's back edge. A turn leaves no such piece."""
+    for k in (0, len(lags) - 1):
+        rest = lags[1:] if k == 0 else lags[:-1]
+        if not _one_pace(rest):
+            continue
+        way: Direction = "in" if rest[0] > 0 else "out"
+        first, raw_first, second, raw_second = (
+            (po, raw_o, pi, raw_i) if way == "in" else (pi, raw_i, po, raw_o)
+        )
+        if k == 0:
+            hands = [
+                second[0].start - p.start
+                for p in raw_first
+                if PIECE_MIN_S <= p.duration < blip_s and p.end <= first[0].start
+            ]
+        else:
+            hands = [
+                p.end - first[-1].end
+                for p in raw_second
+                if PIECE_MIN_S <= p.duration < blip_s and p.start >= second[-1].end
+            ]
+        if any(_lags_agree(h, abs(x), math.inf) for h in hands for x in rest):
+            return way
+    return None
 
 
 def hand_ends(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pytest
 
@@ -597,6 +597,18 @@ IN_THEN_OUT = {
 }
 
 
+# A walker in, slow, with an arm gap on each beam (shop-day, seed 6): the hand swung ahead
+# merged into the inner beam's break and made it begin 49 ms before the outer one's, while
+# every other edge of the two pieces per beam reads "in" at 80-90 ms. The hand itself, 31 ms
+# on the outer beam 90 ms before the inner break (`HAND`), is what tells: without it the inner
+# break begins first and ends last, as for a turn from inside.
+HAND_AHEAD: Breaks = (
+    ((9.850, 10.066), (10.090, 10.321)),
+    ((9.801, 10.146), (10.175, 10.411)),
+)
+HAND = (9.711, 9.742)
+
+
 # Long breaks in pieces that each cross the beams the same way, as (outer breaks, inner
 # breaks, what is counted). `two pieces`: our simulator's door leaf at 5 cm, someone going
 # out: on each beam two body-long pieces 100 ms apart, each a walking lag (43-53 ms) earlier
@@ -614,6 +626,16 @@ IN_PIECES = {
         ((9.698, 9.715), (9.797, 10.301), (10.408, 10.423)),
         ((9.663, 9.695), (9.712, 10.245), (10.267, 10.315)),
         ("out",),
+    ),
+    "a hand ahead": (
+        (HAND, *HAND_AHEAD[0]),
+        HAND_AHEAD[1],
+        ("in",),
+    ),
+    "a hand behind": (
+        ((10.000, 10.250), (10.280, 10.640)),
+        ((10.090, 10.340), (10.370, 10.590), (10.705, 10.730)),
+        ("in",),
     ),
 }
 
@@ -983,12 +1005,15 @@ def test_a_late_clear_finds_its_break_across_the_other_beams_episode():
 
 
 def _long_breaks(
-    outer: list[tuple[float, float]], inner: list[tuple[float, float]]
+    outer: Sequence[tuple[float, float]],
+    inner: Sequence[tuple[float, float]],
+    outer_glitches: Sequence[tuple[float, float]] = (),
 ) -> tuple[Body, Body, list[Interval], list[Interval]]:
-    """Each beam's pieces, and its body spanning them all (`direction_of`'s arguments)."""
-    raw_o = [Interval(*p) for p in outer]
+    """Each beam's pieces, and its body spanning them all (`direction_of`'s arguments);
+    `outer_glitches` are pieces of the outer beam's record that `clean` left out of its body."""
+    raw_o = [Interval(*p) for p in sorted((*outer, *outer_glitches))]
     raw_i = [Interval(*p) for p in inner]
-    o = Interval(raw_o[0].start, raw_o[-1].end)
+    o = Interval(outer[0][0], outer[-1][1])
     i = Interval(raw_i[0].start, raw_i[-1].end)
     return Body(o, o), Body(i, i), raw_o, raw_i
 
@@ -999,13 +1024,29 @@ def _long_breaks(
 # +80) ms, then (+110, +120): the first piece covers the outer one's break on the inner beam,
 # the edges of a turn; the others agree. `two paces`: (-100, -90), then (-200, -190): all
 # one way, but no one walks on at twice the lag.
-NOT_ONE_WALK = {
-    "a turned piece": ([(0.10, 0.60), (0.75, 1.30)], [(0.00, 0.68), (0.86, 1.42), (1.50, 1.53)]),
-    "two paces": ([(0.30, 0.80), (1.00, 1.50)], [(0.20, 0.71), (0.80, 1.31), (1.55, 1.58)]),
+# `no hand`: `HAND_AHEAD` without its hand. `a hand too far ahead`: with one 250 ms ahead of
+# the inner break, not a walking lag. `one piece, a hand ahead`: one piece per beam, so only
+# one edge sets the pace the hand must agree with. `standing, a hand ahead`: the same shape
+# over 1.2 s: too long for a walker, the pieces of someone swaying in the door can line up so
+# by chance.
+NOT_ONE_WALK: dict[str, tuple[Breaks, tuple[tuple[float, float], ...]]] = {
+    "a turned piece": (
+        (((0.10, 0.60), (0.75, 1.30)), ((0.00, 0.68), (0.86, 1.42), (1.50, 1.53))),
+        (),
+    ),
+    "two paces": ((((0.30, 0.80), (1.00, 1.50)), ((0.20, 0.71), (0.80, 1.31), (1.55, 1.58))), ()),
+    "no hand": (HAND_AHEAD, ()),
+    "a hand too far ahead": (HAND_AHEAD, ((9.551, 9.582),)),
+    "one piece, a hand ahead": ((((10.00, 10.50),), ((9.95, 10.59),)), ((9.86, 9.89),)),
+    "standing, a hand ahead": (
+        (((10.20, 10.80), (10.85, 11.40)), ((10.15, 10.88), (10.93, 11.49))),
+        ((10.05, 10.08),),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(NOT_ONE_WALK))
 def test_long_breaks_in_pieces_cross_only_one_way_at_one_pace(case):
-    o, i, raw_o, raw_i = _long_breaks(*NOT_ONE_WALK[case])
+    (outer, inner), glitches = NOT_ONE_WALK[case]
+    o, i, raw_o, raw_i = _long_breaks(outer, inner, glitches)
     assert direction_of(o, i, raw_o, raw_i, 0.12) is None
