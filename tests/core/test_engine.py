@@ -1018,12 +1018,13 @@ def _long_breaks(
     return Body(o, o), Body(i, i), raw_o, raw_i
 
 
-# Long breaks in two body-long pieces per beam (made up), with a 30 ms blip after the inner
-# one, so that neither the extents nor the cores agree on a direction and no blip trimmed
-# off explains it (`_merged_end`). The pieces' (front, back) lags: `a turned piece`: (-100,
-# +80) ms, then (+110, +120): the first piece covers the outer one's break on the inner beam,
-# the edges of a turn; the others agree. `two paces`: (-100, -90), then (-200, -190): all
-# one way, but no one walks on at twice the lag.
+# Long breaks that `direction_of` must not read as one walker, as ((outer, inner) breaks,
+# outer pieces `clean` dropped). The first two: two body-long pieces per beam (made up), with
+# a 30 ms blip after the inner one, so that neither the extents nor the cores agree on a
+# direction and no blip trimmed off explains it (`_merged_end`). The pieces' (front, back)
+# lags: `a turned piece`: (-100, +80) ms, then (+110, +120): the first piece covers the outer
+# one's break on the inner beam, the edges of a turn; the others agree. `two paces`: (-100,
+# -90), then (-200, -190): all one way, but no one walks on at twice the lag.
 # `no hand`: `HAND_AHEAD` without its hand. `a hand too far ahead`: with one 250 ms ahead of
 # the inner break, not a walking lag. `one piece, a hand ahead`: one piece per beam, so only
 # one edge sets the pace the hand must agree with. `standing, a hand ahead`: the same shape
